@@ -1,0 +1,274 @@
+"""The capacity model of an integration API, in simulated time.
+
+Every call a strategy makes to a system goes through an ``ApiServer``: it may be refused by a
+maintenance window (503), a rate limiter (429 with ``retry_after``), or a full concurrency
+limit (``overflow = "reject"``: refused at once, NetSuite style; ``"throttle"``: 429 with
+Retry-After, Dynamics style; ``"queue"``: wait for a free slot, on-premise style). An admitted
+call occupies a slot for its service time (a distribution plus a per-item cost); its effect
+is applied when the service ends, and the reply is delivered then.
+
+A call returns a SimPy event whose value is a ``Reply`` (never an exception), like an httpx
+response: check ``reply.ok`` or call ``reply.raise_for_status()``.
+
+Extension hooks: subclasses may override ``_service_time`` (how long a call takes) and
+``_refuse`` (whether to refuse a call before it starts); fault injection does the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from sim.dists import Fixed
+
+__all__ = [
+    "ApiError",
+    "ApiServer",
+    "ApiStats",
+    "LeakyBucket",
+    "Limiter",
+    "Reply",
+    "WindowQuota",
+]
+
+
+@dataclass(slots=True)
+class Reply:
+    """The outcome of one integration call."""
+
+    status: int = 200
+    value: Any = None
+    retry_after: float | None = None
+    error: str | None = None
+    latency: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    def raise_for_status(self) -> Reply:
+        if not self.ok:
+            raise ApiError(self)
+        return self
+
+
+class ApiError(Exception):
+    """Raised by ``Reply.raise_for_status`` for a refused or failed call."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(f"{reply.status} {reply.error or ''}".strip())
+        self.reply = reply
+
+
+class Limiter(Protocol):
+    def admit(self, now: float) -> float | None:
+        """Take one request; ``None`` if admitted, else seconds until one would be."""
+
+
+class LeakyBucket:
+    """Shopify-style bucket: each request adds 1; the bucket leaks ``rate`` per second."""
+
+    def __init__(self, capacity: int, rate: float) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self.level = 0.0
+        self._last = 0.0
+
+    def level_at(self, now: float) -> float:
+        return max(0.0, self.level - (now - self._last) * self.rate)
+
+    def admit(self, now: float) -> float | None:
+        self.level = self.level_at(now)
+        self._last = now
+        if self.level + 1.0 > self.capacity + 1e-9:
+            return (self.level + 1.0 - self.capacity) / self.rate
+        self.level += 1.0
+        return None
+
+
+class WindowQuota:
+    """At most ``limit`` requests in any sliding window of ``window`` seconds."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._times: deque[float] = deque()
+
+    def admit(self, now: float) -> float | None:
+        times = self._times
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if len(times) >= self.limit:
+            return times[0] + self.window - now
+        times.append(now)
+        return None
+
+
+@dataclass
+class ApiStats:
+    """What happened at one API; turned into metrics at the end of the run."""
+
+    calls: int = 0
+    ok: int = 0
+    rejected: int = 0  # refused for capacity (concurrency or rate)
+    throttled: int = 0  # 429 answers (subset of rejected)
+    unavailable: int = 0  # 503: maintenance or outage
+    items: int = 0
+    busy_area: float = 0.0  # integral of in-flight calls over time
+    call_times: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+
+class ApiServer:
+    """One system's integration API: admission, concurrency slots, service time."""
+
+    def __init__(
+        self,
+        env: Any,
+        name: str,
+        rng: np.random.Generator,
+        *,
+        concurrency: int | None = None,
+        overflow: str = "queue",
+        service_time: Any = None,
+        per_item: float = 0.0,
+        reject_latency: float = 0.0,
+        limiters: Sequence[Limiter] = (),
+        maintenance: Sequence[tuple[float, float]] = (),
+        error_code: str = "REQUEST_LIMIT_EXCEEDED",
+    ) -> None:
+        if overflow not in ("queue", "reject", "throttle"):
+            raise ValueError(f"overflow must be queue, reject or throttle, not {overflow!r}")
+        self.env = env
+        self.name = name
+        self.rng = rng
+        self.concurrency = concurrency
+        self.overflow = overflow
+        self.service = service_time if service_time is not None else Fixed(value=0.0)
+        self.per_item = per_item
+        self.reject_latency = reject_latency
+        self.limiters = list(limiters)
+        self.maintenance = list(maintenance)
+        self.error_code = error_code
+        self.in_flight = 0
+        self.stats = ApiStats()
+        self._last = 0.0
+        self._waiting: deque[tuple[Any, Reply, float, int, Callable[[], Any] | None]] = deque()
+
+    # -- extension hooks --------------------------------------------------------------------
+    def _service_time(self, items: int) -> float:
+        return float(self.service.sample(self.rng)) + self.per_item * items
+
+    def _refuse(self, now: float) -> Reply | None:
+        for a, b in self.maintenance:
+            if a <= now < b:
+                return Reply(503, error="MAINTENANCE", retry_after=b - now)
+        for lim in self.limiters:
+            wait = lim.admit(now)
+            if wait is not None:
+                return Reply(429, error="THROTTLED", retry_after=wait)
+        return None
+
+    # -- the call ---------------------------------------------------------------------------
+    def call(self, items: int = 1, effect: Callable[[], Any] | None = None) -> Any:
+        """Submit a call of ``items`` items; the event's value is the ``Reply``.
+
+        ``effect`` runs when the service ends; its return value becomes ``reply.value``.
+        """
+        env = self.env
+        now = env.now
+        st = self.stats
+        st.calls += 1
+        st.call_times.append(now)
+        refused = self._refuse(now)
+        if refused is None and self.concurrency is not None and self.in_flight >= self.concurrency:
+            if self.overflow == "reject":
+                refused = Reply(429, error=self.error_code)
+            elif self.overflow == "throttle":
+                refused = Reply(429, error=self.error_code, retry_after=1.0)
+        if refused is not None:
+            if refused.status == 429:
+                st.rejected += 1
+                st.throttled += 1
+            else:
+                st.unavailable += 1
+            refused.latency = self.reject_latency
+            return env.timeout(self.reject_latency, refused)
+        reply = Reply()
+        if self.concurrency is not None and self.in_flight >= self.concurrency:
+            done = env.event()
+            self._waiting.append((done, reply, now, items, effect))
+            return done
+        return self._start(reply, now, items, effect, None)
+
+    def _start(
+        self,
+        reply: Reply,
+        submitted: float,
+        items: int,
+        effect: Callable[[], Any] | None,
+        done: Any,
+    ) -> Any:
+        env = self.env
+        self._account()
+        self.in_flight += 1
+        svc = self._service_time(items)
+        ev = env.timeout(svc, reply)
+
+        def finish(_: Any) -> None:
+            self._account()
+            self.in_flight -= 1
+            st = self.stats
+            st.ok += 1
+            st.items += items
+            reply.latency = env.now - submitted
+            st.latencies.append(reply.latency)
+            if effect is not None:
+                reply.value = effect()
+            if done is not None:
+                done.succeed(reply)
+            if self._waiting and (self.concurrency is None or self.in_flight < self.concurrency):
+                w_done, w_reply, w_sub, w_items, w_effect = self._waiting.popleft()
+                self._start(w_reply, w_sub, w_items, w_effect, w_done)
+
+        ev.callbacks.append(finish)
+        return ev
+
+    def _account(self) -> None:
+        now = self.env.now
+        self.stats.busy_area += self.in_flight * (now - self._last)
+        self._last = now
+
+    # -- summaries --------------------------------------------------------------------------
+    def utilization(self, until: float) -> float:
+        """Time-average in-flight calls over [0, until] divided by the concurrency limit."""
+        self._account()
+        if until <= 0:
+            return 0.0
+        cap = self.concurrency or 1
+        return self.stats.busy_area / (until * cap)
+
+    def peak_calls_per_minute(self) -> int:
+        t = self.stats.call_times
+        if not t:
+            return 0
+        counts = np.bincount((np.asarray(t) // 60.0).astype(np.int64))
+        return int(counts.max())
+
+    def latency_p95(self) -> float:
+        lat = self.stats.latencies
+        return float(np.percentile(lat, 95)) if lat else 0.0
+
+    def queue_length(self) -> int:
+        return len(self._waiting)
+
+
+def windows(spec: Sequence[Any]) -> list[tuple[float, float]]:
+    """(start, end) pairs from scenario ``Window`` objects."""
+    return [(w.start, w.end) for w in spec if math.isfinite(w.end)]

@@ -1,0 +1,221 @@
+"""Sales channels: storefronts, marketplaces and B2B portals.
+
+A channel shows an availability per SKU and sells against it. When a customer wants ``q``
+units, the channel's accept rule decides against what it *shows*::
+
+    full       accept q if shown >= q, else refuse the line          (default)
+    partial    accept min(q, shown)
+    backorder  accept q whatever it shows (shown never goes below 0)
+
+and the channel decrements its own count by what it accepted (as Shopify commits stock on
+order). The same rule applied to the truth says what the customer could have had; what the
+channel refused beyond that is a lost sale. Accepted orders are handed off to the
+integration after a hand-off delay (plus, for a marketplace, a pending period during which
+the marketplace holds the stock but has not told the seller).
+
+Integration API (every call goes through the channel's ``ApiServer``: latency, leaky bucket,
+bulk limit): ``set_inventory``, ``read_inventory``, ``fetch_orders``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mocks.api import ApiServer, Reply
+from sim.ledger import Ledger, Order
+from sim.schema import Channel as ChannelSpec
+
+__all__ = ["Channel", "ChannelDemandStats", "InventoryPage", "OrdersPage"]
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersPage:
+    orders: list[Order]
+    cursor: int
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryPage:
+    skus: np.ndarray
+    shown: np.ndarray
+    as_of: np.ndarray
+
+
+@dataclass(slots=True)
+class ChannelDemandStats:
+    lines_demanded: int = 0
+    units_demanded: int = 0
+    lines_refused: int = 0
+    units_refused: int = 0
+    lost_sale_units: int = 0
+
+
+def _accept(rule: str, want: int, shows: int) -> int:
+    if rule == "full":
+        return want if shows >= want else 0
+    if rule == "partial":
+        return min(want, max(shows, 0))
+    return want  # backorder
+
+
+class Channel:
+    """One sales channel with its shown availability, customers' orders and its API."""
+
+    def __init__(
+        self,
+        env: Any,
+        index: int,
+        spec: ChannelSpec,
+        ledger: Ledger,
+        api: ApiServer,
+        rng: np.random.Generator,
+        initial_shown: np.ndarray,
+        page_size: int = 250,
+    ) -> None:
+        self.env = env
+        self.index = index
+        self.spec = spec
+        self.name = spec.name
+        self.kind = spec.kind
+        self.ledger = ledger
+        self.api = api
+        self.rng = rng
+        self.bulk_limit = spec.api.bulk_limit
+        self.page_size = page_size
+        self.count = initial_shown.astype(np.int64).copy()
+        self.as_of = np.zeros(self.count.shape[0])
+        self.demand = ChannelDemandStats()
+        self.visible: list[Order] = []
+        self.shown_listeners: list[Callable[[int, Any], None]] = []
+        self.order_listeners: list[Callable[[Order], None]] = []
+        self.accept_listeners: list[Callable[[Order], None]] = []
+        self.write_listeners: list[Callable[[int, Any, Any], None]] = []
+        self.skus_written = 0
+
+    @property
+    def n_sku(self) -> int:
+        return int(self.count.shape[0])
+
+    def shown(self, sku: int) -> int:
+        return max(0, int(self.count[sku]))
+
+    # -- customers --------------------------------------------------------------------------
+    def place(self, skus: Sequence[int], qtys: Sequence[int]) -> Order | None:
+        """A customer wants ``qtys[i]`` of ``skus[i]``; returns the accepted order, if any."""
+        rule = self.spec.accept_rule
+        ledger = self.ledger
+        stats = self.demand
+        order: Order | None = None
+        for sku, want in zip(skus, qtys, strict=True):
+            sku = int(sku)
+            want = int(want)
+            stats.lines_demanded += 1
+            stats.units_demanded += want
+            accepted = _accept(rule, want, self.shown(sku))
+            truth = _accept(rule, want, ledger.true_available(self.index, sku))
+            if truth > accepted:
+                stats.lost_sale_units += truth - accepted
+            if accepted < want:
+                stats.units_refused += want - accepted
+                if accepted == 0:
+                    stats.lines_refused += 1
+            if accepted == 0:
+                continue
+            if order is None:
+                order = ledger.new_order(self.index)
+            # decrement first: listeners of the truth change (the oracle) may rewrite it
+            self.count[sku] = max(0, self.count[sku] - accepted)
+            ledger.accept(order, sku, accepted)
+            for on_shown in self.shown_listeners:
+                on_shown(self.index, sku)
+        if order is not None:
+            for on_accept in self.accept_listeners:
+                on_accept(order)
+            self._hand_off(order)
+        return order
+
+    def _hand_off(self, order: Order) -> None:
+        spec = self.spec
+        delay = float(spec.handoff_delay.sample(self.rng))
+        if self.kind == "marketplace":
+            delay += float(spec.pending_period.sample(self.rng))
+        order.visible_at = self.env.now + delay
+        if delay <= 0:
+            self._make_visible(order)
+        else:
+            self.env.timeout(delay, order).callbacks.append(lambda ev: self._make_visible(ev.value))
+
+    def _make_visible(self, order: Order) -> None:
+        self.visible.append(order)
+        for on_order in self.order_listeners:
+            on_order(order)
+
+    # -- writes (shared by the API and privileged reference writers) -------------------------
+    def apply_write(self, skus: np.ndarray, values: np.ndarray, as_of: np.ndarray) -> None:
+        """Set the shown count of ``skus`` to ``values``, current to truth time ``as_of``."""
+        skus = np.asarray(skus, np.int64)
+        self.count[skus] = np.maximum(np.asarray(values, np.int64), 0)
+        as_of = np.broadcast_to(np.asarray(as_of, float), skus.shape)
+        self.as_of[skus] = as_of
+        self.skus_written += skus.size
+        for on_write in self.write_listeners:
+            on_write(self.index, skus, as_of)
+        for on_shown in self.shown_listeners:
+            on_shown(self.index, skus)
+
+    def apply_write_one(self, sku: int, value: int, as_of: float) -> None:
+        """Set one SKU's shown count (the cheap path for per-change writers)."""
+        self.count[sku] = max(0, value)
+        self.as_of[sku] = as_of
+        self.skus_written += 1
+        for on_write in self.write_listeners:
+            on_write(self.index, sku, as_of)
+        for on_shown in self.shown_listeners:
+            on_shown(self.index, sku)
+
+    # -- integration API --------------------------------------------------------------------
+    def set_inventory(self, skus: Any, values: Any, as_of: Any) -> Any:
+        """Overwrite shown availability for up to ``bulk_limit`` SKUs (one request).
+
+        ``as_of`` (scalar or per SKU) is the truth time the values are current to: the
+        minimum ``as_of`` of everything they were computed from.
+        """
+        skus = np.atleast_1d(np.asarray(skus, np.int64))
+        if skus.size > self.bulk_limit:
+            self.api.stats.calls += 1
+            return self.env.timeout(
+                0.0,
+                Reply(400, error=f"too many items: {skus.size} > bulk limit {self.bulk_limit}"),
+            )
+        vals = np.atleast_1d(np.asarray(values, np.int64)).copy()
+        aso = np.array(np.broadcast_to(np.asarray(as_of, float), skus.shape))
+        return self.api.call(skus.size, lambda: self.apply_write(skus, vals, aso))
+
+    def read_inventory(self, skus: Any = None) -> Any:
+        """What the channel shows now, and the ``as_of`` of the last write per SKU."""
+        sel = np.arange(self.n_sku) if skus is None else np.atleast_1d(np.asarray(skus, np.int64))
+
+        def effect() -> InventoryPage:
+            return InventoryPage(sel, np.maximum(self.count[sel], 0), self.as_of[sel].copy())
+
+        return self.api.call(sel.size, effect)
+
+    def fetch_orders(self, cursor: int = 0, limit: int | None = None) -> Any:
+        """Orders handed off to the integration, from position ``cursor`` (one page)."""
+        size = limit or self.page_size
+        n = max(0, min(size, len(self.visible) - cursor))
+
+        def effect() -> OrdersPage:
+            # the page is read at the end of the call: orders made visible meanwhile count
+            end = min(cursor + size, len(self.visible))
+            return OrdersPage(self.visible[cursor:end], end)
+
+        return self.api.call(max(n, 1), effect)
+
+    def subscribe_orders(self, fn: Callable[[Order], None]) -> None:
+        """Order webhook: ``fn(order)`` when an order is handed off (at-least-once later)."""
+        self.order_listeners.append(fn)

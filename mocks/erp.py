@@ -1,0 +1,338 @@
+"""The ERP: system of record for stock and orders.
+
+The ERP's stock record changes only when WMS movements are *posted* (in real time, after a
+posting delay, or in batches every N minutes), and its commitments only when orders are
+*imported*. On import it allocates each line to the channel's locations in priority order on
+its own view (``available = on_hand - committed - hold``); what it cannot allocate waits as a
+backorder, allocated as soon as a posting brings stock, and is cancelled when still
+unallocated after ``backorder_timeout`` (0: cancelled at once). Allocated lines are released
+to the WMS after the location's release delay. A short pick posted by the WMS sends the
+missing units back to allocation (other locations first), hence to backorder or cancellation.
+Replenishment runs on the ERP's own lagging view: a periodic review orders up to a level when the position falls to a reorder
+point, and the supplier delivers to the WMS after a lead time.
+
+Integration API (through the ERP's ``ApiServer``, so every call costs capacity):
+``export_availability``, ``changed_skus``, ``import_orders``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mocks.api import ApiServer
+from sim.ledger import ALL_VIEWS, Ledger, Line, Order
+from sim.schema import Erp as ErpSpec
+
+if TYPE_CHECKING:
+    from mocks.wms import Movement, Wms
+
+__all__ = ["Erp", "ImportResult", "Snapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Stock per (location, SKU) for ``skus``, as one system's record at time ``at``.
+
+    ``available`` = on_hand - committed - hold; ``as_of`` is the truth time each value is
+    current to (see ``sim.provenance``).
+    """
+
+    skus: np.ndarray
+    on_hand: np.ndarray
+    committed: np.ndarray
+    hold: np.ndarray
+    in_transit: np.ndarray
+    as_of: np.ndarray
+    at: float
+
+    @property
+    def available(self) -> np.ndarray:
+        return self.on_hand - self.committed - self.hold
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    order_id: int
+    duplicate: bool
+    allocated: int
+    cancelled: int
+
+
+class Erp:
+    """The system of record: posted stock, imported orders, allocation, replenishment."""
+
+    def __init__(
+        self,
+        env: Any,
+        spec: ErpSpec,
+        ledger: Ledger,
+        api: ApiServer,
+        rng: np.random.Generator,
+        reorder_point: np.ndarray,
+        order_up_to: np.ndarray,
+    ) -> None:
+        self.env = env
+        self.spec = spec
+        self.ledger = ledger
+        self.api = api
+        self.rng = rng
+        self.serve = ledger.serve
+        shape = ledger.initial.shape
+        self.on_hand = ledger.initial.copy()
+        self.hold = np.zeros(shape, np.int64)
+        self.in_transit = np.zeros(shape, np.int64)
+        self.committed = np.zeros(shape, np.int64)
+        self.on_order = np.zeros(shape, np.int64)
+        self.changed_at = np.zeros(shape[1])  # last time ERP availability of a SKU changed
+        self.view = ledger.views["erp"]
+        self.rop = reorder_point
+        self.out = order_up_to
+        self.imported: set[int] = set()
+        self.allocations: dict[int, dict[int, int]] = {}  # line id -> {loc: qty}
+        self.posted = 0
+        self._unposted: dict[int, Movement] = {}  # received from the WMS, not yet posted
+        self.backorders: dict[int, list[list[Any]]] = {}  # sku -> [[line, qty waiting]]
+        self.on_hand_listeners: list[Callable[[int, int], None]] = []
+        self._post_queue: list[Movement] = []
+        self.wms: Wms | None = None
+
+    # -- integration API --------------------------------------------------------------------
+    def export_availability(self, skus: Any = None) -> Any:
+        """A stock export (all SKUs by default); one call costing per item."""
+        sel = None if skus is None else np.atleast_1d(np.asarray(skus, np.int64))
+        n = self.on_hand.shape[1] if sel is None else sel.size
+        return self.api.call(n, lambda: self.snapshot(sel))
+
+    def changed_skus(self, since: float) -> Any:
+        """SKUs whose ERP availability changed after ``since`` (a cheap delta query)."""
+        return self.api.call(1, lambda: np.flatnonzero(self.changed_at > since))
+
+    def import_orders(self, orders: Sequence[Order]) -> Any:
+        """Create sales orders; allocate, cancel what cannot be allocated, release the rest.
+
+        Importing an order twice is harmless: the second import reports ``duplicate``.
+        """
+        orders = list(orders)
+        items = sum(len(o.lines) for o in orders) or 1
+        return self.api.call(items, lambda: [self.intake(o) for o in orders])
+
+    # -- internal behaviour -----------------------------------------------------------------
+    def snapshot(self, sel: np.ndarray | None = None) -> Snapshot:
+        now = self.env.now
+        as_of = self.view.as_of(now)
+        cols = slice(None) if sel is None else sel
+        skus = np.arange(self.on_hand.shape[1]) if sel is None else sel
+        return Snapshot(
+            skus,
+            self.on_hand[:, cols].copy(),
+            self.committed[:, cols].copy(),
+            self.hold[:, cols].copy(),
+            self.in_transit[:, cols].copy(),
+            as_of[:, cols].copy(),
+            now,
+        )
+
+    def intake(self, order: Order) -> ImportResult:
+        """Take one order into the ERP (idempotent by order id)."""
+        if order.id in self.imported:
+            return ImportResult(order.id, True, 0, 0)
+        self.imported.add(order.id)
+        allocated = cancelled = 0
+        for line in order.lines:
+            a, c = self._allocate(line)
+            allocated += a
+            cancelled += c
+        return ImportResult(order.id, False, allocated, cancelled)
+
+    def _allocate(self, line: Line) -> tuple[int, int]:
+        self.view.include(line.accept_seqs)
+        self.changed_at[line.sku] = self.env.now
+        got = self._assign(line, line.open, exclude=-1)
+        missing = line.open - self._allocated_open(line)
+        if missing:
+            self._backorder(line, missing)
+        return got, line.cancelled
+
+    def _allocated_open(self, line: Line) -> int:
+        return sum(self.allocations.get(line.id, {}).values())
+
+    def _assign(self, line: Line, qty: int, exclude: int) -> int:
+        """Allocate up to ``qty`` of ``line`` on the ERP's view and release it to the WMS."""
+        sku = line.sku
+        alloc = self.allocations.setdefault(line.id, {})
+        got = 0
+        for loc in self.serve[line.channel]:
+            if got == qty:
+                break
+            if loc == exclude:
+                continue
+            a = self.on_hand[loc, sku] - self.committed[loc, sku] - self.hold[loc, sku]
+            if a > 0:
+                take = int(min(qty - got, a))
+                self.committed[loc, sku] += take
+                alloc[loc] = alloc.get(loc, 0) + take
+                got += take
+                assert self.wms is not None
+                self.wms.schedule_release(line, loc, take)
+        return got
+
+    def _backorder(self, line: Line, qty: int) -> None:
+        timeout = self.spec.backorder_timeout
+        if timeout <= 0:
+            self._cancel(line, qty)
+            return
+        entry = [line, qty]
+        self.backorders.setdefault(line.sku, []).append(entry)
+        self.env.timeout(timeout, entry).callbacks.append(self._expire)
+
+    def _expire(self, ev: Any) -> None:
+        entry = ev.value
+        line, qty = entry
+        if qty > 0:
+            entry[1] = 0
+            self._cancel(line, qty)
+
+    def _cancel(self, line: Line, qty: int) -> None:
+        self.ledger.cancel(line, qty, ALL_VIEWS)
+        if line.open == 0 and not line.released:
+            # cancelled before the WMS ever saw it: its claims are gone, nothing is pending
+            self.ledger.views["wms"].include(line.accept_seqs)
+
+    def _serve_backorders(self, sku: int) -> None:
+        waiting = self.backorders.get(sku)
+        if not waiting:
+            return
+        for entry in waiting:
+            line, qty = entry
+            if qty > 0:
+                entry[1] = qty - self._assign(line, qty, exclude=-1)
+        self.backorders[sku] = [e for e in waiting if e[1] > 0]
+
+    def backordered_units(self) -> int:
+        return sum(e[1] for entries in self.backorders.values() for e in entries)
+
+    def receive_movement(self, mv: Movement) -> None:
+        """A WMS movement reaches the ERP's posting process."""
+        self._unposted[id(mv)] = mv
+        posting = self.spec.posting
+        if posting.mode == "realtime":
+            self.post(mv)
+        elif posting.mode == "delay":
+            delay = float(posting.delay.sample(self.rng))
+            if delay <= 0:
+                self.post(mv)
+            else:
+                self.env.timeout(delay, mv).callbacks.append(lambda ev: self.post(ev.value))
+        else:
+            self._post_queue.append(mv)
+
+    def run_batch_posting(self) -> Generator[Any, Any, None]:
+        """SimPy process: post the queued movements every ``posting.interval``."""
+        interval = self.spec.posting.interval
+        while True:
+            yield self.env.timeout(interval)
+            queue, self._post_queue = self._post_queue, []
+            for mv in queue:
+                self.post(mv)
+
+    def post(self, mv: Movement) -> None:
+        """Apply one WMS movement to the ERP record."""
+        loc, sku, q = mv.loc, mv.sku, mv.qty
+        kind = mv.kind
+        touched_on_hand = True
+        if kind == "ship":
+            self.on_hand[loc, sku] -= q
+            self.committed[loc, sku] -= q
+        elif kind == "short":
+            touched_on_hand = False
+            self.committed[loc, sku] -= q
+            line = mv.line
+            assert line is not None
+            self.allocations[line.id][loc] -= q
+            got = self._assign(line, q, exclude=loc)
+            if got < q:
+                self._backorder(line, q - got)
+        elif kind == "receipt":
+            self.on_hand[loc, sku] += q
+            self.on_order[loc, sku] -= q
+        elif kind == "return":
+            self.on_hand[loc, sku] += q
+            self.hold[loc, sku] += q
+        elif kind == "qc_release":
+            touched_on_hand = False
+            self.hold[loc, sku] -= q
+        elif kind == "scrap":
+            self.on_hand[loc, sku] -= q
+            self.hold[loc, sku] -= q
+        elif kind == "transfer_out":
+            self.on_hand[loc, sku] -= q
+            self.in_transit[mv.dst, sku] += q
+        elif kind == "transfer_in":
+            self.in_transit[loc, sku] -= q
+            self.on_hand[loc, sku] += q
+        elif kind == "count":
+            self.on_hand[loc, sku] += q
+        else:  # pragma: no cover - movements are produced by the WMS only
+            raise ValueError(f"unknown movement kind {kind!r}")
+        self.posted += 1
+        del self._unposted[id(mv)]
+        self.changed_at[sku] = self.env.now
+        if kind in ("receipt", "qc_release", "transfer_in"):
+            self._serve_backorders(sku)
+        if mv.seqs:
+            self.view.include(mv.seqs)
+        if touched_on_hand:
+            for fn in self.on_hand_listeners:
+                fn(loc, sku)
+
+    @property
+    def unposted(self) -> int:
+        """Movements the WMS has made that the ERP has not posted yet."""
+        return len(self._unposted)
+
+    def unposted_movements(self) -> list[Movement]:
+        return list(self._unposted.values())
+
+    # -- replenishment ----------------------------------------------------------------------
+    def run_replenishment(self) -> Generator[Any, Any, None]:
+        """SimPy process: periodic review, order-up-to, supplier lead time to the WMS."""
+        spec = self.spec.replenishment
+        rng = self.rng
+        while True:
+            position = self.on_hand - self.committed - self.hold + self.on_order + self.in_transit
+            locs, skus = np.nonzero((position <= self.rop) & (self.out > 0))
+            qty = self.out[locs, skus] - position[locs, skus]
+            keep = qty > 0
+            locs, skus, qty = locs[keep], skus[keep], qty[keep]
+            if qty.size:
+                self.on_order[locs, skus] += qty
+                leads = np.asarray(spec.lead_time.sample(rng, qty.size), float)
+                for lead, loc, sku, q in zip(leads, locs, skus, qty, strict=True):
+                    self.env.timeout(float(lead), (int(loc), int(sku), int(q))).callbacks.append(
+                        self._deliver
+                    )
+            yield self.env.timeout(spec.review_interval)
+
+    def _deliver(self, ev: Any) -> None:
+        loc, sku, qty = ev.value
+        assert self.wms is not None
+        self.wms.receive(loc, sku, qty)
+
+    def plan_transfers(self) -> list[tuple[int, int, int, int]]:
+        """(src, dst, sku, qty) moves from the location with most spare stock to the one
+        furthest below its reorder point, on the ERP's view."""
+        avail = self.on_hand - self.committed - self.hold + self.in_transit
+        if avail.shape[0] < 2:
+            return []
+        short = self.rop - avail
+        spare = avail - self.out
+        dst = np.argmax(short, axis=0)
+        src = np.argmax(spare, axis=0)
+        cols = np.arange(avail.shape[1])
+        qty = np.minimum(short[dst, cols], spare[src, cols])
+        ok = (qty > 0) & (src != dst)
+        return [(int(src[s]), int(dst[s]), int(s), int(qty[s])) for s in np.flatnonzero(ok)]

@@ -1,0 +1,237 @@
+"""The WMS: execution truth for physical movements.
+
+Released order lines are picked after the location's pick delay (a short pick when the shelf
+has less than the line needs) and shipped after its ship delay. Purchase orders are received,
+transfers travel between locations, returns arrive into quality hold and are released or
+scrapped after QC, shrink silently removes stock until a cycle count finds it. Every movement
+goes to the ERP's posting process and to the WMS's stock-event subscribers.
+
+The WMS record equals the physical stock except where shrink has not been counted yet.
+Integration API: ``read_stock`` (through the WMS's ``ApiServer``) and ``subscribe``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mocks.api import ApiServer
+from mocks.erp import Erp, Snapshot
+from sim.ledger import KNOWN_TO_WMS, Ledger, Line
+from sim.schema import Location, Returns, Shrink
+
+__all__ = ["Movement", "Wms"]
+
+
+@dataclass(slots=True)
+class Movement:
+    """One WMS stock movement, as posted to the ERP and published to subscribers.
+
+    ``seqs`` are the truth changes it carries (the ERP takes them in when it posts it).
+    """
+
+    kind: str
+    loc: int
+    sku: int
+    qty: int
+    t: float
+    seqs: list[int] = field(default_factory=list)
+    line: Line | None = None
+    dst: int = -1
+
+
+class Wms:
+    """Warehouse execution: pick, ship, receive, transfer, returns and QC, counts."""
+
+    def __init__(
+        self,
+        env: Any,
+        ledger: Ledger,
+        locations: Sequence[Location],
+        erp: Erp,
+        api: ApiServer,
+        rng: np.random.Generator,
+        returns: Returns,
+        shrink: Shrink,
+        channel_kinds: Sequence[str],
+    ) -> None:
+        self.env = env
+        self.ledger = ledger
+        self.locations = list(locations)
+        self.erp = erp
+        self.api = api
+        self.rng = rng
+        self.returns = returns
+        self.shrink_spec = shrink
+        self.channel_kinds = list(channel_kinds)
+        shape = ledger.initial.shape
+        self.picked = np.zeros(shape, np.int64)  # picked, not yet shipped
+        self.released = np.zeros(shape, np.int64)  # released, not yet shipped or shorted
+        self.uncounted = np.zeros(shape, np.int64)  # shrink not yet found
+        self._shrink_seqs: dict[int, list[int]] = {}
+        self.view = ledger.views["wms"]
+        self.subscribers: list[Callable[[Movement], None]] = []
+        self.movements = 0
+
+    # -- records ----------------------------------------------------------------------------
+    @property
+    def record_on_hand(self) -> np.ndarray:
+        """What the WMS believes is on hand: physical plus shrink it has not found."""
+        return self.ledger.on_hand + self.uncounted
+
+    def snapshot(self, sel: np.ndarray | None = None) -> Snapshot:
+        now = self.env.now
+        cols = slice(None) if sel is None else sel
+        skus = np.arange(self.ledger.n_sku) if sel is None else sel
+        return Snapshot(
+            skus,
+            self.record_on_hand[:, cols],
+            self.released[:, cols].copy(),
+            self.ledger.hold[:, cols].copy(),
+            self.ledger.in_transit[:, cols].copy(),
+            self.view.as_of(now)[:, cols],
+            now,
+        )
+
+    # -- integration API --------------------------------------------------------------------
+    def read_stock(self, skus: Any = None) -> Any:
+        """The WMS stock record (one call costing per item)."""
+        sel = None if skus is None else np.atleast_1d(np.asarray(skus, np.int64))
+        n = self.ledger.n_sku if sel is None else sel.size
+        return self.api.call(n, lambda: self.snapshot(sel))
+
+    def subscribe(self, fn: Callable[[Movement], None]) -> None:
+        """Stock events: ``fn(movement)`` for every movement, when it happens."""
+        self.subscribers.append(fn)
+
+    # -- order execution --------------------------------------------------------------------
+    def schedule_release(self, line: Line, loc: int, qty: int) -> None:
+        delay = float(self.locations[loc].release_delay.sample(self.rng))
+        if delay <= 0:
+            self.release(line, loc, qty)
+        else:
+            self.env.timeout(delay).callbacks.append(lambda _: self.release(line, loc, qty))
+
+    def release(self, line: Line, loc: int, qty: int) -> None:
+        """The ERP released ``qty`` of ``line`` to location ``loc`` for picking."""
+        if not line.released:
+            line.released = True
+            self.view.include(line.accept_seqs)
+        self.released[loc, line.sku] += qty
+        self._after(self.locations[loc].pick_delay, self._pick, line, loc, qty)
+
+    def _pick(self, line: Line, loc: int, qty: int) -> None:
+        sku = line.sku
+        shelf = int(self.ledger.on_hand[loc, sku] - self.ledger.hold[loc, sku])
+        got = max(0, min(qty, shelf - int(self.picked[loc, sku])))
+        if got < qty:
+            self.released[loc, sku] -= qty - got
+            self._emit(Movement("short", loc, sku, qty - got, self.env.now, line=line))
+        if got:
+            self.picked[loc, sku] += got
+            self._after(self.locations[loc].ship_delay, self._ship, line, loc, got)
+
+    def _ship(self, line: Line, loc: int, qty: int) -> None:
+        sku = line.sku
+        self.picked[loc, sku] -= qty
+        self.released[loc, sku] -= qty
+        seqs = self.ledger.ship(line, loc, qty, KNOWN_TO_WMS)
+        self._emit(Movement("ship", loc, sku, qty, self.env.now, seqs, line=line))
+        ret = self.returns
+        if ret.enabled:
+            rate = ret.rate.get(self.channel_kinds[line.channel], 0.0)
+            back = int(self.rng.binomial(qty, rate)) if rate > 0 else 0
+            if back:
+                self._after(ret.delay, self._return_arrives, loc, sku, back)
+
+    # -- inbound and internal movements ------------------------------------------------------
+    def receive(self, loc: int, sku: int, qty: int) -> None:
+        """A supplier delivery is received onto the shelf."""
+        seq = self.ledger.receive(loc, sku, qty, KNOWN_TO_WMS)
+        self._emit(Movement("receipt", loc, sku, qty, self.env.now, [seq]))
+
+    def transfer(self, src: int, dst: int, sku: int, qty: int, lead: float) -> int:
+        """Dispatch up to ``qty`` of the shelf's free stock from ``src`` to ``dst``."""
+        ledger = self.ledger
+        # stock on the shelf that no released line is waiting for (released includes picked)
+        spare = int(ledger.on_hand[src, sku] - ledger.hold[src, sku] - self.released[src, sku])
+        q = min(qty, spare)
+        if q <= 0:
+            return 0
+        seq = ledger.transfer_out(src, dst, sku, q, KNOWN_TO_WMS)
+        self._emit(Movement("transfer_out", src, sku, q, self.env.now, [seq], dst=dst))
+        self.env.timeout(lead).callbacks.append(lambda _: self._transfer_arrives(dst, sku, q))
+        return q
+
+    def _transfer_arrives(self, dst: int, sku: int, qty: int) -> None:
+        seq = self.ledger.transfer_in(dst, sku, qty, KNOWN_TO_WMS)
+        self._emit(Movement("transfer_in", dst, sku, qty, self.env.now, [seq]))
+
+    def _return_arrives(self, loc: int, sku: int, qty: int) -> None:
+        self.ledger.return_in(loc, sku, qty)
+        self._emit(Movement("return", loc, sku, qty, self.env.now))
+        self._after(self.returns.qc_delay, self._qc, loc, sku, qty)
+
+    def _qc(self, loc: int, sku: int, qty: int) -> None:
+        good = int(self.rng.binomial(qty, self.returns.restock_fraction))
+        if good:
+            seq = self.ledger.qc_release(loc, sku, good, KNOWN_TO_WMS)
+            self._emit(Movement("qc_release", loc, sku, good, self.env.now, [seq]))
+        if qty - good:
+            self.ledger.scrap(loc, sku, qty - good)
+            self._emit(Movement("scrap", loc, sku, qty - good, self.env.now))
+
+    # -- shrink and cycle counts ------------------------------------------------------------
+    def run_shrink(self) -> Generator[Any, Any, None]:
+        """SimPy process: silent losses from shelf stock, at ``rate_per_day`` per unit."""
+        spec = self.shrink_spec
+        ledger = self.ledger
+        while True:
+            yield self.env.timeout(spec.interval)
+            shelf = np.maximum(ledger.on_hand - ledger.hold - self.picked, 0)
+            lam = shelf * spec.rate_per_day * spec.interval / 86400.0
+            lost = np.minimum(self.rng.poisson(lam), shelf)
+            locs, skus = np.nonzero(lost)
+            for loc, sku in zip(locs.tolist(), skus.tolist(), strict=True):
+                q = int(lost[loc, sku])
+                seq = ledger.shrink(loc, sku, q)
+                self.uncounted[loc, sku] += q
+                self._shrink_seqs.setdefault(loc * ledger.n_sku + sku, []).append(seq)
+
+    def run_counts(self) -> Generator[Any, Any, None]:
+        """SimPy process: count a random fraction of SKU-locations; post what is found."""
+        spec = self.shrink_spec
+        while True:
+            yield self.env.timeout(spec.count_interval)
+            counted = self.rng.random(self.uncounted.shape) < spec.count_fraction
+            locs, skus = np.nonzero(counted & (self.uncounted > 0))
+            for loc, sku in zip(locs.tolist(), skus.tolist(), strict=True):
+                self.count(loc, sku)
+
+    def count(self, loc: int, sku: int) -> None:
+        """A cycle count at (loc, sku): the record is set to the physical quantity."""
+        diff = int(self.uncounted[loc, sku])
+        if not diff:
+            return
+        self.uncounted[loc, sku] = 0
+        seqs = self._shrink_seqs.pop(loc * self.ledger.n_sku + sku, [])
+        self.view.include(seqs)
+        self.ledger.views["records"].include(seqs)
+        self._emit(Movement("count", loc, sku, -diff, self.env.now, seqs))
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _after(self, dist: Any, fn: Callable[..., None], *args: Any) -> None:
+        delay = float(dist.sample(self.rng))
+        if delay <= 0:
+            fn(*args)
+        else:
+            self.env.timeout(delay, args).callbacks.append(lambda ev: fn(*ev.value))
+
+    def _emit(self, mv: Movement) -> None:
+        self.movements += 1
+        self.erp.receive_movement(mv)
+        for fn in self.subscribers:
+            fn(mv)

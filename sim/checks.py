@@ -1,0 +1,220 @@
+"""Correctness checks run at the end of every run (DESIGN §9).
+
+Each check recomputes a quantity independently and compares; a failing check names the
+first offending SKU (and location) so the failure can be found. The runner fails the run
+when any check fails.
+
+- ``conservation_units``: per SKU, initial + received + returned =
+  on hand + shipped + scrapped + shrink + in transit.
+- ``conservation_orders``: lines (and units, and orders) accepted = shipped + cancelled +
+  open, every line's parts non-negative, and units shipped by lines = units shipped by
+  movements.
+- ``invariants``: no negative stock; hold <= on hand; committed >= 0; per SKU, committed <=
+  (on hand - hold) + oversold + shrink; truth-committed equals the sum of open lines' claims.
+- ``ledger_balances``: on hand and hold per (location, SKU) recomputed from the movement log
+  equal the balances; the WMS record equals physical plus uncounted shrink; the ERP record
+  plus its unposted movements equals the WMS record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sim.ledger import MOVEMENT_KINDS
+
+__all__ = ["CheckFailure", "run_checks"]
+
+_K = {k: i for i, k in enumerate(MOVEMENT_KINDS)}
+
+
+class CheckFailure(RuntimeError):
+    """A run violated a correctness check; ``str()`` names the checks and the first cause."""
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _result(bad: np.ndarray, describe: Any) -> dict[str, Any]:
+    n = int(np.count_nonzero(bad))
+    out: dict[str, Any] = {"ok": n == 0, "violations": n}
+    if n:
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        out["detail"] = describe(*idx)
+    return out
+
+
+def _conservation_units(led: Any) -> dict[str, Any]:
+    t = led.totals
+    left = (led.initial + t["receipt"] + t["return"]).sum(axis=0)
+    right = (led.on_hand + t["ship"] + t["scrap"] + t["shrink"] + led.in_transit).sum(axis=0)
+    return _result(
+        left != right,
+        lambda s: (
+            f"SKU {s}: initial+received+returned={left[s]} but "
+            f"on_hand+shipped+scrapped+shrink+in_transit={right[s]}"
+        ),
+    )
+
+
+def _conservation_orders(led: Any) -> dict[str, Any]:
+    problems: list[str] = []
+    shipped = cancelled = open_ = 0
+    l_shipped = l_cancelled = l_open = 0
+    o_open = o_cancelled = o_shipped = 0
+    for ln in led.lines:
+        if ln.shipped < 0 or ln.cancelled < 0 or ln.open < 0:
+            problems.append(f"line {ln.id}: shipped={ln.shipped} cancelled={ln.cancelled}")
+        shipped += ln.shipped
+        cancelled += ln.cancelled
+        open_ += ln.open
+        if ln.open > 0:
+            l_open += 1
+        elif ln.cancelled > 0:
+            l_cancelled += 1
+        else:
+            l_shipped += 1
+    for order in led.orders:
+        if any(ln.open > 0 for ln in order.lines):
+            o_open += 1
+        elif any(ln.cancelled > 0 for ln in order.lines):
+            o_cancelled += 1
+        else:
+            o_shipped += 1
+    units = sum(ln.qty for ln in led.lines)
+    if units != shipped + cancelled + open_:
+        problems.append(f"units: accepted={units} != {shipped}+{cancelled}+{open_}")
+    if len(led.lines) != l_shipped + l_cancelled + l_open:
+        problems.append("lines: accepted != shipped + cancelled + open")
+    if len(led.orders) != o_shipped + o_cancelled + o_open:
+        problems.append("orders: accepted != shipped + cancelled + open")
+    moved = int(led.totals["ship"].sum())
+    if moved != shipped:
+        problems.append(f"units shipped by lines ({shipped}) != by movements ({moved})")
+    out: dict[str, Any] = {
+        "ok": not problems,
+        "violations": len(problems),
+        "lines": {"shipped": l_shipped, "cancelled": l_cancelled, "open": l_open},
+        "units": {"shipped": shipped, "cancelled": cancelled, "open": open_},
+        "orders": {"shipped": o_shipped, "cancelled": o_cancelled, "open": o_open},
+    }
+    if problems:
+        out["detail"] = problems[0]
+    return out
+
+
+def _invariants(led: Any) -> dict[str, Any]:
+    neg = (led.on_hand < 0) | (led.hold < 0) | (led.committed < 0) | (led.in_transit < 0)
+    neg |= led.hold > led.on_hand
+    r1 = _result(neg, lambda loc, s: f"negative or inconsistent stock at location {loc}, SKU {s}")
+    if not r1["ok"]:
+        return r1
+    claims = np.zeros_like(led.committed)
+    oversold = np.zeros(led.n_sku, np.int64)
+    for ln in led.lines:
+        for loc, q in ln.claims.items():
+            claims[loc, ln.sku] += q
+        oversold[ln.sku] += ln.oversold
+        if ln.claimed > ln.open:
+            return {"ok": False, "violations": 1, "detail": f"line {ln.id} claims > open"}
+    r2 = _result(
+        claims != led.committed,
+        lambda loc, s: (
+            f"truth committed {led.committed[loc, s]} != open claims "
+            f"{claims[loc, s]} at location {loc}, SKU {s}"
+        ),
+    )
+    if not r2["ok"]:
+        return r2
+    bound = (led.on_hand - led.hold).sum(axis=0) + oversold + led.totals["shrink"].sum(axis=0)
+    committed = led.committed.sum(axis=0)
+    return _result(
+        committed > bound,
+        lambda s: (
+            f"SKU {s}: committed {committed[s]} > on hand - hold + oversold + shrink {bound[s]}"
+        ),
+    )
+
+
+def _ledger_balances(world: Any) -> dict[str, Any]:
+    led = world.ledger
+    mv = led.movement_frame()
+    sign = np.zeros(len(MOVEMENT_KINDS), np.int64)
+    for k in ("receipt", "return", "transfer_in"):
+        sign[_K[k]] = 1
+    for k in ("ship", "scrap", "shrink", "transfer_out"):
+        sign[_K[k]] = -1
+    on_hand = led.initial.copy()
+    np.add.at(on_hand, (mv["loc"], mv["sku"]), sign[mv["kind"]] * mv["qty"])
+    hsign = np.zeros(len(MOVEMENT_KINDS), np.int64)
+    hsign[_K["return"]] = 1
+    hsign[_K["qc_release"]] = -1
+    hsign[_K["scrap"]] = -1
+    hold = np.zeros_like(led.hold)
+    np.add.at(hold, (mv["loc"], mv["sku"]), hsign[mv["kind"]] * mv["qty"])
+    r = _result(
+        (on_hand != led.on_hand) | (hold != led.hold),
+        lambda loc, s: (
+            f"movement log sums to on_hand={on_hand[loc, s]}, hold={hold[loc, s]} "
+            f"but balance is {led.on_hand[loc, s]}, {led.hold[loc, s]} at location {loc}, SKU {s}"
+        ),
+    )
+    if not r["ok"]:
+        return r
+    wms = world.wms
+    r = _result(
+        (wms.record_on_hand != led.on_hand + wms.uncounted) | (wms.uncounted < 0),
+        lambda loc, s: f"WMS record inconsistent at location {loc}, SKU {s}",
+    )
+    if not r["ok"]:
+        return r
+    erp = world.erp
+    exp_on_hand, exp_hold, exp_transit = erp.on_hand.copy(), erp.hold.copy(), erp.in_transit.copy()
+    for mv_ in erp.unposted_movements():
+        loc, s, q = mv_.loc, mv_.sku, mv_.qty
+        if mv_.kind in ("receipt", "return", "transfer_in", "count"):
+            exp_on_hand[loc, s] += q
+        elif mv_.kind in ("ship", "scrap", "transfer_out"):
+            exp_on_hand[loc, s] -= q
+        if mv_.kind == "return":
+            exp_hold[loc, s] += q
+        elif mv_.kind in ("qc_release", "scrap"):
+            exp_hold[loc, s] -= q
+        if mv_.kind == "transfer_out":
+            exp_transit[mv_.dst, s] += q
+        elif mv_.kind == "transfer_in":
+            exp_transit[loc, s] -= q
+    return _result(
+        (exp_on_hand != wms.record_on_hand)
+        | (exp_hold != led.hold)
+        | (exp_transit != led.in_transit),
+        lambda loc, s: (
+            f"ERP record + unposted movements != WMS record at location {loc}, "
+            f"SKU {s} (on hand {exp_on_hand[loc, s]} vs {wms.record_on_hand[loc, s]})"
+        ),
+    )
+
+
+def run_checks(world: Any, extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Every check of DESIGN §9 that applies; ``checks["ok"]`` is their conjunction."""
+    led = world.ledger
+    checks: dict[str, Any] = {
+        "conservation_units": _conservation_units(led),
+        "conservation_orders": _conservation_orders(led),
+        "invariants": _invariants(led),
+        "ledger_balances": _ledger_balances(world),
+    }
+    checks.update(extra or {})
+    checks["ok"] = all(v["ok"] for v in checks.values() if isinstance(v, dict))
+    return checks
+
+
+def failure_message(checks: dict[str, Any]) -> str:
+    bad = [
+        f"{k} ({v.get('detail', 'failed')})"
+        for k, v in checks.items()
+        if isinstance(v, dict) and not v["ok"]
+    ]
+    return "correctness check failed: " + "; ".join(bad)

@@ -1,0 +1,271 @@
+"""The ``syncsim`` command line (typer + rich).
+
+Bad input (a scenario file, a strategy name, an argument) gets one line on stderr naming
+what is wrong and where, exit code 2, and nothing written. A run that fails a correctness
+check or whose strategy raises exits with code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sim.checks import CheckFailure
+from sim.registry import StrategyError, installed_strategies, params_from_table, resolve_strategy
+from sim.results import confidence_interval, new_run_dir, write_results
+from sim.runner import RunResult, StrategyRuntimeError, run
+from sim.scenario import (
+    ScenarioError,
+    apply_overrides,
+    catalogue_entries,
+    find_scenario,
+    parse_value,
+    read_raw,
+    validate_raw,
+)
+from sim.schema import Scenario
+
+try:  # typer >= 0.24 vendors its own click
+    from typer._click import exceptions as _cx
+except ImportError:  # pragma: no cover - older typer depends on click
+    from click import exceptions as _cx  # type: ignore[no-redef]
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="syncsim",
+    help="Which way of synchronizing inventory between ERP, WMS and sales channels oversells "
+    "least, lags least and survives faults, at what load on the ERP?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out_console = Console()
+err_console = Console(stderr=True)
+
+MAIN_METRICS = (
+    ("oversold_lines", "oversold lines", "{:.0f}"),
+    ("oversell_rate", "oversell rate", "{:.4%}"),
+    ("cancelled_lines", "cancelled lines", "{:.0f}"),
+    ("lost_sale_units", "lost sale units", "{:.0f}"),
+    ("lag_p50_s", "lag p50 s", "{:.1f}"),
+    ("lag_p95_s", "lag p95 s", "{:.1f}"),
+    ("divergence_mean_abs", "divergence |mean|", "{:.3f}"),
+    ("divergence_over_frac", "over-shown frac", "{:.4f}"),
+    ("erp_calls", "ERP calls", "{:.0f}"),
+    ("erp_utilization", "ERP utilization", "{:.3f}"),
+    ("wall_seconds", "wall s", "{:.1f}"),
+)
+
+
+class InputError(Exception):
+    """Bad input from the user: exit code 2."""
+
+
+def _say(message: str) -> None:
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except (ScenarioError, StrategyError, InputError) as exc:
+        _say(f"syncsim: error: {exc}")
+        raise typer.Exit(2) from None
+    except (CheckFailure, StrategyRuntimeError) as exc:
+        _say(f"syncsim: run failed: {exc}")
+        raise typer.Exit(1) from None
+
+
+def _overrides(pairs: Sequence[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set {pair}: expected KEY=VALUE, e.g. erp.api.concurrency=15")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def _load(ref: str, overrides: dict[str, Any]) -> Scenario:
+    path = find_scenario(ref)
+    raw = read_raw(path)
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    return validate_raw(raw, str(path))
+
+
+def _check_strategy_tables(sc: Scenario, source: str) -> None:
+    known = installed_strategies()
+    for name, table in sc.strategies.items():
+        if name not in known:
+            continue
+        cls = resolve_strategy(name)
+        params = getattr(cls, "Params", None)
+        if params is not None:
+            try:
+                params_from_table(params, table, f"strategies.{name}")
+            except StrategyError as exc:
+                raise ScenarioError(f"{source}: {exc}") from None
+
+
+def _progress(total: int, quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=quiet or not err_console.is_terminal,
+    )
+
+
+def _advance(prog: Progress, task: Any, done: int, fraction: float) -> None:
+    prog.update(task, completed=done + fraction)
+
+
+def run_all(
+    sc: Scenario, strategies: Sequence[str], seeds: Sequence[int], quiet: bool = False
+) -> list[RunResult]:
+    """Every strategy on every seed, with a progress bar on stderr."""
+    results: list[RunResult] = []
+    jobs = [(seed, s) for seed in seeds for s in strategies]
+    with _progress(len(jobs), quiet) as prog:
+        task = prog.add_task("running", total=len(jobs))
+        for i, (seed, strat) in enumerate(jobs):
+            prog.update(task, description=f"{strat} seed {seed}")
+            results.append(run(sc, strat, seed, progress=partial(_advance, prog, task, i)))
+    return results
+
+
+def comparison_table(results: Sequence[RunResult], title: str) -> Table:
+    """Mean of the main metrics per strategy (± 95% CI half-width over replications)."""
+    table = Table(title=title)
+    table.add_column("metric")
+    names = list(dict.fromkeys(r.strategy for r in results))
+    for n in names:
+        table.add_column(n, justify="right")
+    for key, label, fmt in MAIN_METRICS:
+        cells = []
+        for n in names:
+            vals = [float(r.metrics.get(key, float("nan"))) for r in results if r.strategy == n]
+            lo, hi = confidence_interval(vals)
+            mean = sum(vals) / len(vals)
+            cell = fmt.format(mean)
+            if len(vals) > 1:
+                cell += " ± " + fmt.format((hi - lo) / 2)
+            cells.append(cell)
+        table.add_row(label, *cells)
+    return table
+
+
+@app.command("run")
+def run_cmd(
+    scenario: Annotated[str, typer.Argument(help="Scenario file or catalogue id (peak_week).")],
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option("--strategy", "-s", help="Strategy name or module:Class; repeatable."),
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the first replication.")] = 1,
+    replications: Annotated[int, typer.Option("--replications", "-r", min=1)] = 1,
+    out: Annotated[Path | None, typer.Option(help="Results directory.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run objects as JSON.")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a scenario value: KEY=VALUE (dotted path)."),
+    ] = None,
+) -> None:
+    """Run strategies on a scenario; write results/<run-id>/ and print a comparison."""
+    with _errors():
+        sc = _load(scenario, _overrides(set_))
+        names = strategy or ["batch"]
+        for n in names:
+            resolve_strategy(n)
+        seeds = list(range(seed, seed + replications))
+        results = run_all(sc, names, seeds, quiet=as_json)
+        target = out or new_run_dir(Path("results"), sc.id)
+        write_results(target, results)
+    if as_json:
+        objs = [r.to_json() for r in results]
+        sys.stdout.write(json.dumps(objs[0] if len(objs) == 1 else objs, indent=2) + "\n")
+        return
+    out_console.print(comparison_table(results, f"{sc.id}: seeds {seeds[0]}..{seeds[-1]}"))
+    out_console.print(f"results: {target}")
+
+
+@app.command("scenarios")
+def scenarios_cmd() -> None:
+    """List the scenario catalogue."""
+    table = Table(title="scenario catalogue")
+    for col in ("name", "id", "description"):
+        table.add_column(col)
+    for name, sid, desc, _ in catalogue_entries():
+        table.add_row(name, sid, desc)
+    out_console.print(table)
+
+
+@app.command("strategies")
+def strategies_cmd() -> None:
+    """List built-in and installed strategies."""
+    table = Table(title="strategies")
+    for col in ("name", "class", "summary"):
+        table.add_column(col)
+    with _errors():
+        for name, path in installed_strategies().items():
+            cls = resolve_strategy(name)
+            doc = (sys.modules[cls.__module__].__doc__ or cls.__doc__ or "").strip()
+            table.add_row(name, path, doc.splitlines()[0] if doc else "")
+    out_console.print(table)
+
+
+@app.command("validate")
+def validate_cmd(
+    file: Annotated[str, typer.Argument(help="Scenario file or catalogue id.")],
+) -> None:
+    """Check a scenario file (schema and strategy parameters); exit 2 if it is wrong."""
+    with _errors():
+        path = find_scenario(file)
+        sc = validate_raw(read_raw(path), str(path))
+        _check_strategy_tables(sc, str(path))
+    out_console.print(
+        f"ok: {path} ({sc.id}: {sc.catalogue.skus} SKUs, {len(sc.locations)} locations, "
+        f"{len(sc.channels)} channels, {sc.duration / 86400:g} days)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: usage errors become one line and exit code 2."""
+    try:
+        code = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except _cx.NoArgsIsHelpError as exc:
+        err_console.print(exc.format_message(), markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except _cx.ClickException as exc:
+        _say(f"syncsim: error: {exc.format_message()}")
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

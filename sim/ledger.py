@@ -1,0 +1,337 @@
+"""The ledger of truth: every unit movement and every accepted order line, with its time.
+
+The ledger holds the physical world (what is on the shelf, in quality hold, in transit) and
+the truth of commitments. Mocks act on the world only through it; strategies never see it, so
+no strategy can grade itself. Per (location, SKU)::
+
+    on_hand      units physically in the building (quality hold included)
+    hold         returns awaiting QC
+    committed    truth-committed: claimed by accepted, unshipped, uncancelled lines
+    in_transit   units travelling to this location (transfers)
+    free         on_hand - committed - hold   (may be negative)
+
+    true_available(c, s) = sum over the locations serving channel c of max(0, free)
+
+When a channel accepts a line, the line claims its quantity from ``free`` at the channel's
+locations in priority order; what cannot be claimed is *oversold*. Shipping consumes claims
+first; cancelling releases the unclaimed (oversold) part first.
+
+Every change of ``free`` at a (location, SKU) is a *truth change*: it gets a sequence number,
+is logged with its time (for lag), is registered as pending in every provenance view that did
+not originate it (``sim.provenance``), and is announced to the listeners (metrics, oracle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from sim.provenance import PendingView
+
+__all__ = [
+    "ALL_VIEWS",
+    "KNOWN_TO_RECORDS",
+    "KNOWN_TO_WMS",
+    "MOVEMENT_KINDS",
+    "VIEWS",
+    "Ledger",
+    "Line",
+    "Order",
+]
+
+# Provenance views. "wms": what the WMS knows (movements, released orders); "erp": what the ERP
+# knows (posted movements, imported orders); "records": the WMS record plus every accepted
+# order, instantly (what the oracle sees; behind the truth only by uncounted shrink).
+VIEWS = ("wms", "erp", "records")
+ALL_VIEWS: frozenset[str] = frozenset(VIEWS)
+KNOWN_TO_WMS: frozenset[str] = frozenset({"wms", "records"})
+KNOWN_TO_RECORDS: frozenset[str] = frozenset({"records"})
+
+MOVEMENT_KINDS = (
+    "receipt",
+    "ship",
+    "return",
+    "qc_release",
+    "scrap",
+    "shrink",
+    "transfer_out",
+    "transfer_in",
+)
+_KIND = {k: i for i, k in enumerate(MOVEMENT_KINDS)}
+
+
+class Order:
+    """A customer order as a channel accepted it."""
+
+    __slots__ = ("channel", "id", "lines", "t", "visible_at")
+
+    def __init__(self, oid: int, channel: int, t: float) -> None:
+        self.id = oid
+        self.channel = channel
+        self.t = t
+        self.lines: list[Line] = []
+        self.visible_at = t
+
+
+class Line:
+    """One accepted order line and its fate in the truth."""
+
+    __slots__ = (
+        "accept_seqs",
+        "cancelled",
+        "channel",
+        "claims",
+        "id",
+        "order",
+        "oversold",
+        "qty",
+        "released",
+        "shipped",
+        "sku",
+        "t",
+    )
+
+    def __init__(self, lid: int, order: Order, sku: int, qty: int, t: float) -> None:
+        self.id = lid
+        self.order = order
+        self.channel = order.channel
+        self.sku = sku
+        self.qty = qty
+        self.t = t
+        self.claims: dict[int, int] = {}
+        self.oversold = 0
+        self.shipped = 0
+        self.cancelled = 0
+        self.released = False
+        self.accept_seqs: list[int] = []
+
+    @property
+    def open(self) -> int:
+        return self.qty - self.shipped - self.cancelled
+
+    @property
+    def claimed(self) -> int:
+        return sum(self.claims.values())
+
+
+AvailListener = Callable[[int, int], None]
+
+
+class Ledger:
+    """Physical stock and truth commitments for ``n_loc`` locations and ``n_sku`` SKUs."""
+
+    def __init__(
+        self,
+        env: Any,
+        initial_on_hand: np.ndarray,
+        serve: Sequence[Sequence[int]],
+    ) -> None:
+        self.env = env
+        self.n_loc, self.n_sku = initial_on_hand.shape
+        self.serve = [list(s) for s in serve]
+        self.channels_of_loc = [
+            [c for c, locs in enumerate(self.serve) if loc in locs] for loc in range(self.n_loc)
+        ]
+        shape = initial_on_hand.shape
+        self.initial = initial_on_hand.astype(np.int64).copy()
+        self.on_hand = self.initial.copy()
+        self.hold = np.zeros(shape, np.int64)
+        self.committed = np.zeros(shape, np.int64)
+        self.in_transit = np.zeros(shape, np.int64)
+        self.totals = {k: np.zeros(shape, np.int64) for k in MOVEMENT_KINDS}
+        # movement log (columnar): time, kind, location, sku, quantity
+        self.mv_t: list[float] = []
+        self.mv_kind: list[int] = []
+        self.mv_loc: list[int] = []
+        self.mv_sku: list[int] = []
+        self.mv_qty: list[int] = []
+        # truth-change log: time and flat key loc * n_sku + sku
+        self.chg_t: list[float] = []
+        self.chg_key: list[int] = []
+        self.views = {v: PendingView(v, self.n_loc, self.n_sku, self.chg_t) for v in VIEWS}
+        self.orders: list[Order] = []
+        self.lines: list[Line] = []
+        self.oversold_units = [0] * len(self.serve)  # cumulative, per channel
+        self.available_listeners: list[AvailListener] = []
+        self.on_hand_listeners: list[AvailListener] = []
+
+    # -- reading the truth ------------------------------------------------------------------
+    def free(self, loc: int, sku: int) -> int:
+        return int(self.on_hand[loc, sku] - self.committed[loc, sku] - self.hold[loc, sku])
+
+    def true_available(self, channel: int, sku: int) -> int:
+        on, com, hold = self.on_hand, self.committed, self.hold
+        total = 0
+        for loc in self.serve[channel]:
+            f = on[loc, sku] - com[loc, sku] - hold[loc, sku]
+            if f > 0:
+                total += f
+        return int(total)
+
+    def true_available_all(self) -> np.ndarray:
+        """true_available for every (channel, SKU), shape (n_channels, n_sku)."""
+        free = np.maximum(self.on_hand - self.committed - self.hold, 0)
+        return np.stack([free[locs].sum(axis=0) for locs in self.serve])
+
+    # -- orders -----------------------------------------------------------------------------
+    def new_order(self, channel: int) -> Order:
+        order = Order(len(self.orders), channel, self.env.now)
+        self.orders.append(order)
+        return order
+
+    def accept(self, order: Order, sku: int, qty: int) -> Line:
+        """A channel accepted ``qty`` of ``sku``: claim it from truth, record the oversell."""
+        line = Line(len(self.lines), order, sku, qty, self.env.now)
+        need = qty
+        for loc in self.serve[order.channel]:
+            if need == 0:
+                break
+            f = self.free(loc, sku)
+            if f > 0:
+                take = min(need, f)
+                self.committed[loc, sku] += take
+                line.claims[loc] = take
+                need -= take
+                line.accept_seqs.append(self._change(loc, sku, KNOWN_TO_RECORDS))
+        line.oversold = need
+        self.oversold_units[order.channel] += need
+        order.lines.append(line)
+        self.lines.append(line)
+        return line
+
+    def ship(self, line: Line, loc: int, qty: int, known_by: frozenset[str]) -> list[int]:
+        """``qty`` units of ``line`` leave location ``loc``; claims are consumed first."""
+        if qty <= 0:
+            return []
+        if qty > line.open:
+            raise AssertionError(f"line {line.id}: shipping {qty} > open {line.open}")
+        sku = line.sku
+        if self.on_hand[loc, sku] - self.hold[loc, sku] < qty:
+            raise AssertionError(f"ship of {qty} at ({loc}, {sku}) exceeds shelf stock")
+        self.on_hand[loc, sku] -= qty
+        self._log("ship", loc, sku, qty)
+        line.shipped += qty
+        released = self._release(line, qty, prefer=loc)
+        seqs = []
+        if released.get(loc, 0) != qty:
+            seqs.append(self._change(loc, sku, known_by))
+        for other in released:
+            if other != loc:
+                seqs.append(self._change(other, sku, known_by))
+        self._notify_on_hand(loc, sku)
+        return seqs
+
+    def cancel(self, line: Line, qty: int, known_by: frozenset[str] = ALL_VIEWS) -> list[int]:
+        """``qty`` open units of ``line`` are cancelled; the unclaimed part goes first."""
+        if qty <= 0:
+            return []
+        if qty > line.open:
+            raise AssertionError(f"line {line.id}: cancelling {qty} > open {line.open}")
+        unbacked = line.open - line.claimed
+        line.cancelled += qty
+        release = max(0, qty - unbacked)
+        released = self._release(line, release, prefer=None) if release else {}
+        return [self._change(loc, line.sku, known_by) for loc in released]
+
+    def _release(self, line: Line, qty: int, prefer: int | None) -> dict[int, int]:
+        order = sorted(line.claims, key=lambda x: (x != prefer, -self.serve[line.channel].index(x)))
+        released: dict[int, int] = {}
+        for loc in order:
+            if qty == 0:
+                break
+            take = min(qty, line.claims[loc])
+            line.claims[loc] -= take
+            if line.claims[loc] == 0:
+                del line.claims[loc]
+            self.committed[loc, line.sku] -= take
+            released[loc] = take
+            qty -= take
+        return released
+
+    # -- physical movements -----------------------------------------------------------------
+    def receive(self, loc: int, sku: int, qty: int, known_by: frozenset[str]) -> int:
+        """A purchase-order receipt puts ``qty`` units on the shelf."""
+        self.on_hand[loc, sku] += qty
+        self._log("receipt", loc, sku, qty)
+        self._notify_on_hand(loc, sku)
+        return self._change(loc, sku, known_by)
+
+    def return_in(self, loc: int, sku: int, qty: int) -> None:
+        """Returned units arrive into quality hold (on hand, not available)."""
+        self.on_hand[loc, sku] += qty
+        self.hold[loc, sku] += qty
+        self._log("return", loc, sku, qty)
+        self._notify_on_hand(loc, sku)
+
+    def qc_release(self, loc: int, sku: int, qty: int, known_by: frozenset[str]) -> int:
+        self.hold[loc, sku] -= qty
+        self._log("qc_release", loc, sku, qty)
+        return self._change(loc, sku, known_by)
+
+    def scrap(self, loc: int, sku: int, qty: int) -> None:
+        self.hold[loc, sku] -= qty
+        self.on_hand[loc, sku] -= qty
+        self._log("scrap", loc, sku, qty)
+        self._notify_on_hand(loc, sku)
+
+    def shrink(self, loc: int, sku: int, qty: int) -> int:
+        """Silent physical loss: no system knows until a cycle count finds it."""
+        if self.on_hand[loc, sku] - self.hold[loc, sku] < qty:
+            raise AssertionError(f"shrink of {qty} at ({loc}, {sku}) exceeds shelf stock")
+        self.on_hand[loc, sku] -= qty
+        self._log("shrink", loc, sku, qty)
+        self._notify_on_hand(loc, sku)
+        return self._change(loc, sku, frozenset())
+
+    def transfer_out(self, src: int, dst: int, sku: int, qty: int, known_by: frozenset[str]) -> int:
+        if self.on_hand[src, sku] - self.hold[src, sku] < qty:
+            raise AssertionError(f"transfer of {qty} from ({src}, {sku}) exceeds shelf stock")
+        self.on_hand[src, sku] -= qty
+        self.in_transit[dst, sku] += qty
+        self._log("transfer_out", src, sku, qty)
+        self._notify_on_hand(src, sku)
+        return self._change(src, sku, known_by)
+
+    def transfer_in(self, dst: int, sku: int, qty: int, known_by: frozenset[str]) -> int:
+        self.in_transit[dst, sku] -= qty
+        self.on_hand[dst, sku] += qty
+        self._log("transfer_in", dst, sku, qty)
+        self._notify_on_hand(dst, sku)
+        return self._change(dst, sku, known_by)
+
+    # -- internals --------------------------------------------------------------------------
+    def _log(self, kind: str, loc: int, sku: int, qty: int) -> None:
+        self.totals[kind][loc, sku] += qty
+        self.mv_t.append(self.env.now)
+        self.mv_kind.append(_KIND[kind])
+        self.mv_loc.append(loc)
+        self.mv_sku.append(sku)
+        self.mv_qty.append(qty)
+
+    def _change(self, loc: int, sku: int, known_by: frozenset[str]) -> int:
+        seq = len(self.chg_t)
+        key = loc * self.n_sku + sku
+        self.chg_t.append(self.env.now)
+        self.chg_key.append(key)
+        for name, view in self.views.items():
+            if name not in known_by:
+                view.add(key, seq)
+        for fn in self.available_listeners:
+            fn(loc, sku)
+        return seq
+
+    def _notify_on_hand(self, loc: int, sku: int) -> None:
+        for fn in self.on_hand_listeners:
+            fn(loc, sku)
+
+    def movement_frame(self) -> dict[str, np.ndarray]:
+        """The movement log as columns (kind as its name index into MOVEMENT_KINDS)."""
+        return {
+            "t": np.asarray(self.mv_t, float),
+            "kind": np.asarray(self.mv_kind, np.int8),
+            "loc": np.asarray(self.mv_loc, np.int32),
+            "sku": np.asarray(self.mv_sku, np.int64),
+            "qty": np.asarray(self.mv_qty, np.int64),
+        }

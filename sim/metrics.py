@@ -1,0 +1,165 @@
+"""Metrics of a run, computed against the ledger of truth (DESIGN §8; keys are contracts).
+
+Lag, by provenance: every truth change of SKU s at location L at time t0 is, for every
+channel c that L serves, one lag sample ``t1 - t0``, where t1 is the time of the first write
+to c for s whose ``as_of`` is >= t0 (the first time c shows a value computed from information
+that includes the change). Changes never reflected by the end count as
+``unpropagated_changes`` and are left out of the percentiles. Lag samples, divergence and
+record accuracy are all kept exactly, as the run goes, by ``sim.recorder``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CORE_KEYS", "PER_CHANNEL_KEYS", "compute_metrics"]
+
+CORE_KEYS = (
+    "orders_accepted",
+    "lines_accepted",
+    "units_accepted",
+    "oversold_units",
+    "oversold_lines",
+    "oversell_rate",
+    "cancelled_lines",
+    "lost_sale_units",
+    "lag_p50_s",
+    "lag_p95_s",
+    "lag_p99_s",
+    "lag_max_s",
+    "unpropagated_changes",
+    "divergence_mean_abs",
+    "divergence_over_frac",
+    "divergence_under_frac",
+    "record_accuracy",
+    "erp_calls",
+    "erp_rejected_calls",
+    "erp_peak_calls_per_min",
+    "erp_utilization",
+    "erp_latency_p95_s",
+    "channel_calls",
+    "channel_throttled_calls",
+    "events_published",
+    "events_delivered",
+    "events_duplicated",
+    "events_lost",
+    "dlq_size",
+    "max_backlog",
+    "time_to_recovery_s",
+    "wall_seconds",
+    "events_per_second",
+)
+
+PER_CHANNEL_KEYS = (
+    "orders_accepted",
+    "lines_accepted",
+    "units_accepted",
+    "oversold_units",
+    "oversold_lines",
+    "oversell_rate",
+    "cancelled_lines",
+    "lost_sale_units",
+    "lag_p50_s",
+    "lag_p95_s",
+    "lag_p99_s",
+    "lag_max_s",
+    "unpropagated_changes",
+    "divergence_mean_abs",
+    "divergence_over_frac",
+    "divergence_under_frac",
+    "channel_calls",
+    "channel_throttled_calls",
+)
+
+
+def _lag_stats(lags: np.ndarray) -> dict[str, float]:
+    if lags.size == 0:
+        return {"lag_p50_s": 0.0, "lag_p95_s": 0.0, "lag_p99_s": 0.0, "lag_max_s": 0.0}
+    p50, p95, p99 = np.percentile(lags, [50, 95, 99])
+    return {
+        "lag_p50_s": float(p50),
+        "lag_p95_s": float(p95),
+        "lag_p99_s": float(p99),
+        "lag_max_s": float(lags.max()),
+    }
+
+
+def _order_stats(lines: list[Any], orders: list[Any]) -> dict[str, float]:
+    n = len(lines)
+    oversold = [ln.oversold for ln in lines]
+    lines_oversold = sum(1 for x in oversold if x > 0)
+    return {
+        "orders_accepted": len(orders),
+        "lines_accepted": n,
+        "units_accepted": sum(ln.qty for ln in lines),
+        "oversold_units": sum(oversold),
+        "oversold_lines": lines_oversold,
+        "oversell_rate": lines_oversold / n if n else 0.0,
+        "cancelled_lines": sum(1 for ln in lines if ln.cancelled > 0),
+    }
+
+
+def compute_metrics(
+    world: Any, wall_seconds: float, bus_stats: dict[str, float] | None = None
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """(metrics, per_channel) for a finished run."""
+    led = world.ledger
+    T = float(world.env.now)
+    n_sku = led.n_sku
+    chans = world.channels
+    integrals = world.divergence.integrals()
+    per_channel: dict[str, dict[str, float]] = {}
+    all_lags = []
+    unprop = 0
+    for c, ch in enumerate(chans):
+        lines = [ln for ln in led.lines if ln.channel == c]
+        orders = [o for o in led.orders if o.channel == c]
+        m: dict[str, float] = _order_stats(lines, orders)
+        m["lost_sale_units"] = ch.demand.lost_sale_units
+        _, lags, waiting = world.lag.samples(c)
+        all_lags.append(lags)
+        unprop += waiting
+        m.update(_lag_stats(lags))
+        m["unpropagated_changes"] = waiting
+        i_abs, i_over, i_under = integrals[c]
+        denom = T * n_sku if T > 0 else 1.0
+        m["divergence_mean_abs"] = i_abs / denom
+        m["divergence_over_frac"] = i_over / denom
+        m["divergence_under_frac"] = i_under / denom
+        m["channel_calls"] = ch.api.stats.calls
+        m["channel_throttled_calls"] = ch.api.stats.throttled
+        per_channel[ch.name] = m
+
+    metrics: dict[str, float] = _order_stats(led.lines, led.orders)
+    metrics["lost_sale_units"] = sum(ch.demand.lost_sale_units for ch in chans)
+    metrics.update(_lag_stats(np.concatenate(all_lags) if all_lags else np.zeros(0)))
+    metrics["unpropagated_changes"] = unprop
+    denom = T * n_sku * len(chans) if T > 0 else 1.0
+    metrics["divergence_mean_abs"] = sum(i[0] for i in integrals) / denom
+    metrics["divergence_over_frac"] = sum(i[1] for i in integrals) / denom
+    metrics["divergence_under_frac"] = sum(i[2] for i in integrals) / denom
+    metrics["record_accuracy"] = world.accuracy.time_weighted()
+    api = world.erp_api
+    metrics["erp_calls"] = api.stats.calls
+    metrics["erp_rejected_calls"] = api.stats.rejected + api.stats.unavailable
+    metrics["erp_peak_calls_per_min"] = api.peak_calls_per_minute()
+    metrics["erp_utilization"] = api.utilization(T)
+    metrics["erp_latency_p95_s"] = api.latency_p95()
+    metrics["channel_calls"] = sum(ch.api.stats.calls for ch in chans)
+    metrics["channel_throttled_calls"] = sum(ch.api.stats.throttled for ch in chans)
+    bus = bus_stats or {}
+    for k in ("events_published", "events_delivered", "events_duplicated", "events_lost"):
+        metrics[k] = bus.get(k, 0)
+    metrics["dlq_size"] = bus.get("dlq_size", 0)
+    metrics["max_backlog"] = bus.get("max_backlog", 0)
+    metrics["time_to_recovery_s"] = 0.0
+    metrics["wall_seconds"] = wall_seconds
+    events = world.domain_events()
+    metrics["events_per_second"] = events / wall_seconds if wall_seconds > 0 else 0.0
+    metrics["domain_events"] = events
+    metrics["units_demanded"] = sum(ch.demand.units_demanded for ch in chans)
+    metrics["cancelled_units"] = sum(ln.cancelled for ln in led.lines)
+    metrics["shipped_units"] = sum(ln.shipped for ln in led.lines)
+    return metrics, per_channel

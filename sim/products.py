@@ -1,0 +1,70 @@
+"""The product catalogue of a run: SKU codes, names, categories, prices and popularity.
+
+SKU ``i`` has popularity rank ``i`` (SKU 0 sells most), with Zipf weights ``1 / (i+1)**s``.
+Names and categories come from Faker seeded by the run's own stream, so reports read like a
+real business and the same seed gives the same catalogue. Names are built lazily (a
+100,000-SKU catalogue costs nothing until a report asks for names).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+from faker import Faker
+
+from sim.schema import Catalogue as CatalogueSpec
+
+__all__ = ["Catalogue"]
+
+
+class Catalogue:
+    """SKU attributes for one run."""
+
+    def __init__(self, spec: CatalogueSpec, rng: np.random.Generator) -> None:
+        self.spec = spec
+        self.n = spec.skus
+        ranks = np.arange(1, self.n + 1, dtype=float)
+        w = ranks ** (-spec.zipf)
+        self.popularity = w / w.sum()
+        self.prices = np.round(
+            np.exp(rng.uniform(np.log(spec.price_low), np.log(spec.price_high), self.n)), 2
+        )
+        self.category_of = rng.integers(0, spec.categories, self.n)
+        self._faker_seed = int(rng.integers(0, 2**31 - 1))
+
+    @cached_property
+    def _faker(self) -> Faker:
+        fake = Faker()
+        fake.seed_instance(self._faker_seed)
+        return fake
+
+    @cached_property
+    def codes(self) -> list[str]:
+        return [f"SKU-{i:06d}" for i in range(self.n)]
+
+    @cached_property
+    def categories(self) -> list[str]:
+        fake = self._faker
+        names: list[str] = []
+        while len(names) < self.spec.categories:
+            word = fake.word().title()
+            if word not in names:
+                names.append(word)
+        return names
+
+    @cached_property
+    def names(self) -> list[str]:
+        fake = self._faker
+        adjectives = [fake.color_name() for _ in range(64)]
+        nouns = [fake.word().title() for _ in range(256)]
+        gen = np.random.default_rng(self._faker_seed)
+        a = gen.integers(0, len(adjectives), self.n)
+        b = gen.integers(0, len(nouns), self.n)
+        cats = self.categories
+        return [
+            f"{adjectives[a[i]]} {nouns[b[i]]} {cats[self.category_of[i]]}" for i in range(self.n)
+        ]
+
+    def label(self, sku: int) -> str:
+        return f"{self.codes[sku]} {self.names[sku]}"

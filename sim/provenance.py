@@ -1,0 +1,81 @@
+"""Provenance: how current a system's view of stock is, as a truth time (``as_of``).
+
+Every change of truth (a change of ``available`` at one SKU-location, see ``sim.ledger``) gets
+a sequence number and a time. A *view* (the WMS's knowledge, the ERP's, ...) holds the changes
+it has not yet taken in as *pending*; the view is current, for one SKU-location, up to just
+before its oldest pending change::
+
+    as_of(view, loc, sku) = now                          if nothing is pending
+                          = the float just below t_oldest otherwise
+
+so "the view includes the change made at t0" is exactly ``as_of >= t0``. Reads from a system
+return the ``as_of`` of what they read; strategies carry it along and every channel write
+records the minimum ``as_of`` of its inputs. Lag is then measured from these records, never
+from what a strategy believes.
+
+Changes are added in non-decreasing time order (simulated time never goes back), so each
+SKU-location's pending changes form a queue in which arbitrary items may be taken in early;
+the head is found by skipping items already taken in. Every operation is O(1) amortised.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+import numpy as np
+
+__all__ = ["PendingView"]
+
+_INF = float("inf")
+
+
+class PendingView:
+    """The truth changes one system has not yet taken in, per (location, SKU)."""
+
+    def __init__(self, name: str, n_loc: int, n_sku: int, times: list[float]) -> None:
+        self.name = name
+        self.n_sku = n_sku
+        self._times = times  # shared with the ledger: seq -> time
+        self._head = np.full(n_loc * n_sku, _INF)
+        self._queues: dict[int, deque[int]] = {}
+        self._keys: dict[int, int] = {}  # pending seq -> flat key
+
+    def add(self, key: int, seq: int) -> None:
+        """Change ``seq`` at flat key ``loc * n_sku + sku`` is not yet known to this view."""
+        q = self._queues.get(key)
+        if q is None:
+            q = self._queues[key] = deque()
+        if not q:
+            self._head[key] = self._times[seq]
+        q.append(seq)
+        self._keys[seq] = key
+
+    def include(self, seqs: Iterable[int]) -> None:
+        """The view has now taken in these changes (unknown or repeated seqs are ignored)."""
+        keys = self._keys
+        touched = set()
+        for seq in seqs:
+            key = keys.pop(seq, None)
+            if key is not None:
+                touched.add(key)
+        for key in touched:
+            q = self._queues[key]
+            while q and q[0] not in keys:
+                q.popleft()
+            self._head[key] = self._times[q[0]] if q else _INF
+
+    def pending(self, seq: int) -> bool:
+        return seq in self._keys
+
+    def pending_count(self) -> int:
+        return len(self._keys)
+
+    def as_of(self, now: float) -> np.ndarray:
+        """``as_of`` for every (location, SKU), shape (n_loc, n_sku)."""
+        head = self._head.reshape(-1, self.n_sku)
+        return np.where(head == _INF, now, np.nextafter(head, -_INF))
+
+    def as_of_at(self, loc: int, sku: int, now: float) -> float:
+        h = float(self._head[loc * self.n_sku + sku])
+        return now if h == _INF else float(np.nextafter(h, -_INF))

@@ -1,0 +1,241 @@
+"""Results on disk: ``results/<run-id>/`` with long-format frames and a manifest.
+
+- ``runs.parquet``: one row per run: scenario, strategy, seed, parameters (``param.*``
+  columns and a JSON ``parameters`` column), every metric, ``ok``, ``trace_hash``;
+- ``per_channel.parquet``: one row per run and channel;
+- ``timeseries.parquet``: scenario, strategy, seed, t, channel (``*`` = run-wide), series, value;
+- ``summary.csv``: per scenario, strategy and metric: n, mean, std and a 95% confidence
+  interval across replications (Student t);
+- ``manifest.json``: versions, seeds, git commit, command line.
+
+Everything is written to a temporary directory first and renamed into place, so a failure
+never leaves a half-written results directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = [
+    "confidence_interval",
+    "load_runs",
+    "manifest",
+    "new_run_dir",
+    "per_channel_frame",
+    "runs_frame",
+    "summary_frame",
+    "timeseries_frame",
+    "write_results",
+]
+
+
+def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Two-sided Student-t interval for the mean; degenerate (mean, mean) for n < 2."""
+    x = np.asarray(values, float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return float("nan"), float("nan")
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, mean
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return mean - half, mean + half
+
+
+def _param_columns(rows: list[dict[str, Any]]) -> None:
+    keys = {k for r in rows for k in r if k.startswith("param.")}
+    for k in keys:
+        vals = [r.get(k) for r in rows]
+        numeric = all(v is None or isinstance(v, int | float) for v in vals)
+        if not numeric:
+            for r in rows:
+                if r.get(k) is not None:
+                    r[k] = str(r[k])
+
+
+def runs_frame(results: Iterable[Any]) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        row: dict[str, Any] = {
+            "scenario": r.scenario,
+            "strategy": r.strategy,
+            "seed": r.seed,
+            "sim_seconds": r.sim_seconds,
+            "parameters": json.dumps(r.parameters, sort_keys=True, default=str),
+        }
+        for k, v in r.parameters.items():
+            row[f"param.{k}"] = v
+        row.update(r.metrics)
+        row["ok"] = r.ok
+        row["trace_hash"] = r.trace_hash
+        rows.append(row)
+    _param_columns(rows)
+    return pd.DataFrame(rows)
+
+
+def per_channel_frame(results: Iterable[Any]) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        for ch, m in r.per_channel.items():
+            rows.append(
+                {"scenario": r.scenario, "strategy": r.strategy, "seed": r.seed, "channel": ch, **m}
+            )
+    return pd.DataFrame(rows)
+
+
+def timeseries_frame(results: Iterable[Any]) -> pd.DataFrame:
+    frames = []
+    for r in results:
+        if not r.timeseries:
+            continue
+        t, ch, series, value = zip(*r.timeseries, strict=True)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "scenario": r.scenario,
+                    "strategy": r.strategy,
+                    "seed": r.seed,
+                    "t": t,
+                    "channel": ch,
+                    "series": series,
+                    "value": value,
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame(
+            columns=["scenario", "strategy", "seed", "t", "channel", "series", "value"]
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+_ID_COLUMNS = {"scenario", "strategy", "seed", "sim_seconds", "parameters", "ok", "trace_hash"}
+
+
+def summary_frame(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Long summary: one row per scenario, strategy and numeric metric."""
+    metric_cols = [
+        c
+        for c in runs.columns
+        if c not in _ID_COLUMNS
+        and not c.startswith("param.")
+        and pd.api.types.is_numeric_dtype(runs[c])
+        and not pd.api.types.is_bool_dtype(runs[c])
+    ]
+    rows = []
+    for (scenario, strategy), g in runs.groupby(["scenario", "strategy"], sort=False):
+        for m in metric_cols:
+            x = g[m].to_numpy(float)
+            x = x[~np.isnan(x)]
+            if x.size == 0:
+                continue  # a metric another strategy reports
+            lo, hi = confidence_interval(x, level)
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "strategy": strategy,
+                    "metric": m,
+                    "n": int(x.size),
+                    "mean": float(x.mean()),
+                    "std": float(x.std(ddof=1)) if x.size > 1 else 0.0,
+                    "ci95_low": lo,
+                    "ci95_high": hi,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def manifest(results: Sequence[Any], command: Sequence[str] | None = None) -> dict[str, Any]:
+    return {
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": list(command if command is not None else sys.argv),
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "versions": {
+            d: _version(d) for d in ("syncsim", "simpy", "numpy", "pandas", "pyarrow", "pydantic")
+        },
+        "scenarios": sorted({r.scenario for r in results}),
+        "strategies": list(dict.fromkeys(r.strategy for r in results)),
+        "seeds": sorted({r.seed for r in results}),
+        "runs": [
+            {
+                "scenario": r.scenario,
+                "strategy": r.strategy,
+                "seed": r.seed,
+                "ok": r.ok,
+                "trace_hash": r.trace_hash,
+            }
+            for r in results
+        ],
+    }
+
+
+def new_run_dir(root: Path, label: str) -> Path:
+    """A fresh ``root/<label>-<timestamp>`` path (not created)."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = root / f"{label}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / f"{label}-{stamp}-{n}"
+    return path
+
+
+def write_results(out: Path, results: Sequence[Any], command: Sequence[str] | None = None) -> Path:
+    """Write every file for ``results`` into ``out`` atomically; returns ``out``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        runs = runs_frame(results)
+        runs.to_parquet(tmp / "runs.parquet", index=False)
+        per_channel_frame(results).to_parquet(tmp / "per_channel.parquet", index=False)
+        timeseries_frame(results).to_parquet(tmp / "timeseries.parquet", index=False)
+        summary_frame(runs).to_csv(tmp / "summary.csv", index=False)
+        (tmp / "manifest.json").write_text(json.dumps(manifest(results, command), indent=2))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def load_runs(results_dir: Path) -> pd.DataFrame:
+    return pd.read_parquet(Path(results_dir) / "runs.parquet")

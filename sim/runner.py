@@ -1,0 +1,185 @@
+"""The runner: one (scenario, strategy, seed) in, one checked ``RunResult`` out.
+
+``run()`` builds the world, starts the strategy and the world's processes, runs the clock to
+the scenario's end, computes the metrics against the ledger of truth and runs the
+correctness checks; a failing check raises ``CheckFailure`` (with the result attached). The
+same scenario, strategy and seed give the same result, byte for byte, and the same
+``trace_hash``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.checks import CheckFailure, failure_message, run_checks
+from sim.metrics import CORE_KEYS, compute_metrics
+from sim.registry import StrategyError, build_strategy
+from sim.scenario import load_scenario
+from sim.schema import Scenario
+from sim.world import World
+
+__all__ = ["RunResult", "StrategyRuntimeError", "run", "run_many"]
+
+
+class StrategyRuntimeError(RuntimeError):
+    """A strategy raised during the run; the message names it, the error and the time."""
+
+
+@dataclass
+class RunResult:
+    """The outcome of one run: the DESIGN §8 object plus time series and provenance."""
+
+    scenario: str
+    strategy: str
+    seed: int
+    sim_seconds: float
+    parameters: dict[str, Any]
+    metrics: dict[str, float]
+    per_channel: dict[str, dict[str, float]]
+    checks: dict[str, Any]
+    trace_hash: str = ""
+    timeseries: list[tuple[float, str, str, float]] = field(default_factory=list, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks.get("ok", False))
+
+    def to_json(self) -> dict[str, Any]:
+        """Exactly the object ``syncsim run --json`` prints (DESIGN §8)."""
+        return {
+            "scenario": self.scenario,
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "sim_seconds": self.sim_seconds,
+            "metrics": self.metrics,
+            "per_channel": self.per_channel,
+            "checks": self.checks,
+        }
+
+
+def _params_dict(strategy: Any) -> dict[str, Any]:
+    params = getattr(strategy, "params", None)
+    if params is not None and dataclasses.is_dataclass(params) and not isinstance(params, type):
+        return dataclasses.asdict(params)
+    return {}
+
+
+def trace_hash(world: World) -> str:
+    """A digest of everything that happened: movements, truth changes, lines, channel writes."""
+    h = hashlib.sha256()
+    led = world.ledger
+    for col in led.movement_frame().values():
+        h.update(np.ascontiguousarray(col).tobytes())
+    h.update(np.asarray(led.chg_t, float).tobytes())
+    h.update(np.asarray(led.chg_key, np.int64).tobytes())
+    fate = np.array(
+        [(ln.sku, ln.qty, ln.oversold, ln.shipped, ln.cancelled) for ln in led.lines], np.int64
+    )
+    h.update(fate.tobytes())
+    for c, ch in enumerate(world.channels):
+        t0, lag, _ = world.lag.samples(c)
+        h.update(t0.tobytes())
+        h.update(lag.tobytes())
+        h.update(ch.count.tobytes())
+    return h.hexdigest()
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" ({Path(f.filename).name}:{f.lineno})"
+
+
+def run(
+    scenario: Scenario | str | Path,
+    strategy: Any = "batch",
+    seed: int = 1,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    strategy_params: Mapping[str, Any] | None = None,
+    progress: Callable[[float], None] | None = None,
+    check: bool = True,
+) -> RunResult:
+    """Run one scenario with one strategy and one seed; see the module docstring."""
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
+    strat = build_strategy(strategy, sc, strategy_params)
+    name = str(getattr(strat, "name", type(strat).__name__))
+    world = World(sc, seed)
+    env = world.env
+    wall0 = time.perf_counter()
+    try:
+        strat.start(env, world.systems)
+        world.start()
+        duration = sc.duration
+        steps = 50 if progress else 1
+        for k in range(1, steps + 1):
+            env.run(until=duration * k / steps)
+            if progress:
+                progress(k / steps)
+    except (StrategyError, CheckFailure):
+        raise
+    except Exception as exc:
+        raise StrategyRuntimeError(
+            f"strategy {name!r} failed at t={env.now:.1f}s: {type(exc).__name__}: {exc}"
+            f"{_where(exc)}"
+        ) from exc
+    finally:
+        close = getattr(strat, "close", None)
+        if callable(close):
+            close()
+    wall = time.perf_counter() - wall0
+    bus = getattr(world.systems.bus, "stats_dict", None)
+    metrics, per_channel = compute_metrics(world, wall, bus() if callable(bus) else None)
+    extra = getattr(strat, "metrics", None)
+    for key, value in (extra() if callable(extra) else {}).items():
+        if key in CORE_KEYS:
+            raise StrategyError(f"strategy {name!r} metrics() redefines core metric {key!r}")
+        metrics[key] = value
+    checks = run_checks(world)
+    result = RunResult(
+        scenario=sc.id,
+        strategy=name,
+        seed=seed,
+        sim_seconds=float(env.now),
+        parameters=_params_dict(strat),
+        metrics=metrics,
+        per_channel=per_channel,
+        checks=checks,
+        trace_hash=trace_hash(world),
+        timeseries=world.sampler.rows,
+    )
+    if check and not checks["ok"]:
+        raise CheckFailure(f"{sc.id} / {name} / seed {seed}: {failure_message(checks)}", result)
+    return result
+
+
+def run_many(
+    scenario: Scenario | str | Path,
+    strategies: Sequence[Any],
+    seeds: Sequence[int],
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    on_result: Callable[[RunResult], None] | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> list[RunResult]:
+    """Every strategy on every seed (common random numbers: same seeds for all)."""
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
+    results = []
+    for seed in seeds:
+        for strategy in strategies:
+            res = run(sc, strategy, seed, progress=progress)
+            results.append(res)
+            if on_result:
+                on_result(res)
+    return results

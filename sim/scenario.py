@@ -1,0 +1,216 @@
+"""Finding, reading and validating scenario files.
+
+``load_scenario(ref)`` takes a path or a catalogue id (``peak_week`` or ``peak_week-v1``),
+reads the TOML, resolves ``extends = "other"`` (deep merge: tables merge, arrays replace),
+applies dotted-path overrides, and validates against ``sim.schema.Scenario``. Anything wrong
+raises ``ScenarioError`` whose message is one line naming the file, the field and what was
+expected; the CLI prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from sim.schema import Scenario
+
+__all__ = [
+    "ScenarioError",
+    "apply_overrides",
+    "catalogue_dir",
+    "catalogue_entries",
+    "find_scenario",
+    "load_scenario",
+    "parse_value",
+    "read_raw",
+    "validate_raw",
+]
+
+
+class ScenarioError(ValueError):
+    """A scenario (or a value meant for one) is wrong; ``str()`` is the one-line message."""
+
+
+def catalogue_dir() -> Path:
+    """Where catalogue scenarios live: $SYNCSIM_SCENARIOS, the checkout, or the package."""
+    env = os.environ.get("SYNCSIM_SCENARIOS")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "scenarios"
+    if checkout.is_dir():
+        return checkout
+    return here / "_catalogue"
+
+
+def catalogue_entries() -> list[tuple[str, str, str, Path]]:
+    """(name, id, one-line description, path) for every scenario in the catalogue."""
+    out = []
+    for path in sorted(catalogue_dir().glob("*.toml")):
+        try:
+            meta = read_raw(path).get("scenario", {})
+        except ScenarioError:
+            continue
+        desc = str(meta.get("description", "")).strip().splitlines()
+        out.append((path.stem, str(meta.get("id", "?")), desc[0] if desc else "", path))
+    return out
+
+
+def find_scenario(ref: str | os.PathLike[str]) -> Path:
+    """Resolve a path or a catalogue id to a scenario file."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    text = str(ref)
+    if path.suffix == ".toml" or os.sep in text or "/" in text:
+        raise ScenarioError(f"{text}: file not found")
+    cat = catalogue_dir()
+    direct = cat / f"{text}.toml"
+    if direct.is_file():
+        return direct
+    for name, sid, _, p in catalogue_entries():
+        if text in (name, sid):
+            return p
+    known = ", ".join(n for n, *_ in catalogue_entries()) or "none"
+    raise ScenarioError(f"{text}: no such scenario file or catalogue id (catalogue: {known})")
+
+
+def read_raw(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The file's TOML as a dict, with ``extends`` resolved."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: malformed TOML: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    base_ref = data.pop("extends", None)
+    if base_ref is None:
+        return data
+    if not isinstance(base_ref, str):
+        raise ScenarioError(f"{path}: extends: expected a scenario name or path")
+    sibling = path.parent / (base_ref if base_ref.endswith(".toml") else f"{base_ref}.toml")
+    base_path = sibling if sibling.is_file() else find_scenario(base_ref)
+    if base_path.resolve() in _seen:
+        raise ScenarioError(f"{path}: extends: cycle through {base_path}")
+    base = read_raw(base_path, (*_seen, path.resolve()))
+    return _merge(base, data)
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as TOML (``30``, ``"15m"``, ``true``, ``[1, 2]``), else a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Set values by dotted path (``erp.api.concurrency``, ``channels.shop-a.orders_per_hour``,
+    ``strategies.batch.interval``). List items are addressed by index or by their ``name``."""
+    out = copy.deepcopy(raw)
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        node: Any = out
+        for part in parts[:-1]:
+            node = _step(node, part, dotted)
+        last = parts[-1]
+        if isinstance(node, list):
+            raise ScenarioError(f"{dotted}: a path must end at a key, not at a list item")
+        if not isinstance(node, dict):
+            raise ScenarioError(f"{dotted}: {parts[-2]!r} is not a table")
+        node[last] = value
+    return out
+
+
+def _step(node: Any, part: str, dotted: str) -> Any:
+    if isinstance(node, list):
+        if part.isdigit() and int(part) < len(node):
+            return node[int(part)]
+        for item in node:
+            if isinstance(item, dict) and item.get("name") == part:
+                return item
+        names = [str(x.get("name")) for x in node if isinstance(x, dict)]
+        raise ScenarioError(f"{dotted}: no item {part!r} (items: {', '.join(names)})")
+    if not isinstance(node, dict):
+        raise ScenarioError(f"{dotted}: cannot descend into {part!r}")
+    # missing tables are created; validation then rejects keys the schema does not know
+    return node.setdefault(part, {})
+
+
+def validate_raw(raw: Mapping[str, Any], source: str) -> Scenario:
+    """Validate a raw dict; errors become one-line ``ScenarioError`` messages."""
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(f"{source}: {describe_validation_error(exc, raw)}") from None
+
+
+def describe_validation_error(exc: ValidationError, raw: Any = None) -> str:
+    """First error as ``field.path: what was expected (got ...)``, plus a count of others."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = _loc_path(first["loc"], raw)
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        msg = "unknown key"
+    elif kind == "missing":
+        msg = "required key is missing"
+    else:
+        msg = first["msg"].removeprefix("Value error, ")
+        got = first.get("input")
+        if "input" in first and not isinstance(got, dict | list) and repr(got) not in msg:
+            msg += f" (got {got!r})"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{loc}: {msg}{more}" if loc else f"{msg}{more}"
+
+
+def _loc_path(loc: tuple[Any, ...], raw: Any) -> str:
+    parts: list[str] = []
+    node = raw
+    for item in loc:
+        if isinstance(item, int):
+            name = None
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
+                name = node[item].get("name")
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{name or item}]"]
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            # discriminated unions add the tag as a path item; it is not a key in the file
+            if isinstance(node, dict) and item not in node and item in _UNION_TAGS:
+                continue
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+_UNION_TAGS = {"fixed", "exponential", "lognormal", "uniform", "function-before[_as_law(), ...]"}
+
+
+def load_scenario(
+    ref: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None
+) -> Scenario:
+    """Read, merge, override and validate a scenario by path or catalogue id."""
+    path = find_scenario(ref)
+    raw = read_raw(path)
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    return validate_raw(raw, str(path))

@@ -1,0 +1,273 @@
+"""The scenario schema: what a scenario file may say, validated by pydantic.
+
+A scenario is pure data (STYLE 3): frozen models, no SimPy objects. ``sim.world`` builds the
+world from it. Every mechanism can be switched off or set to zero, so that a scenario can be
+as small as one SKU, one location and two channels and be checked against closed forms.
+All times are seconds of simulated time (see ``sim.dists`` for the accepted spellings).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sim.dists import Dist, Duration, Fixed
+
+__all__ = [
+    "Catalogue",
+    "Channel",
+    "ChannelApi",
+    "Demand",
+    "Erp",
+    "ErpApi",
+    "Location",
+    "Peak",
+    "Posting",
+    "Replenishment",
+    "Returns",
+    "Scenario",
+    "ScenarioMeta",
+    "ScriptedOrder",
+    "Shrink",
+    "Stock",
+    "Transfers",
+    "Window",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _zero() -> Fixed:
+    return Fixed(value=0.0)
+
+
+class ScenarioMeta(_Model):
+    id: str = Field(pattern=r"^[a-z0-9_]+-v[0-9]+$", description="versioned id, e.g. peak_week-v1")
+    description: str = ""
+    start: dt.datetime = dt.datetime(2026, 11, 23)
+    duration: Duration = Field(86400.0, gt=0, description="simulated seconds")
+    sample_interval: Duration = Field(300.0, gt=0, description="time-series sampling period")
+
+
+class Catalogue(_Model):
+    skus: int = Field(ge=1)
+    zipf: float = Field(1.0, ge=0, description="popularity exponent; 0 = uniform")
+    price_low: float = Field(5.0, gt=0)
+    price_high: float = Field(250.0, gt=0)
+    categories: int = Field(12, ge=1)
+
+
+class Location(_Model):
+    name: str = Field(min_length=1)
+    release_delay: Dist = Field(default_factory=_zero)
+    pick_delay: Dist = Field(default_factory=_zero)
+    ship_delay: Dist = Field(default_factory=_zero)
+
+
+class Window(_Model):
+    """A period of simulated time, as an offset from the scenario start."""
+
+    start: Duration
+    duration: Duration = Field(gt=0)
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+
+class ChannelApi(_Model):
+    """The channel's inventory API: latency, a leaky bucket and a bulk limit."""
+
+    latency: Dist = Field(default_factory=lambda: Fixed(value=0.2))
+    bucket_size: int | None = Field(40, ge=1, description="None: no rate limit")
+    leak_rate: float = Field(2.0, gt=0, description="requests per second restored")
+    bulk_limit: int = Field(250, ge=1, description="items per inventory write")
+
+
+class Channel(_Model):
+    name: str = Field(min_length=1)
+    kind: Literal["storefront", "marketplace", "b2b"]
+    locations: list[str] = Field(min_length=1, description="locations serving it, in priority")
+    orders_per_hour: float = Field(ge=0, description="mean rate before profiles and peaks")
+    lines_per_order: float = Field(1.3, ge=1)
+    units_per_line: float = Field(1.2, ge=1)
+    accept_rule: Literal["full", "partial", "backorder"] = "full"
+    handoff_delay: Dist = Field(default_factory=_zero)
+    pending_period: Dist = Field(default_factory=_zero)
+    api: ChannelApi = Field(default_factory=ChannelApi)
+
+
+class Peak(_Model):
+    start: Duration
+    duration: Duration = Field(gt=0)
+    multiplier: float = Field(gt=0)
+
+
+class ScriptedOrder(_Model):
+    """One order line placed at an exact time (for closed-form tests and incident replays)."""
+
+    at: Duration
+    channel: str
+    sku: int = Field(ge=0)
+    quantity: int = Field(1, ge=1)
+
+
+class Demand(_Model):
+    enabled: bool = True
+    daily_profile: list[float] = Field(default_factory=lambda: [1.0] * 24)
+    weekly_profile: list[float] = Field(default_factory=lambda: [1.0] * 7)
+    peaks: list[Peak] = Field(default_factory=list)
+    scripted: list[ScriptedOrder] = Field(default_factory=list)
+
+    @field_validator("daily_profile")
+    @classmethod
+    def _daily(cls, v: list[float]) -> list[float]:
+        if len(v) != 24 or any(x < 0 for x in v) or sum(v) == 0:
+            raise ValueError("expected 24 non-negative hourly weights, not all zero")
+        return v
+
+    @field_validator("weekly_profile")
+    @classmethod
+    def _weekly(cls, v: list[float]) -> list[float]:
+        if len(v) != 7 or any(x < 0 for x in v) or sum(v) == 0:
+            raise ValueError("expected 7 non-negative daily weights (Monday first), not all zero")
+        return v
+
+
+class ErpApi(_Model):
+    """Capacity of the ERP's integration API."""
+
+    concurrency: int = Field(10, ge=1, description="calls served at once")
+    overflow: Literal["queue", "reject", "throttle"] = "queue"
+    service_time: Dist = Field(default_factory=lambda: Fixed(value=0.25))
+    per_item: Duration = Field(0.0005, description="extra service seconds per item in a call")
+    reject_latency: Duration = 0.05
+    window: Duration = Field(300.0, gt=0, description="rate window for overflow = throttle")
+    window_requests: int | None = Field(None, ge=1, description="requests allowed per window")
+    maintenance: list[Window] = Field(default_factory=list)
+    error_code: str = "REQUEST_LIMIT_EXCEEDED"
+
+
+class Posting(_Model):
+    """How WMS movements reach the ERP record."""
+
+    mode: Literal["realtime", "delay", "batch"] = "realtime"
+    delay: Dist = Field(default_factory=_zero)
+    interval: Duration = Field(900.0, gt=0)
+
+
+class Replenishment(_Model):
+    enabled: bool = True
+    review_interval: Duration = Field(86400.0, gt=0)
+    lead_time: Dist = Field(default_factory=lambda: Fixed(value=4 * 86400.0))
+    reorder_cover_days: float = Field(5.0, ge=0)
+    order_up_to_days: float = Field(12.0, ge=0)
+
+
+class Erp(_Model):
+    backorder_timeout: Duration = Field(
+        0.0, description="how long an unallocatable line waits for stock before it is cancelled"
+    )
+    api: ErpApi = Field(default_factory=ErpApi)
+    posting: Posting = Field(default_factory=Posting)
+    replenishment: Replenishment = Field(default_factory=Replenishment)
+
+
+class Stock(_Model):
+    """Initial stock: days of expected demand, drawn uniformly per SKU and location."""
+
+    cover_days_low: float = Field(3.0, ge=0)
+    cover_days_high: float = Field(15.0, ge=0)
+    min_units: int = Field(1, ge=0)
+    fixed_units: int | None = Field(None, ge=0, description="same quantity everywhere")
+
+
+class Returns(_Model):
+    enabled: bool = False
+    rate: dict[str, float] = Field(
+        default_factory=lambda: {"storefront": 0.08, "marketplace": 0.05, "b2b": 0.02}
+    )
+    delay: Dist = Field(default_factory=lambda: Fixed(value=5 * 86400.0))
+    qc_delay: Dist = Field(default_factory=lambda: Fixed(value=86400.0))
+    restock_fraction: float = Field(0.8, ge=0, le=1)
+
+    @field_validator("rate")
+    @classmethod
+    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
+        for kind, r in v.items():
+            if kind not in ("storefront", "marketplace", "b2b"):
+                raise ValueError(f"unknown channel kind {kind!r}")
+            if not 0 <= r <= 1:
+                raise ValueError(f"return rate for {kind} must be in [0, 1], got {r}")
+        return v
+
+
+class Transfers(_Model):
+    enabled: bool = False
+    interval: Duration = Field(86400.0, gt=0)
+    lead_time: Dist = Field(default_factory=lambda: Fixed(value=2 * 86400.0))
+
+
+class Shrink(_Model):
+    enabled: bool = False
+    rate_per_day: float = Field(0.001, ge=0, description="fraction of units lost per day")
+    interval: Duration = Field(3600.0, gt=0)
+    count_interval: Duration = Field(86400.0, gt=0)
+    count_fraction: float = Field(0.1, ge=0, le=1)
+
+
+class Scenario(_Model):
+    """A validated scenario. ``strategies`` holds per-strategy parameter tables, checked
+    against each strategy's own parameter dataclass when the strategy is built."""
+
+    scenario: ScenarioMeta
+    catalogue: Catalogue
+    locations: list[Location] = Field(min_length=1)
+    channels: list[Channel] = Field(min_length=1)
+    demand: Demand = Field(default_factory=Demand)
+    stock: Stock = Field(default_factory=Stock)
+    erp: Erp = Field(default_factory=Erp)
+    returns: Returns = Field(default_factory=Returns)
+    transfers: Transfers = Field(default_factory=Transfers)
+    shrink: Shrink = Field(default_factory=Shrink)
+    strategies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        names = [loc.name for loc in self.locations]
+        if len(set(names)) != len(names):
+            raise ValueError(f"location names must be unique, got {names}")
+        chans = [c.name for c in self.channels]
+        if len(set(chans)) != len(chans):
+            raise ValueError(f"channel names must be unique, got {chans}")
+        for i, ch in enumerate(self.channels):
+            for loc in ch.locations:
+                if loc not in names:
+                    raise ValueError(
+                        f"channels.{i}.locations: unknown location {loc!r} (known: {names})"
+                    )
+        for i, o in enumerate(self.demand.scripted):
+            if o.channel not in chans:
+                raise ValueError(f"demand.scripted.{i}.channel: unknown channel {o.channel!r}")
+            if o.sku >= self.catalogue.skus:
+                raise ValueError(f"demand.scripted.{i}.sku: {o.sku} >= catalogue.skus")
+        if self.catalogue.price_high < self.catalogue.price_low:
+            raise ValueError("catalogue.price_high must be >= catalogue.price_low")
+        if self.stock.cover_days_high < self.stock.cover_days_low:
+            raise ValueError("stock.cover_days_high must be >= stock.cover_days_low")
+        return self
+
+    @property
+    def id(self) -> str:
+        return self.scenario.id
+
+    @property
+    def duration(self) -> float:
+        return self.scenario.duration
+
+    def location_index(self, name: str) -> int:
+        return [loc.name for loc in self.locations].index(name)

@@ -1,0 +1,297 @@
+"""World assembly: from a validated scenario and a seed to running mocks and recorders.
+
+``World(scenario, seed)`` builds the calendar, the catalogue, initial stock, the ledger of
+truth, the ERP, the WMS and the channels (each with its API capacity), the customers and the
+recorders. ``world.systems`` is what a strategy is given. ``world.start()`` starts every
+process of the world; the runner then starts the strategy and runs the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from mocks.api import ApiServer, LeakyBucket, Limiter, WindowQuota, windows
+from mocks.channel import Channel
+from mocks.erp import Erp
+from mocks.wms import Wms
+from sim.calendar import Calendar
+from sim.demand import customers, scripted_customers
+from sim.ledger import Ledger, Order
+from sim.products import Catalogue
+from sim.recorder import Divergence, LagTracker, RecordAccuracy, Sampler
+from sim.rng import Streams
+from sim.schema import Scenario
+
+__all__ = ["OracleFeed", "Systems", "World"]
+
+
+class OracleFeed:
+    """Privileged, zero-cost hooks for the reference ``oracle`` strategy only.
+
+    Real strategies must use the systems' integration APIs; this feed exists so that the
+    floor every strategy is measured against can be computed inside the same world.
+    """
+
+    def __init__(self, world: World) -> None:
+        self._w = world
+
+    def on_change(self, fn: Callable[[int, int], None]) -> None:
+        """``fn(loc, sku)`` whenever the WMS record's availability may have changed."""
+        self._w.ledger.available_listeners.append(fn)
+        self._w.wms.subscribe(lambda mv: fn(mv.loc, mv.sku) if mv.kind == "count" else None)
+
+    def on_accept(self, fn: Callable[[Order], None]) -> None:
+        for ch in self._w.channels:
+            ch.accept_listeners.append(fn)
+
+    def record_available(self, channel: int, sku: int) -> tuple[int, float]:
+        """Availability from the WMS record and every accepted order, with its ``as_of``."""
+        w = self._w
+        led = w.ledger
+        view = led.views["records"]
+        now = w.env.now
+        total, as_of = 0, now
+        for loc in led.serve[channel]:
+            f = led.on_hand[loc, sku] + w.wms.uncounted[loc, sku]
+            f -= led.committed[loc, sku] + led.hold[loc, sku]
+            total += max(0, int(f))
+            as_of = min(as_of, view.as_of_at(loc, sku, now))
+        return total, as_of
+
+    def write(self, channel: int, sku: int, value: int, as_of: float) -> None:
+        self._w.channels[channel].apply_write_one(sku, value, as_of)
+
+    def import_order(self, order: Order) -> None:
+        self._w.erp.intake(order)
+
+
+@dataclass
+class Systems:
+    """The handles a strategy is given: integration APIs of every system, and its own RNG."""
+
+    env: Any
+    erp: Erp
+    wms: Wms
+    channels: list[Channel]
+    catalogue: Catalogue
+    locations: list[str]
+    rng: np.random.Generator
+    oracle: OracleFeed
+    bus: Any = None
+    probes: dict[str, Callable[[], float]] = field(default_factory=dict)
+
+    def channel(self, name: str) -> Channel:
+        for ch in self.channels:
+            if ch.name == name:
+                return ch
+        raise KeyError(name)
+
+    def serve(self, channel: int) -> list[int]:
+        """Locations serving ``channel``, in priority order."""
+        return self.erp.serve[channel]
+
+
+def _expected_daily_units(sc: Scenario, popularity: np.ndarray) -> np.ndarray:
+    """Planned demand per (location, SKU) per day: each channel's to its first location."""
+    n_loc = len(sc.locations)
+    out = np.zeros((n_loc, popularity.size))
+    for ch in sc.channels:
+        units = ch.orders_per_hour * 24 * ch.lines_per_order * ch.units_per_line
+        out[sc.location_index(ch.locations[0])] += units * popularity
+    return out
+
+
+class World:
+    """Everything in one simulated run except the strategy."""
+
+    def __init__(self, scenario: Scenario, seed: int) -> None:
+        sc = scenario
+        self.scenario = sc
+        self.seed = seed
+        self.env = simpy.Environment()
+        self.streams = Streams(seed)
+        st = self.streams.stream
+        self.calendar = Calendar(
+            sc.scenario.start, sc.demand.daily_profile, sc.demand.weekly_profile, sc.demand.peaks
+        )
+        self.catalogue = Catalogue(sc.catalogue, st("catalogue"))
+        daily = _expected_daily_units(sc, self.catalogue.popularity)
+        stock = sc.stock
+        if stock.fixed_units is not None:
+            initial = np.full(daily.shape, stock.fixed_units, np.int64)
+        else:
+            cover = st("stock").uniform(stock.cover_days_low, stock.cover_days_high, daily.shape)
+            initial = np.maximum(np.ceil(daily * cover), stock.min_units).astype(np.int64)
+        rep = sc.erp.replenishment
+        rop = np.ceil(daily * rep.reorder_cover_days).astype(np.int64)
+        out = np.maximum(np.ceil(daily * rep.order_up_to_days), rop + 1).astype(np.int64)
+        if not rep.enabled:
+            out[:] = 0
+        serve = [[sc.location_index(n) for n in ch.locations] for ch in sc.channels]
+        self.ledger = Ledger(self.env, initial, serve)
+        env = self.env
+        api = sc.erp.api
+        erp_limiters: list[Limiter] = []
+        if api.window_requests is not None:
+            erp_limiters.append(WindowQuota(api.window_requests, api.window))
+        self.erp_api = ApiServer(
+            env,
+            "erp",
+            st("erp/api"),
+            concurrency=api.concurrency,
+            overflow=api.overflow,
+            service_time=api.service_time,
+            per_item=api.per_item,
+            reject_latency=api.reject_latency,
+            limiters=erp_limiters,
+            maintenance=windows(api.maintenance),
+            error_code=api.error_code,
+        )
+        self.erp = Erp(env, sc.erp, self.ledger, self.erp_api, st("erp"), rop, out)
+        self.wms_api = ApiServer(env, "wms", st("wms/api"), service_time=api.service_time)
+        self.wms = Wms(
+            env,
+            self.ledger,
+            sc.locations,
+            self.erp,
+            self.wms_api,
+            st("wms"),
+            sc.returns,
+            sc.shrink,
+            [ch.kind for ch in sc.channels],
+        )
+        self.erp.wms = self.wms
+        truth = self.ledger.true_available_all()
+        self.channels: list[Channel] = []
+        for c, spec in enumerate(sc.channels):
+            lim: list[Limiter] = []
+            if spec.api.bucket_size is not None:
+                lim.append(LeakyBucket(spec.api.bucket_size, spec.api.leak_rate))
+            capi = ApiServer(
+                env,
+                f"channel/{spec.name}",
+                st(f"api/{spec.name}"),
+                service_time=spec.api.latency,
+                limiters=lim,
+            )
+            self.channels.append(
+                Channel(env, c, spec, self.ledger, capi, st(f"channel/{spec.name}"), truth[c])
+            )
+        self.divergence = Divergence(env, self.ledger, [ch.count for ch in self.channels])
+        self.lag = LagTracker(env, self.ledger, len(self.channels))
+        for ch in self.channels:
+            ch.shown_listeners.append(self.divergence.on_shown)
+            ch.write_listeners.append(self.lag.on_write)
+        self.accuracy = RecordAccuracy(env, self.ledger.on_hand, self.erp.on_hand)
+        self.ledger.on_hand_listeners.append(self.accuracy.update)
+        self.erp.on_hand_listeners.append(self.accuracy.update)
+        self.systems = Systems(
+            env,
+            self.erp,
+            self.wms,
+            self.channels,
+            self.catalogue,
+            [loc.name for loc in sc.locations],
+            st("strategy"),
+            OracleFeed(self),
+        )
+        self.sampler = self._sampler()
+
+    def _sampler(self) -> Sampler:
+        erp_api = self.erp_api
+        last = {"t": 0.0, "area": 0.0}
+
+        def erp_util() -> float:
+            erp_api._account()
+            now = self.env.now
+            dt = now - last["t"]
+            area = erp_api.stats.busy_area
+            u = (area - last["area"]) / (dt * (erp_api.concurrency or 1)) if dt > 0 else 0.0
+            last["t"], last["area"] = now, area
+            return u
+
+        probes: dict[str, Callable[[], float]] = {
+            "orders_backlog": lambda: len(self.ledger.orders) - len(self.erp.imported),
+            "postings_backlog": lambda: self.erp.unposted,
+            "erp_utilization": erp_util,
+            "erp_queue": lambda: erp_api.queue_length(),
+            "record_accuracy": self.accuracy.fraction_now,
+        }
+        div = self.divergence
+        ledger = self.ledger
+        return Sampler(
+            self.env,
+            self.scenario.scenario.sample_interval,
+            [ch.name for ch in self.channels],
+            probes,
+            {
+                "divergence_mean_abs": lambda c: div.now(c)[0],
+                "divergence_over_frac": lambda c: div.now(c)[1],
+                "divergence_under_frac": lambda c: div.now(c)[2],
+                "oversold_units": lambda c: ledger.oversold_units[c],
+            },
+        )
+
+    def domain_events(self) -> int:
+        """State changes applied to system records: the unit of ``events_per_second``.
+
+        Order lines placed, truth changes, physical movements, ERP postings, SKU values
+        written to channels, and integration calls.
+        """
+        led = self.ledger
+        calls = self.erp_api.stats.calls + self.wms_api.stats.calls
+        calls += sum(ch.api.stats.calls for ch in self.channels)
+        return (
+            sum(ch.demand.lines_demanded for ch in self.channels)
+            + len(led.chg_t)
+            + len(led.mv_t)
+            + self.erp.posted
+            + sum(ch.skus_written for ch in self.channels)
+            + calls
+        )
+
+    def start(self) -> None:
+        """Start the world's own processes (customers, suppliers, warehouse, sampler)."""
+        sc = self.scenario
+        env = self.env
+        st = self.streams.stream
+        dur = sc.duration
+        if sc.demand.enabled:
+            for ch in self.channels:
+                env.process(
+                    customers(
+                        env,
+                        ch,
+                        self.calendar,
+                        self.catalogue.popularity,
+                        st(f"demand/{ch.name}"),
+                        dur,
+                    )
+                )
+        if sc.demand.scripted:
+            env.process(scripted_customers(env, self.channels, sc.demand.scripted))
+        if sc.erp.posting.mode == "batch":
+            env.process(self.erp.run_batch_posting())
+        if sc.erp.replenishment.enabled:
+            env.process(self.erp.run_replenishment())
+        if sc.transfers.enabled:
+            env.process(self._transfers())
+        if sc.shrink.enabled:
+            env.process(self.wms.run_shrink())
+            env.process(self.wms.run_counts())
+        for name, probe in self.systems.probes.items():
+            self.sampler.global_probes.setdefault(name, probe)
+        env.process(self.sampler.run())
+
+    def _transfers(self) -> Generator[Any, Any, None]:
+        spec = self.scenario.transfers
+        rng = self.streams.stream("transfers")
+        while True:
+            yield self.env.timeout(spec.interval)
+            for src, dst, sku, qty in self.erp.plan_transfers():
+                self.wms.transfer(src, dst, sku, qty, float(spec.lead_time.sample(rng)))

@@ -1,0 +1,100 @@
+"""Shared client behaviour: paged, throttled, retried calls, as a real connector does it.
+
+``push_availability`` writes values to a channel in pages of at most its bulk limit, honouring
+429 Retry-After exactly and retrying server errors with exponential backoff and full jitter.
+``call_with_retry`` does the same for any single call. Both are SimPy generator functions to
+be used with ``yield from`` (or wrapped in ``env.process``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from mocks.api import Reply
+
+__all__ = ["ClientStats", "backoff", "call_with_retry", "push_availability"]
+
+
+@dataclass
+class ClientStats:
+    """What a strategy's client side saw."""
+
+    pushes: int = 0
+    pushes_skipped: int = 0
+    pages: int = 0
+    retries: int = 0
+    waits_for_retry_after: int = 0
+    failed_pages: int = 0
+    skus_written: int = 0
+
+
+def backoff(rng: np.random.Generator, attempt: int, base: float, cap: float) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
+    return float(rng.uniform(0.0, min(cap, base * 2.0**attempt)))
+
+
+def call_with_retry(
+    env: Any,
+    make_call: Callable[[], Any],
+    rng: np.random.Generator,
+    stats: ClientStats,
+    *,
+    max_retries: int = 8,
+    base: float = 1.0,
+    cap: float = 300.0,
+) -> Generator[Any, Any, Reply]:
+    """Issue ``make_call()`` until it succeeds or retries run out; returns the last reply.
+
+    A 429 with ``retry_after`` waits exactly that long (and does not count as a retry: the
+    server told us when to come back); other failures back off with full jitter.
+    """
+    attempt = 0
+    while True:
+        reply: Reply = yield make_call()
+        if reply.ok:
+            return reply
+        if reply.status == 429 and reply.retry_after is not None:
+            stats.waits_for_retry_after += 1
+            yield env.timeout(reply.retry_after)
+            continue
+        if reply.status == 400 or attempt >= max_retries:
+            return reply
+        stats.retries += 1
+        wait = reply.retry_after if reply.retry_after else backoff(rng, attempt, base, cap)
+        attempt += 1
+        yield env.timeout(wait)
+
+
+def push_availability(
+    env: Any,
+    channel: Any,
+    skus: np.ndarray,
+    values: np.ndarray,
+    as_of: np.ndarray,
+    rng: np.random.Generator,
+    stats: ClientStats,
+    *,
+    page_size: int | None = None,
+    max_retries: int = 8,
+) -> Generator[Any, Any, int]:
+    """Write ``values`` for ``skus`` to ``channel`` page by page; returns SKUs written."""
+    size = min(page_size or channel.bulk_limit, channel.bulk_limit)
+    written = 0
+    stats.pushes += 1
+    for i in range(0, skus.size, size):
+        s, v, a = skus[i : i + size], values[i : i + size], as_of[i : i + size]
+        reply = yield from call_with_retry(
+            env, partial(channel.set_inventory, s, v, a), rng, stats, max_retries=max_retries
+        )
+        stats.pages += 1
+        if reply.ok:
+            written += s.size
+        else:
+            stats.failed_pages += 1
+    stats.skus_written += written
+    return written
