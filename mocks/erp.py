@@ -8,8 +8,8 @@ backorder, allocated as soon as a posting brings stock, and is cancelled when st
 unallocated after ``backorder_timeout`` (0: cancelled at once). Allocated lines are released
 to the WMS after the location's release delay. A short pick posted by the WMS sends the
 missing units back to allocation (other locations first), hence to backorder or cancellation.
-Replenishment runs on the ERP's own lagging view: a periodic review orders up to a level when the position falls to a reorder
-point, and the supplier delivers to the WMS after a lead time.
+Replenishment runs on the ERP's own lagging view: a periodic review orders up to a level when
+the position falls to a reorder point, and the supplier delivers to the WMS after a lead time.
 
 Integration API (through the ERP's ``ApiServer``, so every call costs capacity):
 ``export_availability``, ``changed_skus``, ``import_orders``.
