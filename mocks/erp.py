@@ -323,13 +323,13 @@ class Erp:
         self.wms.receive(loc, sku, qty)
 
     def plan_transfers(self) -> list[tuple[int, int, int, int]]:
-        """(src, dst, sku, qty) moves from the location with most spare stock to the one
-        furthest below its reorder point, on the ERP's view."""
+        """(src, dst, sku, qty) rebalancing moves, on the ERP's view: from the location with
+        the most stock above its reorder point to the one furthest below its own."""
         avail = self.on_hand - self.committed - self.hold + self.in_transit
         if avail.shape[0] < 2:
             return []
         short = self.rop - avail
-        spare = avail - self.out
+        spare = avail - self.rop
         dst = np.argmax(short, axis=0)
         src = np.argmax(spare, axis=0)
         cols = np.arange(avail.shape[1])

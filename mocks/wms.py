@@ -150,8 +150,8 @@ class Wms:
     # -- inbound and internal movements ------------------------------------------------------
     def receive(self, loc: int, sku: int, qty: int) -> None:
         """A supplier delivery is received onto the shelf."""
-        seq = self.ledger.receive(loc, sku, qty, KNOWN_TO_WMS)
-        self._emit(Movement("receipt", loc, sku, qty, self.env.now, [seq]))
+        seqs = self.ledger.receive(loc, sku, qty, KNOWN_TO_WMS)
+        self._emit(Movement("receipt", loc, sku, qty, self.env.now, seqs))
 
     def transfer(self, src: int, dst: int, sku: int, qty: int, lead: float) -> int:
         """Dispatch up to ``qty`` of the shelf's free stock from ``src`` to ``dst``."""
@@ -161,14 +161,14 @@ class Wms:
         q = min(qty, spare)
         if q <= 0:
             return 0
-        seq = ledger.transfer_out(src, dst, sku, q, KNOWN_TO_WMS)
-        self._emit(Movement("transfer_out", src, sku, q, self.env.now, [seq], dst=dst))
+        seqs = ledger.transfer_out(src, dst, sku, q, KNOWN_TO_WMS)
+        self._emit(Movement("transfer_out", src, sku, q, self.env.now, seqs, dst=dst))
         self.env.timeout(lead).callbacks.append(lambda _: self._transfer_arrives(dst, sku, q))
         return q
 
     def _transfer_arrives(self, dst: int, sku: int, qty: int) -> None:
-        seq = self.ledger.transfer_in(dst, sku, qty, KNOWN_TO_WMS)
-        self._emit(Movement("transfer_in", dst, sku, qty, self.env.now, [seq]))
+        seqs = self.ledger.transfer_in(dst, sku, qty, KNOWN_TO_WMS)
+        self._emit(Movement("transfer_in", dst, sku, qty, self.env.now, seqs))
 
     def _return_arrives(self, loc: int, sku: int, qty: int) -> None:
         self.ledger.return_in(loc, sku, qty)
@@ -178,8 +178,8 @@ class Wms:
     def _qc(self, loc: int, sku: int, qty: int) -> None:
         good = int(self.rng.binomial(qty, self.returns.restock_fraction))
         if good:
-            seq = self.ledger.qc_release(loc, sku, good, KNOWN_TO_WMS)
-            self._emit(Movement("qc_release", loc, sku, good, self.env.now, [seq]))
+            seqs = self.ledger.qc_release(loc, sku, good, KNOWN_TO_WMS)
+            self._emit(Movement("qc_release", loc, sku, good, self.env.now, seqs))
         if qty - good:
             self.ledger.scrap(loc, sku, qty - good)
             self._emit(Movement("scrap", loc, sku, qty - good, self.env.now))
@@ -197,9 +197,9 @@ class Wms:
             locs, skus = np.nonzero(lost)
             for loc, sku in zip(locs.tolist(), skus.tolist(), strict=True):
                 q = int(lost[loc, sku])
-                seq = ledger.shrink(loc, sku, q)
+                seqs = ledger.shrink(loc, sku, q)
                 self.uncounted[loc, sku] += q
-                self._shrink_seqs.setdefault(loc * ledger.n_sku + sku, []).append(seq)
+                self._shrink_seqs.setdefault(loc * ledger.n_sku + sku, []).extend(seqs)
 
     def run_counts(self) -> Generator[Any, Any, None]:
         """SimPy process: count a random fraction of SKU-locations; post what is found."""

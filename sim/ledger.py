@@ -16,6 +16,13 @@ When a channel accepts a line, the line claims its quantity from ``free`` at the
 locations in priority order; what cannot be claimed is *oversold*. Shipping consumes claims
 first; cancelling releases the unclaimed (oversold) part first.
 
+Claims are kept feasible: when a location's ``free`` goes negative (the ERP shipped a line
+from a location where another line held the claim, a transfer or shrink took claimed units),
+claims there move to other locations that can serve the claiming line and have free stock,
+now or as soon as some appears, so that earlier commitments are honoured first. A deficit
+that cannot be covered when it appears is counted in ``unbacked`` (units promised to an
+accepted line that lost their physical backing after acceptance).
+
 Every change of ``free`` at a (location, SKU) is a *truth change*: it gets a sequence number,
 is logged with its time (for lag), is registered as pending in every provenance view that did
 not originate it (``sim.provenance``), and is announced to the listeners (metrics, oracle).
@@ -154,6 +161,9 @@ class Ledger:
         self.orders: list[Order] = []
         self.lines: list[Line] = []
         self.oversold_units = [0] * len(self.serve)  # cumulative, per channel
+        self.unbacked = np.zeros(self.n_sku, np.int64)  # cumulative, per SKU
+        self._claimants: dict[int, dict[int, Line]] = {}  # flat key -> open claiming lines
+        self._deficit: set[int] = set()  # SKUs with a location in deficit
         self.available_listeners: list[AvailListener] = []
         self.on_hand_listeners: list[AvailListener] = []
 
@@ -193,6 +203,7 @@ class Ledger:
                 take = min(need, f)
                 self.committed[loc, sku] += take
                 line.claims[loc] = take
+                self._claimants.setdefault(loc * self.n_sku + sku, {})[line.id] = line
                 need -= take
                 line.accept_seqs.append(self._change(loc, sku, KNOWN_TO_RECORDS))
         line.oversold = need
@@ -221,6 +232,7 @@ class Ledger:
             if other != loc:
                 seqs.append(self._change(other, sku, known_by))
         self._notify_on_hand(loc, sku)
+        seqs += self._settle(loc, sku, known_by, drop=qty - released.get(loc, 0))
         return seqs
 
     def cancel(self, line: Line, qty: int, known_by: frozenset[str] = ALL_VIEWS) -> list[int]:
@@ -233,7 +245,10 @@ class Ledger:
         line.cancelled += qty
         release = max(0, qty - unbacked)
         released = self._release(line, release, prefer=None) if release else {}
-        return [self._change(loc, line.sku, known_by) for loc in released]
+        seqs = [self._change(loc, line.sku, known_by) for loc in released]
+        if released and line.sku in self._deficit:
+            seqs += self._rebalance(line.sku, known_by)
+        return seqs
 
     def _release(self, line: Line, qty: int, prefer: int | None) -> dict[int, int]:
         order = sorted(line.claims, key=lambda x: (x != prefer, -self.serve[line.channel].index(x)))
@@ -245,18 +260,19 @@ class Ledger:
             line.claims[loc] -= take
             if line.claims[loc] == 0:
                 del line.claims[loc]
+                del self._claimants[loc * self.n_sku + line.sku][line.id]
             self.committed[loc, line.sku] -= take
             released[loc] = take
             qty -= take
         return released
 
     # -- physical movements -----------------------------------------------------------------
-    def receive(self, loc: int, sku: int, qty: int, known_by: frozenset[str]) -> int:
+    def receive(self, loc: int, sku: int, qty: int, known_by: frozenset[str]) -> list[int]:
         """A purchase-order receipt puts ``qty`` units on the shelf."""
         self.on_hand[loc, sku] += qty
         self._log("receipt", loc, sku, qty)
         self._notify_on_hand(loc, sku)
-        return self._change(loc, sku, known_by)
+        return [self._change(loc, sku, known_by), *self._settle(loc, sku, known_by)]
 
     def return_in(self, loc: int, sku: int, qty: int) -> None:
         """Returned units arrive into quality hold (on hand, not available)."""
@@ -265,10 +281,10 @@ class Ledger:
         self._log("return", loc, sku, qty)
         self._notify_on_hand(loc, sku)
 
-    def qc_release(self, loc: int, sku: int, qty: int, known_by: frozenset[str]) -> int:
+    def qc_release(self, loc: int, sku: int, qty: int, known_by: frozenset[str]) -> list[int]:
         self.hold[loc, sku] -= qty
         self._log("qc_release", loc, sku, qty)
-        return self._change(loc, sku, known_by)
+        return [self._change(loc, sku, known_by), *self._settle(loc, sku, known_by)]
 
     def scrap(self, loc: int, sku: int, qty: int) -> None:
         self.hold[loc, sku] -= qty
@@ -276,30 +292,82 @@ class Ledger:
         self._log("scrap", loc, sku, qty)
         self._notify_on_hand(loc, sku)
 
-    def shrink(self, loc: int, sku: int, qty: int) -> int:
+    def shrink(self, loc: int, sku: int, qty: int) -> list[int]:
         """Silent physical loss: no system knows until a cycle count finds it."""
         if self.on_hand[loc, sku] - self.hold[loc, sku] < qty:
             raise AssertionError(f"shrink of {qty} at ({loc}, {sku}) exceeds shelf stock")
         self.on_hand[loc, sku] -= qty
         self._log("shrink", loc, sku, qty)
         self._notify_on_hand(loc, sku)
-        return self._change(loc, sku, frozenset())
+        return [self._change(loc, sku, frozenset()), *self._settle(loc, sku, frozenset(), qty)]
 
-    def transfer_out(self, src: int, dst: int, sku: int, qty: int, known_by: frozenset[str]) -> int:
+    def transfer_out(
+        self, src: int, dst: int, sku: int, qty: int, known_by: frozenset[str]
+    ) -> list[int]:
         if self.on_hand[src, sku] - self.hold[src, sku] < qty:
             raise AssertionError(f"transfer of {qty} from ({src}, {sku}) exceeds shelf stock")
         self.on_hand[src, sku] -= qty
         self.in_transit[dst, sku] += qty
         self._log("transfer_out", src, sku, qty)
         self._notify_on_hand(src, sku)
-        return self._change(src, sku, known_by)
+        return [self._change(src, sku, known_by), *self._settle(src, sku, known_by, qty)]
 
-    def transfer_in(self, dst: int, sku: int, qty: int, known_by: frozenset[str]) -> int:
+    def transfer_in(self, dst: int, sku: int, qty: int, known_by: frozenset[str]) -> list[int]:
         self.in_transit[dst, sku] -= qty
         self.on_hand[dst, sku] += qty
         self._log("transfer_in", dst, sku, qty)
         self._notify_on_hand(dst, sku)
-        return self._change(dst, sku, known_by)
+        return [self._change(dst, sku, known_by), *self._settle(dst, sku, known_by)]
+
+    # -- keeping claims feasible -------------------------------------------------------------
+    def _settle(self, loc: int, sku: int, known_by: frozenset[str], drop: int = 0) -> list[int]:
+        """After ``free`` at (loc, sku) fell by ``drop`` (or rose): move claims to where stock
+        is, and count in ``unbacked`` the deficit that is left and was not there before."""
+        f = self.free(loc, sku)
+        if f >= 0 and sku not in self._deficit:
+            return []
+        created = max(0, -f) - max(0, -(f + drop))
+        before = self._deficit_units(sku) - created
+        self._deficit.add(sku)
+        seqs = self._rebalance(sku, known_by)
+        self.unbacked[sku] += max(0, self._deficit_units(sku) - before)
+        return seqs
+
+    def _deficit_units(self, sku: int) -> int:
+        return sum(max(0, -self.free(loc, sku)) for loc in range(self.n_loc))
+
+    def _rebalance(self, sku: int, known_by: frozenset[str]) -> list[int]:
+        """Move claims out of locations in deficit to ones that can serve the claimant."""
+        seqs: list[int] = []
+        n = self.n_sku
+        for loc in range(self.n_loc):
+            deficit = -self.free(loc, sku)
+            if deficit <= 0:
+                continue
+            claimants = self._claimants.get(loc * n + sku, {})
+            for line in list(claimants.values())[::-1]:  # latest claims move first
+                for dst in self.serve[line.channel]:
+                    if dst == loc or deficit == 0 or loc not in line.claims:
+                        continue
+                    move = min(deficit, line.claims[loc], self.free(dst, sku))
+                    if move <= 0:
+                        continue
+                    line.claims[loc] -= move
+                    if line.claims[loc] == 0:
+                        del line.claims[loc]
+                        del claimants[line.id]
+                    line.claims[dst] = line.claims.get(dst, 0) + move
+                    self._claimants.setdefault(dst * n + sku, {})[line.id] = line
+                    self.committed[loc, sku] -= move
+                    self.committed[dst, sku] += move
+                    deficit -= move
+                    seqs.append(self._change(loc, sku, known_by))
+                    seqs.append(self._change(dst, sku, known_by))
+                if deficit == 0:
+                    break
+        if all(self.free(loc, sku) >= 0 for loc in range(self.n_loc)):
+            self._deficit.discard(sku)
+        return seqs
 
     # -- internals --------------------------------------------------------------------------
     def _log(self, kind: str, loc: int, sku: int, qty: int) -> None:

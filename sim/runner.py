@@ -23,11 +23,11 @@ import numpy as np
 from sim.checks import CheckFailure, failure_message, run_checks
 from sim.metrics import CORE_KEYS, compute_metrics
 from sim.registry import StrategyError, build_strategy
-from sim.scenario import load_scenario
+from sim.scenario import load_scenario, with_overrides
 from sim.schema import Scenario
 from sim.world import World
 
-__all__ = ["RunResult", "StrategyRuntimeError", "run", "run_many"]
+__all__ = ["RunResult", "StrategyRuntimeError", "collect", "run", "run_many", "simulate"]
 
 
 class StrategyRuntimeError(RuntimeError):
@@ -101,30 +101,23 @@ def _where(exc: BaseException) -> str:
     return f" ({Path(f.filename).name}:{f.lineno})"
 
 
-def run(
-    scenario: Scenario | str | Path,
-    strategy: Any = "batch",
-    seed: int = 1,
-    *,
-    overrides: Mapping[str, Any] | None = None,
-    strategy_params: Mapping[str, Any] | None = None,
-    progress: Callable[[float], None] | None = None,
-    check: bool = True,
-) -> RunResult:
-    """Run one scenario with one strategy and one seed; see the module docstring."""
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
-    strat = build_strategy(strategy, sc, strategy_params)
-    name = str(getattr(strat, "name", type(strat).__name__))
-    world = World(sc, seed)
+def simulate(
+    scenario: Scenario, strategy: Any, seed: int, progress: Callable[[float], None] | None = None
+) -> tuple[World, Any, float]:
+    """Build the world, start ``strategy`` (an instance) and run to the end.
+
+    Returns the finished world (for inspection), the strategy and the wall seconds spent.
+    """
+    name = str(getattr(strategy, "name", type(strategy).__name__))
+    world = World(scenario, seed)
     env = world.env
     wall0 = time.perf_counter()
     try:
-        strat.start(env, world.systems)
+        strategy.start(env, world.systems)
         world.start()
-        duration = sc.duration
         steps = 50 if progress else 1
         for k in range(1, steps + 1):
-            env.run(until=duration * k / steps)
+            env.run(until=scenario.duration * k / steps)
             if progress:
                 progress(k / steps)
     except (StrategyError, CheckFailure):
@@ -135,13 +128,19 @@ def run(
             f"{_where(exc)}"
         ) from exc
     finally:
-        close = getattr(strat, "close", None)
+        close = getattr(strategy, "close", None)
         if callable(close):
             close()
-    wall = time.perf_counter() - wall0
+    return world, strategy, time.perf_counter() - wall0
+
+
+def collect(world: World, strategy: Any, wall: float, check: bool = True) -> RunResult:
+    """Metrics and checks of a finished world; raises ``CheckFailure`` if a check fails."""
+    sc = world.scenario
+    name = str(getattr(strategy, "name", type(strategy).__name__))
     bus = getattr(world.systems.bus, "stats_dict", None)
     metrics, per_channel = compute_metrics(world, wall, bus() if callable(bus) else None)
-    extra = getattr(strat, "metrics", None)
+    extra = getattr(strategy, "metrics", None)
     for key, value in (extra() if callable(extra) else {}).items():
         if key in CORE_KEYS:
             raise StrategyError(f"strategy {name!r} metrics() redefines core metric {key!r}")
@@ -150,9 +149,9 @@ def run(
     result = RunResult(
         scenario=sc.id,
         strategy=name,
-        seed=seed,
-        sim_seconds=float(env.now),
-        parameters=_params_dict(strat),
+        seed=world.seed,
+        sim_seconds=float(world.env.now),
+        parameters=_params_dict(strategy),
         metrics=metrics,
         per_channel=per_channel,
         checks=checks,
@@ -160,8 +159,34 @@ def run(
         timeseries=world.sampler.rows,
     )
     if check and not checks["ok"]:
-        raise CheckFailure(f"{sc.id} / {name} / seed {seed}: {failure_message(checks)}", result)
+        raise CheckFailure(
+            f"{sc.id} / {name} / seed {world.seed}: {failure_message(checks)}", result
+        )
     return result
+
+
+def run(
+    scenario: Scenario | str | Path,
+    strategy: Any = "batch",
+    seed: int = 1,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    strategy_params: Mapping[str, Any] | None = None,
+    progress: Callable[[float], None] | None = None,
+    check: bool = True,
+) -> RunResult:
+    """Run one scenario with one strategy and one seed; see the module docstring.
+
+    ``strategy`` is a name, a ``module:Class`` path, a class or an instance;
+    ``strategy_params`` override its table in the scenario.
+    """
+    if isinstance(scenario, Scenario):
+        sc = with_overrides(scenario, overrides) if overrides else scenario
+    else:
+        sc = load_scenario(scenario, overrides)
+    strat = build_strategy(strategy, sc, strategy_params)
+    world, strat, wall = simulate(sc, strat, seed, progress)
+    return collect(world, strat, wall, check)
 
 
 def run_many(

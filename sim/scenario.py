@@ -30,6 +30,7 @@ __all__ = [
     "parse_value",
     "read_raw",
     "validate_raw",
+    "with_overrides",
 ]
 
 
@@ -203,6 +204,12 @@ def _loc_path(loc: tuple[Any, ...], raw: Any) -> str:
 
 
 _UNION_TAGS = {"fixed", "exponential", "lognormal", "uniform", "function-before[_as_law(), ...]"}
+
+
+def with_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
+    """A copy of a validated scenario with dotted-path overrides applied and re-validated."""
+    raw = scenario.model_dump(mode="json", by_alias=True)
+    return validate_raw(apply_overrides(raw, overrides), scenario.id)
 
 
 def load_scenario(

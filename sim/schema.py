@@ -83,7 +83,7 @@ class ChannelApi(_Model):
     """The channel's inventory API: latency, a leaky bucket and a bulk limit."""
 
     latency: Dist = Field(default_factory=lambda: Fixed(value=0.2))
-    bucket_size: int | None = Field(40, ge=1, description="None: no rate limit")
+    bucket_size: int = Field(40, ge=0, description="requests the bucket holds; 0: no rate limit")
     leak_rate: float = Field(2.0, gt=0, description="requests per second restored")
     bulk_limit: int = Field(250, ge=1, description="items per inventory write")
 
@@ -147,7 +147,7 @@ class ErpApi(_Model):
     per_item: Duration = Field(0.0005, description="extra service seconds per item in a call")
     reject_latency: Duration = 0.05
     window: Duration = Field(300.0, gt=0, description="rate window for overflow = throttle")
-    window_requests: int | None = Field(None, ge=1, description="requests allowed per window")
+    window_requests: int = Field(0, ge=0, description="requests per window; 0: no window")
     maintenance: list[Window] = Field(default_factory=list)
     error_code: str = "REQUEST_LIMIT_EXCEEDED"
 

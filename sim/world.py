@@ -137,7 +137,7 @@ class World:
         env = self.env
         api = sc.erp.api
         erp_limiters: list[Limiter] = []
-        if api.window_requests is not None:
+        if api.window_requests:
             erp_limiters.append(WindowQuota(api.window_requests, api.window))
         self.erp_api = ApiServer(
             env,
@@ -170,7 +170,7 @@ class World:
         self.channels: list[Channel] = []
         for c, spec in enumerate(sc.channels):
             lim: list[Limiter] = []
-            if spec.api.bucket_size is not None:
+            if spec.api.bucket_size:
                 lim.append(LeakyBucket(spec.api.bucket_size, spec.api.leak_rate))
             capi = ApiServer(
                 env,

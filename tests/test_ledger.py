@@ -1,0 +1,126 @@
+"""The ledger of truth and provenance (as_of) in isolation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import simpy
+
+from sim.ledger import ALL_VIEWS, KNOWN_TO_WMS, Ledger
+
+
+def make(on_hand: list[list[int]], serve: list[list[int]]) -> tuple[simpy.Environment, Ledger]:
+    env = simpy.Environment()
+    return env, Ledger(env, np.array(on_hand), serve)
+
+
+def test_accept_claims_in_priority_order_and_records_the_oversell() -> None:
+    _env, led = make([[3], [2]], serve=[[1, 0]])
+    order = led.new_order(0)
+    line = led.accept(order, 0, 7)
+    assert line.claims == {1: 2, 0: 3}
+    assert line.oversold == 2
+    assert led.committed[:, 0].tolist() == [3, 2]
+    assert led.true_available(0, 0) == 0
+    assert led.oversold_units == [2]
+
+
+def test_true_available_clips_each_location_at_zero() -> None:
+    _env, led = make([[5], [0]], serve=[[0, 1], [1]])
+    led.committed[1, 0] = 3  # over-committed location must not eat the other's stock
+    assert led.true_available(0, 0) == 5
+    assert led.true_available(1, 0) == 0
+    assert led.true_available_all().tolist() == [[5], [0]]
+
+
+def test_ship_consumes_claims_and_cancel_releases_the_unbacked_part_first() -> None:
+    _env, led = make([[4]], serve=[[0]])
+    line = led.accept(led.new_order(0), 0, 6)  # claims 4, oversold 2
+    assert led.cancel(line, 1) == []  # unbacked unit: no truth change
+    assert led.committed[0, 0] == 4
+    seqs = led.cancel(line, 2)  # one more unbacked, then one claimed unit
+    assert len(seqs) == 1
+    assert led.committed[0, 0] == 3
+    led.ship(line, 0, 3, KNOWN_TO_WMS)
+    assert line.open == 0
+    assert led.committed[0, 0] == 0
+    assert led.on_hand[0, 0] == 1
+
+
+def test_shipping_from_an_unclaimed_location_moves_availability() -> None:
+    _env, led = make([[5], [5]], serve=[[0, 1]])
+    line = led.accept(led.new_order(0), 0, 2)  # claimed at location 0
+    n_changes = len(led.chg_t)
+    seqs = led.ship(line, 1, 2, KNOWN_TO_WMS)  # the ERP sent it to location 1
+    assert len(seqs) == 2  # location 1 lost units, location 0 got its claim back
+    assert len(led.chg_t) == n_changes + 2
+    assert led.free(0, 0) == 5
+    assert led.free(1, 0) == 3
+
+
+def test_provenance_as_of_is_just_below_the_oldest_pending_change() -> None:
+    env, led = make([[10]], serve=[[0]])
+    erp = led.views["erp"]
+    env.run(until=100)
+    line = led.accept(led.new_order(0), 0, 1)  # pending in the ERP from t=100
+    env.run(until=250)
+    assert erp.as_of_at(0, 0, env.now) < 100.0
+    assert erp.as_of_at(0, 0, env.now) == pytest.approx(100.0)
+    assert led.views["records"].as_of_at(0, 0, env.now) == 250.0
+    erp.include(line.accept_seqs)
+    assert erp.as_of_at(0, 0, env.now) == 250.0
+    assert erp.pending_count() == 0
+
+
+def test_provenance_head_skips_changes_taken_in_out_of_order() -> None:
+    env, led = make([[10]], serve=[[0]])
+    wms = led.views["wms"]
+    seqs = []
+    for t in (10, 20, 30):
+        env.run(until=t)
+        seqs += led.accept(led.new_order(0), 0, 1).accept_seqs
+    wms.include([seqs[1]])
+    assert wms.as_of_at(0, 0, 40) == pytest.approx(10.0)
+    wms.include([seqs[0]])
+    assert wms.as_of_at(0, 0, 40) == pytest.approx(30.0)
+    assert wms.as_of_at(0, 0, 40) < 30.0
+
+
+def test_a_deficit_moves_claims_to_a_location_that_can_serve_the_line() -> None:
+    """The ERP ships line X from B where line Y held the last unit; Y's claim moves to A."""
+    _env, led = make([[1], [1]], serve=[[0, 1], [1, 0]])
+    x = led.accept(led.new_order(0), 0, 1)  # claims A
+    y = led.accept(led.new_order(1), 0, 1)  # claims B
+    led.ship(x, 1, 1, KNOWN_TO_WMS)  # misallocated: shipped from B
+    assert y.claims == {0: 1}
+    assert led.committed[:, 0].tolist() == [1, 0]
+    assert led.unbacked[0] == 0
+    assert led.true_available(0, 0) == 0
+
+
+def test_a_deficit_no_location_can_cover_is_counted_as_unbacked() -> None:
+    _env, led = make([[1], [1]], serve=[[0, 1], [1]])
+    x = led.accept(led.new_order(0), 0, 1)  # claims A
+    y = led.accept(led.new_order(1), 0, 1)  # claims B, the only location of its channel
+    led.ship(x, 1, 1, KNOWN_TO_WMS)
+    assert y.claims == {1: 1}
+    assert led.unbacked[0] == 1
+    assert led.free(1, 0) == -1
+    led.receive(1, 0, 1, KNOWN_TO_WMS)
+    assert led.free(1, 0) == 0
+
+
+def test_cancel_known_to_all_views_is_never_pending() -> None:
+    _env, led = make([[10]], serve=[[0]])
+    line = led.accept(led.new_order(0), 0, 2)
+    for v in led.views.values():
+        v.include(line.accept_seqs)
+    led.cancel(line, 2, ALL_VIEWS)
+    assert all(v.pending_count() == 0 for v in led.views.values())
+
+
+def test_shrink_is_pending_everywhere_until_counted() -> None:
+    _env, led = make([[10]], serve=[[0]])
+    (seq,) = led.shrink(0, 0, 1)
+    assert all(v.pending(seq) for v in led.views.values())
+    assert led.true_available(0, 0) == 9
