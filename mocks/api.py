@@ -34,6 +34,7 @@ __all__ = [
     "Limiter",
     "Reply",
     "WindowQuota",
+    "windows",
 ]
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from sim.ledger import MOVEMENT_KINDS
 
-__all__ = ["CheckFailure", "run_checks"]
+__all__ = ["CheckFailure", "failure_message", "run_checks"]
 
 _K = {k: i for i, k in enumerate(MOVEMENT_KINDS)}
 

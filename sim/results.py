@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 __all__ = [
     "confidence_interval",
@@ -53,7 +52,9 @@ def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[f
     mean = float(x.mean())
     if x.size < 2:
         return mean, mean
-    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    from scipy.special import stdtrit  # Student t quantile; imported when first needed
+
+    half = float(stdtrit(x.size - 1, 0.5 + level / 2) * x.std(ddof=1) / np.sqrt(x.size))
     return mean - half, mean + half
 
 

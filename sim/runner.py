@@ -27,7 +27,15 @@ from sim.scenario import load_scenario, with_overrides
 from sim.schema import Scenario
 from sim.world import World
 
-__all__ = ["RunResult", "StrategyRuntimeError", "collect", "run", "run_many", "simulate"]
+__all__ = [
+    "RunResult",
+    "StrategyRuntimeError",
+    "collect",
+    "run",
+    "run_many",
+    "simulate",
+    "trace_hash",
+]
 
 
 class StrategyRuntimeError(RuntimeError):

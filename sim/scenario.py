@@ -25,6 +25,7 @@ __all__ = [
     "apply_overrides",
     "catalogue_dir",
     "catalogue_entries",
+    "describe_validation_error",
     "find_scenario",
     "load_scenario",
     "parse_value",

@@ -161,4 +161,5 @@ class BatchStrategy(SyncStrategy):
             "batch_exports": self.exports,
             "batch_pushes_skipped": s.pushes_skipped,
             "batch_failed_pages": s.failed_pages,
+            "batch_skus_written": s.skus_written,
         }

@@ -96,3 +96,23 @@ def test_batch_costs_the_erp_and_the_channels_and_the_oracle_costs_nothing() -> 
     assert b["erp_latency_p95_s"] > 0
     assert o["erp_calls"] == 0
     assert o["channel_calls"] == 0
+
+
+def test_changed_only_push_writes_fewer_skus_than_full_push() -> None:
+    full = run("smoke", "batch", 2, strategy_params={"mode": "full"})
+    changed = run("smoke", "batch", 2, strategy_params={"mode": "changed"})
+    assert changed.metrics["batch_skus_written"] < full.metrics["batch_skus_written"] / 2
+    # the ERP is asked for its changes first, then exports only those SKUs
+    assert changed.metrics["erp_calls"] > full.metrics["erp_calls"]
+    assert changed.metrics["oversold_lines"] > 0
+
+
+def test_safety_stock_trades_oversells_for_lost_sales() -> None:
+    base = [cached_run("smoke", "batch", s) for s in SEEDS]
+    safe = [cached_run("smoke", "batch", s, safety_stock=2) for s in SEEDS]
+    assert sum(r.metrics["oversold_lines"] for r in safe) < sum(
+        r.metrics["oversold_lines"] for r in base
+    )
+    assert sum(r.metrics["lost_sale_units"] for r in safe) > sum(
+        r.metrics["lost_sale_units"] for r in base
+    )
