@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sim.dists import Dist, Duration, Fixed
 
 __all__ = [
+    "Bus",
     "Catalogue",
     "Channel",
     "ChannelApi",
@@ -220,6 +221,35 @@ class Shrink(_Model):
     count_fraction: float = Field(0.1, ge=0, le=1)
 
 
+class Bus(_Model):
+    """The message bus used by event-driven strategies (Kafka-like).
+
+    Topics have ``partitions`` keyed by SKU; order is kept within a partition. Delivery is
+    at-least-once: ``duplicate_rate`` of deliveries are delivered again ``duplicate_delay``
+    later; ``reorder_jitter`` adds independent random delay per message so that messages of
+    different partitions overtake each other; in non-durable mode ``loss_rate`` of published
+    messages are dropped. Unacknowledged messages are redelivered after ``ack_timeout``; a
+    message that fails ``max_deliveries`` times goes to the group's dead-letter queue.
+    """
+
+    partitions: int = Field(16, ge=1)
+    latency: Dist = Field(default_factory=lambda: Fixed(value=0.05))
+    reorder_jitter: Dist = Field(default_factory=_zero)
+    duplicate_rate: float = Field(0.0, ge=0, le=1)
+    duplicate_delay: Dist = Field(default_factory=lambda: Fixed(value=30.0))
+    durable: bool = True
+    loss_rate: float = Field(0.0, ge=0, le=1)
+    retention: Duration = Field(7 * 86400.0, gt=0)
+    ack_timeout: Duration = Field(30.0, gt=0)
+    max_deliveries: int = Field(5, ge=1)
+
+    @model_validator(mode="after")
+    def _durable_loses_nothing(self) -> Bus:
+        if self.durable and self.loss_rate > 0:
+            raise ValueError("loss_rate must be 0 on a durable bus (set durable = false)")
+        return self
+
+
 class Scenario(_Model):
     """A validated scenario. ``strategies`` holds per-strategy parameter tables, checked
     against each strategy's own parameter dataclass when the strategy is built."""
@@ -234,6 +264,7 @@ class Scenario(_Model):
     returns: Returns = Field(default_factory=Returns)
     transfers: Transfers = Field(default_factory=Transfers)
     shrink: Shrink = Field(default_factory=Shrink)
+    bus: Bus = Field(default_factory=Bus)
     strategies: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
