@@ -19,7 +19,7 @@ bulk limit): ``set_inventory``, ``read_inventory``, ``fetch_orders``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,11 @@ from mocks.api import ApiServer, Reply
 from sim.ledger import Ledger, Order
 from sim.schema import Channel as ChannelSpec
 
-__all__ = ["Channel", "ChannelDemandStats", "InventoryPage", "OrdersPage"]
+__all__ = ["Channel", "ChannelDemandStats", "Checkout", "InventoryPage", "OrdersPage"]
+
+
+Checkout = Callable[["Channel", list[int], list[int]], Any]
+"""``hook(channel, skus, cart) -> event``; the event's value: accepted quantity per line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class Channel:
         self.order_listeners: list[Callable[[Order], None]] = []
         self.accept_listeners: list[Callable[[Order], None]] = []
         self.write_listeners: list[Callable[[int, Any, Any], None]] = []
+        self.checkout: Checkout | None = None
         self.skus_written = 0
 
     @property
@@ -105,17 +110,47 @@ class Channel:
 
     # -- customers --------------------------------------------------------------------------
     def place(self, skus: Sequence[int], qtys: Sequence[int]) -> Order | None:
-        """A customer wants ``qtys[i]`` of ``skus[i]``; returns the accepted order, if any."""
+        """A customer wants ``qtys[i]`` of ``skus[i]``; returns the accepted order, if any.
+
+        With a checkout hook installed (``set_checkout``), the customer first fills a cart
+        with what the channel shows, then waits for the hook's decision (a synchronous ATP
+        check, a reservation); the order is then accepted later and ``None`` is returned.
+        """
+        if self.checkout is None:
+            return self._accept(skus, qtys, None)
+        self.env.process(self._checkout(list(skus), list(qtys)))
+        return None
+
+    def set_checkout(self, hook: Checkout | None) -> None:
+        """Install a checkout hook: ``hook(channel, skus, cart)`` returns an event whose value
+        is, per line, the quantity that may be accepted (0 refuses the line)."""
+        self.checkout = hook
+
+    def _checkout(self, skus: list[int], qtys: list[int]) -> Generator[Any, Any, None]:
+        rule = self.spec.accept_rule
+        cart = [_accept(rule, int(q), self.shown(int(s))) for s, q in zip(skus, qtys, strict=True)]
+        if not any(cart):
+            self._accept(skus, qtys, cart)
+            return
+        assert self.checkout is not None
+        decision = yield self.checkout(self, skus, cart)
+        self._accept(skus, qtys, [min(c, int(d)) for c, d in zip(cart, decision, strict=True)])
+
+    def _accept(
+        self, skus: Sequence[int], qtys: Sequence[int], caps: Sequence[int] | None
+    ) -> Order | None:
         rule = self.spec.accept_rule
         ledger = self.ledger
         stats = self.demand
         order: Order | None = None
-        for sku, want in zip(skus, qtys, strict=True):
+        for i, (sku, want) in enumerate(zip(skus, qtys, strict=True)):
             sku = int(sku)
             want = int(want)
             stats.lines_demanded += 1
             stats.units_demanded += want
             accepted = _accept(rule, want, self.shown(sku))
+            if caps is not None:
+                accepted = min(accepted, caps[i])
             truth = _accept(rule, want, ledger.true_available(self.index, sku))
             if truth > accepted:
                 stats.lost_sale_units += truth - accepted
@@ -159,7 +194,9 @@ class Channel:
         """Set the shown count of ``skus`` to ``values``, current to truth time ``as_of``."""
         skus = np.asarray(skus, np.int64)
         self.count[skus] = np.maximum(np.asarray(values, np.int64), 0)
-        as_of = np.broadcast_to(np.asarray(as_of, float), skus.shape)
+        as_of = np.asarray(as_of, float)
+        if as_of.shape != skus.shape:
+            as_of = np.full(skus.shape, float(as_of))
         self.as_of[skus] = as_of
         self.skus_written += skus.size
         for on_write in self.write_listeners:

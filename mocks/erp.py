@@ -12,7 +12,10 @@ Replenishment runs on the ERP's own lagging view: a periodic review orders up to
 the position falls to a reorder point, and the supplier delivers to the WMS after a lead time.
 
 Integration API (through the ERP's ``ApiServer``, so every call costs capacity):
-``export_availability``, ``changed_skus``, ``import_orders``.
+``export_availability``, ``changed_skus``, ``check_atp``, ``import_orders``, ``push_read``
+(the ERP's own outbound read when it pushes a change). Subscriptions (free, as database
+triggers or CDC are): ``subscribe_changes`` (a SKU's availability changed in the ERP) and
+``subscribe`` (order events: allocated, cancelled).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from sim.schema import Erp as ErpSpec
 if TYPE_CHECKING:
     from mocks.wms import Movement, Wms
 
-__all__ = ["Erp", "ImportResult", "Snapshot"]
+__all__ = ["Erp", "ImportResult", "OrderEvent", "Snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,19 @@ class Snapshot:
     @property
     def available(self) -> np.ndarray:
         return self.on_hand - self.committed - self.hold
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """An ERP order event: a line ``allocated`` to a location or ``cancelled`` (``qty``
+    units). ``seqs`` are the truth changes it carries (a cancellation releases claims)."""
+
+    kind: str
+    line: Line
+    loc: int
+    qty: int
+    t: float
+    seqs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +113,8 @@ class Erp:
         self._unposted: dict[int, Movement] = {}  # received from the WMS, not yet posted
         self.backorders: dict[int, list[list[Any]]] = {}  # sku -> [[line, qty waiting]]
         self.on_hand_listeners: list[Callable[[int, int], None]] = []
+        self.change_listeners: list[Callable[[int], None]] = []
+        self.order_listeners: list[Callable[[OrderEvent], None]] = []
         self._post_queue: list[Movement] = []
         self.wms: Wms | None = None
 
@@ -111,6 +129,31 @@ class Erp:
         """SKUs whose ERP availability changed after ``since`` (a cheap delta query)."""
         return self.api.call(1, lambda: np.flatnonzero(self.changed_at > since))
 
+    def check_atp(self, skus: Sequence[int], channel: int) -> Any:
+        """Available to promise for ``channel`` now, per SKU: the sum over its locations of
+        ``max(0, available)`` on the ERP's view (a synchronous checkout call)."""
+        sel = np.asarray(skus, np.int64)
+        locs = self.serve[channel]
+
+        def effect() -> list[int]:
+            avail = self.on_hand[locs][:, sel] - self.committed[locs][:, sel]
+            avail -= self.hold[locs][:, sel]
+            return [int(x) for x in np.maximum(avail, 0).sum(axis=0)]
+
+        return self.api.call(max(1, sel.size), effect)
+
+    def push_read(self, skus: Any) -> Any:
+        """The ERP reading its own record to push a change out (costs ERP capacity)."""
+        return self.export_availability(skus)
+
+    def subscribe_changes(self, fn: Callable[[int], None]) -> None:
+        """``fn(sku)`` whenever the ERP's availability of ``sku`` changes."""
+        self.change_listeners.append(fn)
+
+    def subscribe(self, fn: Callable[[OrderEvent], None]) -> None:
+        """``fn(event)`` for every order event (allocated, cancelled)."""
+        self.order_listeners.append(fn)
+
     def import_orders(self, orders: Sequence[Order]) -> Any:
         """Create sales orders; allocate, cancel what cannot be allocated, release the rest.
 
@@ -123,16 +166,19 @@ class Erp:
     # -- internal behaviour -----------------------------------------------------------------
     def snapshot(self, sel: np.ndarray | None = None) -> Snapshot:
         now = self.env.now
-        as_of = self.view.as_of(now)
-        cols = slice(None) if sel is None else sel
-        skus = np.arange(self.on_hand.shape[1]) if sel is None else sel
+        cols: Any
+        if sel is None:
+            skus, cols, as_of = np.arange(self.on_hand.shape[1]), slice(None), self.view.as_of(now)
+        else:
+            skus = cols = sel
+            as_of = self.view.as_of_for(np.arange(self.on_hand.shape[0]), sel, now)
         return Snapshot(
             skus,
             self.on_hand[:, cols].copy(),
             self.committed[:, cols].copy(),
             self.hold[:, cols].copy(),
             self.in_transit[:, cols].copy(),
-            as_of[:, cols].copy(),
+            as_of,
             now,
         )
 
@@ -148,10 +194,23 @@ class Erp:
             cancelled += c
         return ImportResult(order.id, False, allocated, cancelled)
 
+    def _touch(self, sku: int) -> None:
+        """The ERP's availability of ``sku`` changed, or it took in a truth change about it."""
+        self.changed_at[sku] = self.env.now
+        for fn in self.change_listeners:
+            fn(sku)
+
+    def _event(self, kind: str, line: Line, loc: int, qty: int, seqs: Sequence[int] = ()) -> None:
+        if self.order_listeners:
+            ev = OrderEvent(kind, line, loc, qty, self.env.now, tuple(seqs))
+            for fn in self.order_listeners:
+                fn(ev)
+
     def _allocate(self, line: Line) -> tuple[int, int]:
         self.view.include(line.accept_seqs)
-        self.changed_at[line.sku] = self.env.now
         got = self._assign(line, line.open, exclude=-1)
+        if not got:
+            self._touch(line.sku)  # nothing allocated, but the ERP now knows the order
         missing = line.open - self._allocated_open(line)
         if missing:
             self._backorder(line, missing)
@@ -176,8 +235,11 @@ class Erp:
                 self.committed[loc, sku] += take
                 alloc[loc] = alloc.get(loc, 0) + take
                 got += take
+                self._event("allocated", line, loc, take)
                 assert self.wms is not None
                 self.wms.schedule_release(line, loc, take)
+        if got:
+            self._touch(sku)
         return got
 
     def _backorder(self, line: Line, qty: int) -> None:
@@ -197,7 +259,8 @@ class Erp:
             self._cancel(line, qty)
 
     def _cancel(self, line: Line, qty: int) -> None:
-        self.ledger.cancel(line, qty, ALL_VIEWS)
+        seqs = self.ledger.cancel(line, qty, ALL_VIEWS)
+        self._event("cancelled", line, -1, qty, seqs)
         if line.open == 0 and not line.released:
             # cancelled before the WMS ever saw it: its claims are gone, nothing is pending
             self.ledger.views["wms"].include(line.accept_seqs)
@@ -244,6 +307,7 @@ class Erp:
         loc, sku, q = mv.loc, mv.sku, mv.qty
         kind = mv.kind
         touched_on_hand = True
+        moves_availability = kind not in ("ship", "return", "scrap")
         if kind == "ship":
             self.on_hand[loc, sku] -= q
             self.committed[loc, sku] -= q
@@ -280,7 +344,8 @@ class Erp:
             raise ValueError(f"unknown movement kind {kind!r}")
         self.posted += 1
         del self._unposted[id(mv)]
-        self.changed_at[sku] = self.env.now
+        if moves_availability or mv.seqs:
+            self._touch(sku)
         if kind in ("receipt", "qc_release", "transfer_in"):
             self._serve_backorders(sku)
         if mv.seqs:

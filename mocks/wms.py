@@ -28,9 +28,14 @@ __all__ = ["Movement", "Wms"]
 
 @dataclass(slots=True)
 class Movement:
-    """One WMS stock movement, as posted to the ERP and published to subscribers.
+    """One WMS record change, as posted to the ERP and published to subscribers.
 
-    ``seqs`` are the truth changes it carries (the ERP takes them in when it posts it).
+    Kinds: receipt, ship, short (a short pick), return, qc_release, scrap, transfer_out,
+    transfer_in, count (a cycle-count adjustment) and release (a line released for picking;
+    not posted, only published). ``seqs`` are the truth changes it carries (a system takes
+    them in when it applies the movement). ``version``, ``on_hand``, ``hold`` and
+    ``released`` are the WMS record of (loc, sku) right after the movement: the version
+    increases by one with every change of that record.
     """
 
     kind: str
@@ -41,6 +46,10 @@ class Movement:
     seqs: list[int] = field(default_factory=list)
     line: Line | None = None
     dst: int = -1
+    version: int = 0
+    on_hand: int = 0
+    hold: int = 0
+    released: int = 0
 
 
 class Wms:
@@ -71,6 +80,7 @@ class Wms:
         self.picked = np.zeros(shape, np.int64)  # picked, not yet shipped
         self.released = np.zeros(shape, np.int64)  # released, not yet shipped or shorted
         self.uncounted = np.zeros(shape, np.int64)  # shrink not yet found
+        self.version = np.zeros(shape, np.int64)  # per (loc, sku) record version
         self._shrink_seqs: dict[int, list[int]] = {}
         self.view = ledger.views["wms"]
         self.subscribers: list[Callable[[Movement], None]] = []
@@ -84,15 +94,19 @@ class Wms:
 
     def snapshot(self, sel: np.ndarray | None = None) -> Snapshot:
         now = self.env.now
-        cols = slice(None) if sel is None else sel
-        skus = np.arange(self.ledger.n_sku) if sel is None else sel
+        cols: Any
+        if sel is None:
+            skus, cols, as_of = np.arange(self.ledger.n_sku), slice(None), self.view.as_of(now)
+        else:
+            skus = cols = sel
+            as_of = self.view.as_of_for(np.arange(self.ledger.n_loc), sel, now)
         return Snapshot(
             skus,
             self.record_on_hand[:, cols],
             self.released[:, cols].copy(),
             self.ledger.hold[:, cols].copy(),
             self.ledger.in_transit[:, cols].copy(),
-            self.view.as_of(now)[:, cols],
+            as_of,
             now,
         )
 
@@ -121,6 +135,7 @@ class Wms:
             line.released = True
             self.view.include(line.accept_seqs)
         self.released[loc, line.sku] += qty
+        self._emit(Movement("release", loc, line.sku, qty, self.env.now, line=line), post=False)
         self._after(self.locations[loc].pick_delay, self._pick, line, loc, qty)
 
     def _pick(self, line: Line, loc: int, qty: int) -> None:
@@ -230,8 +245,15 @@ class Wms:
         else:
             self.env.timeout(delay, args).callbacks.append(lambda ev: fn(*ev.value))
 
-    def _emit(self, mv: Movement) -> None:
+    def _emit(self, mv: Movement, post: bool = True) -> None:
+        loc, sku = mv.loc, mv.sku
+        self.version[loc, sku] += 1
+        mv.version = int(self.version[loc, sku])
+        mv.on_hand = int(self.ledger.on_hand[loc, sku] + self.uncounted[loc, sku])
+        mv.hold = int(self.ledger.hold[loc, sku])
+        mv.released = int(self.released[loc, sku])
         self.movements += 1
-        self.erp.receive_movement(mv)
+        if post:
+            self.erp.receive_movement(mv)
         for fn in self.subscribers:
             fn(mv)

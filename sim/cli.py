@@ -21,7 +21,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from sim.checks import CheckFailure
-from sim.registry import StrategyError, installed_strategies, params_from_table, resolve_strategy
+from sim.pool import Job, default_workers, run_jobs
+from sim.registry import (
+    BUILTIN_ORDER,
+    StrategyError,
+    installed_strategies,
+    params_from_table,
+    resolve_strategy,
+)
 from sim.results import confidence_interval, new_run_dir, write_results
 from sim.runner import RunResult, StrategyRuntimeError, run
 from sim.scenario import (
@@ -203,6 +210,36 @@ def run_cmd(
         sys.stdout.write(json.dumps(objs[0] if len(objs) == 1 else objs, indent=2) + "\n")
         return
     out_console.print(comparison_table(results, f"{sc.id}: seeds {seeds[0]}..{seeds[-1]}"))
+    out_console.print(f"results: {target}")
+
+
+@app.command("compare")
+def compare_cmd(
+    scenario: Annotated[str, typer.Argument(help="Scenario file or catalogue id.")],
+    replications: Annotated[int, typer.Option("--replications", "-r", min=1)] = 1,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the first replication.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Results directory.")] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Parallel runs (0: one per CPU).")] = 0,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a scenario value: KEY=VALUE (dotted path)."),
+    ] = None,
+) -> None:
+    """Every built-in strategy on the same seeds (common random numbers), with 95% CIs."""
+    with _errors():
+        sc = _load(scenario, _overrides(set_))
+        names = [n for n in BUILTIN_ORDER if n in installed_strategies()]
+        seeds = list(range(seed, seed + replications))
+        jobs = [Job(sc, n, s) for s in seeds for n in names]
+        with _progress(len(jobs), False) as prog:
+            task = prog.add_task(f"{sc.id}: {len(jobs)} runs", total=len(jobs))
+            results = run_jobs(jobs, workers or default_workers(), lambda i, r: prog.advance(task))
+        target = out or new_run_dir(Path("results"), sc.id)
+        write_results(target, results)
+    title = f"{sc.id}: {len(names)} strategies x seeds {seeds[0]}..{seeds[-1]}"
+    out_console.print(comparison_table(results, title))
+    if replications == 1:
+        out_console.print("(one replication: use --replications for confidence intervals)")
     out_console.print(f"results: {target}")
 
 

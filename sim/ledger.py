@@ -167,6 +167,16 @@ class Ledger:
         self.available_listeners: list[AvailListener] = []
         self.on_hand_listeners: list[AvailListener] = []
 
+    def add_view(self, name: str) -> PendingView:
+        """A new provenance view (for a strategy's own store of stock: a channel consumer,
+        a middleware). Every later truth change is pending in it until it ``include``s the
+        change's sequence numbers, which events carry."""
+        if name in self.views:
+            raise ValueError(f"a provenance view named {name!r} exists already")
+        view = PendingView(name, self.n_loc, self.n_sku, self.chg_t)
+        self.views[name] = view
+        return view
+
     # -- reading the truth ------------------------------------------------------------------
     def free(self, loc: int, sku: int) -> int:
         return int(self.on_hand[loc, sku] - self.committed[loc, sku] - self.hold[loc, sku])

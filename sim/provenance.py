@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -74,6 +75,11 @@ class PendingView:
     def as_of(self, now: float) -> np.ndarray:
         """``as_of`` for every (location, SKU), shape (n_loc, n_sku)."""
         head = self._head.reshape(-1, self.n_sku)
+        return np.where(head == _INF, now, np.nextafter(head, -_INF))
+
+    def as_of_for(self, locs: Any, skus: Any, now: float) -> np.ndarray:
+        """``as_of`` for the given locations (rows) and SKUs (columns)."""
+        head = self._head.reshape(-1, self.n_sku)[np.ix_(np.asarray(locs), np.asarray(skus))]
         return np.where(head == _INF, now, np.nextafter(head, -_INF))
 
     def as_of_at(self, loc: int, sku: int, now: float) -> float:

@@ -58,6 +58,12 @@ class LagTracker:
             if self.head[c, skus] <= as_of:
                 self._take(c, int(skus), float(as_of))
             return
+        if len(skus) <= 16:
+            head = self.head[c]
+            for s, a in zip(skus.tolist(), as_of.tolist(), strict=True):
+                if head[s] <= a:
+                    self._take(c, s, a)
+            return
         hits = np.flatnonzero(self.head[c, skus] <= as_of)
         for i in hits.tolist():
             self._take(c, int(skus[i]), float(as_of[i]))
@@ -128,6 +134,11 @@ class Divergence:
     def on_shown(self, c: int, skus: Any) -> None:
         if isinstance(skus, int | np.integer):
             self._set(c, int(skus), max(0, int(self.counts[c][skus])) - int(self.ta[c, skus]))
+            return
+        if len(skus) <= 16:  # small writes: the scalar path is cheaper than numpy's overhead
+            count, ta = self.counts[c], self.ta[c]
+            for s in skus.tolist():
+                self._set(c, s, max(0, int(count[s])) - int(ta[s]))
             return
         skus = np.unique(np.asarray(skus, np.int64))
         new = np.maximum(self.counts[c][skus], 0) - self.ta[c, skus]

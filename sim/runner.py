@@ -153,7 +153,8 @@ def collect(world: World, strategy: Any, wall: float, check: bool = True) -> Run
         if key in CORE_KEYS:
             raise StrategyError(f"strategy {name!r} metrics() redefines core metric {key!r}")
         metrics[key] = value
-    checks = run_checks(world)
+    bus_check = getattr(world.systems.bus, "check", None)
+    checks = run_checks(world, {"bus_accounting": bus_check()} if callable(bus_check) else None)
     result = RunResult(
         scenario=sc.id,
         strategy=name,

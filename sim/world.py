@@ -16,6 +16,7 @@ import numpy as np
 import simpy
 
 from mocks.api import ApiServer, LeakyBucket, Limiter, WindowQuota, windows
+from mocks.bus import Bus
 from mocks.channel import Channel
 from mocks.erp import Erp
 from mocks.wms import Wms
@@ -27,7 +28,7 @@ from sim.recorder import Divergence, LagTracker, RecordAccuracy, Sampler
 from sim.rng import Streams
 from sim.schema import Scenario
 
-__all__ = ["OracleFeed", "Systems", "World"]
+__all__ = ["OracleFeed", "Provenance", "Systems", "World"]
 
 
 class OracleFeed:
@@ -70,6 +71,17 @@ class OracleFeed:
         self._w.erp.intake(order)
 
 
+class Provenance:
+    """What a strategy may do with provenance: open a view of its own (see
+    ``sim.provenance``); the view's ``as_of`` then says how current its store is."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def add_view(self, name: str) -> Any:
+        return self._ledger.add_view(name)
+
+
 @dataclass
 class Systems:
     """The handles a strategy is given: integration APIs of every system, and its own RNG."""
@@ -82,6 +94,7 @@ class Systems:
     locations: list[str]
     rng: np.random.Generator
     oracle: OracleFeed
+    provenance: Provenance
     bus: Any = None
     probes: dict[str, Callable[[], float]] = field(default_factory=dict)
 
@@ -187,6 +200,7 @@ class World:
         for ch in self.channels:
             ch.shown_listeners.append(self.divergence.on_shown)
             ch.write_listeners.append(self.lag.on_write)
+        self.bus = Bus(env, sc.bus, st("bus"))
         self.accuracy = RecordAccuracy(env, self.ledger.on_hand, self.erp.on_hand)
         self.ledger.on_hand_listeners.append(self.accuracy.update)
         self.erp.on_hand_listeners.append(self.accuracy.update)
@@ -199,6 +213,8 @@ class World:
             [loc.name for loc in sc.locations],
             st("strategy"),
             OracleFeed(self),
+            Provenance(self.ledger),
+            self.bus,
         )
         self.sampler = self._sampler()
 

@@ -1,0 +1,386 @@
+"""A Kafka-like message bus, in simulated time.
+
+A topic is created on first use with ``spec.partitions`` partitions; a message goes to
+partition ``key % partitions`` and gets the next offset of that partition's log. It reaches
+every consumer group subscribed at publish time after a latency plus a reorder jitter, made
+monotone per partition: order is kept within a partition while messages of different
+partitions overtake each other. A group subscribed later gets only later messages.
+
+Delivery is at-least-once. A handler returning ``None`` or ``True`` acknowledges the message;
+``False`` refuses it, and it is redelivered ``ack_timeout`` later until it has failed
+``max_deliveries`` times, when it goes to the group's dead-letter queue (and counts as
+acknowledged for the committed offset). ``duplicate_rate`` of deliveries are delivered again
+``duplicate_delay`` later, acknowledged or not. In non-durable mode ``loss_rate`` of published
+messages never reach anyone. A message older than ``retention`` (since publish) is discarded:
+one never delivered to a group by then is lost for that group.
+
+Every published message is accounted for, per group: delivered exactly once, duplicated,
+lost or still in flight (``Bus.accounting``, ``Bus.check``). The log is kept whole for that
+accounting; retention is applied lazily, by age, whenever a group is looked at.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.schema import Bus as BusSpec
+
+__all__ = ["Bus", "ConsumerGroup", "Message"]
+
+_Handler = Callable[["Message"], bool | None]
+
+
+@dataclass(slots=True)
+class Message:
+    """One published message; each delivery hands the handler a copy with ``delivery`` set.
+
+    ``id`` counts publish calls (a lost message uses one too), ``t`` is the publish time and
+    ``delivery`` is 1 for the first delivery to the group being called, 2.. for redeliveries
+    (refusals, duplicates, restarts and replays); 0 on the bus's own record.
+    """
+
+    id: int
+    topic: str
+    partition: int
+    offset: int
+    key: int
+    t: float
+    payload: Any
+    delivery: int = 0
+
+
+@dataclass(slots=True)
+class _Topic:
+    name: str
+    logs: list[list[Message]]
+    last_due: list[float]  # delivery time of the partition's latest message
+    arrived: list[int]  # messages of each partition whose delivery time has come
+    groups: list[ConsumerGroup] = field(default_factory=list)
+
+
+class ConsumerGroup:
+    """One consumer group on one topic: its handler, committed offsets and dead letters.
+
+    Per partition the group commits the contiguous prefix of acknowledged offsets;
+    acknowledged offsets beyond it are remembered individually. Create with ``Bus.subscribe``.
+    """
+
+    def __init__(self, bus: Bus, topic: _Topic, name: str, handler: _Handler) -> None:
+        self.name = name
+        self.topic = topic.name
+        self.dlq: list[Message] = []
+        self._bus = bus
+        self._t = topic
+        self._handler = handler
+        self._paused = False
+        self._start = [len(log) for log in topic.logs]  # first offset this group owns
+        self._committed = list(self._start)
+        self._done: list[set[int]] = [set() for _ in topic.logs]  # acked beyond committed
+        self._count: dict[int, int] = {}  # deliveries per message id
+        self._failures: dict[int, int] = {}  # refusals per message id
+        self._timers: dict[int, int] = {}  # message id -> token of its live redelivery
+        self._token = 0
+        self._published = 0  # messages published to the topic since subscribing, lost incl.
+        self._lost_at_publish = 0
+        self._lag = 0  # not acknowledged, kept by every change (lag() applies retention first)
+        self._horizon = -math.inf  # no unacknowledged message was published before this
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """The consumer crashed: deliveries stop (no handler call) until ``resume``."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """The consumer restarted: redeliver, now and in partition order, every retained
+        message that has arrived and is not acknowledged. No-op when not paused."""
+        if not self._paused:
+            return
+        self._paused = False
+        self._expire()
+        for p in range(len(self._t.logs)):
+            self._redeliver_from(p)
+
+    def seek(self, partition: int, offset: int) -> None:
+        """Replay: everything before ``offset`` counts as acknowledged, everything from it
+        on as not; retained messages from there are (re)delivered now (refusal counts reset),
+        those still travelling when they arrive. A message skipped by seeking forward
+        without ever being delivered counts as lost while it stays skipped."""
+        if not 0 <= partition < len(self._t.logs):
+            raise ValueError(f"topic {self.topic!r} has no partition {partition}")
+        log = self._t.logs[partition]
+        if not self._start[partition] <= offset <= len(log):
+            raise ValueError(
+                f"offset {offset} outside [{self._start[partition]}, {len(log)}] "
+                f"of {self.topic}/{partition} for group {self.name!r}"
+            )
+        self._committed[partition] = offset
+        self._done[partition] = set()
+        for m in log[offset:]:
+            self._failures.pop(m.id, None)
+            self._timers.pop(m.id, None)
+        self._recount()
+        self._bus._note_backlog()
+        self._redeliver_from(partition)
+
+    def replay_dlq(self) -> int:
+        """Take every dead letter back as unacknowledged and deliver it once more now; a
+        refusal sends it straight back to the queue. Returns how many were taken."""
+        letters, self.dlq = self.dlq, []
+        for d in letters:
+            m = self._t.logs[d.partition][d.offset]
+            p, o = m.partition, m.offset
+            if o < self._committed[p]:
+                self._done[p].update(range(o + 1, self._committed[p]))
+                self._committed[p] = o
+            else:
+                self._done[p].discard(o)
+            self._failures[m.id] = self._bus.spec.max_deliveries - 1
+            self._timers.pop(m.id, None)
+        self._recount()
+        self._bus._note_backlog()
+        for d in letters:
+            self._deliver(self._t.logs[d.partition][d.offset], duplicate=False)
+        return len(letters)
+
+    def lag(self) -> int:
+        """Messages published to the topic (not lost) and not yet acknowledged by this group."""
+        self._expire()
+        return self._lag
+
+    # -- internals ----------------------------------------------------------------------------
+    def _is_done(self, m: Message) -> bool:
+        return m.offset < self._committed[m.partition] or m.offset in self._done[m.partition]
+
+    def _expired(self, m: Message) -> bool:
+        return self._bus.env.now - m.t > self._bus.spec.retention
+
+    def _count_lag(self) -> int:
+        return sum(
+            len(log) - c - len(done)
+            for log, c, done in zip(self._t.logs, self._committed, self._done, strict=True)
+        )
+
+    def _recount(self) -> None:
+        """After committed offsets moved back: recount the lag, look for expiry anew."""
+        self._horizon = -math.inf
+        self._expire()
+        self._lag = self._count_lag()
+
+    def _mark_done(self, m: Message) -> None:
+        p = m.partition
+        self._lag -= 1
+        self._done[p].add(m.offset)
+        c = self._committed[p]
+        while c in self._done[p]:
+            self._done[p].remove(c)
+            c += 1
+        self._committed[p] = c
+
+    def _expire(self) -> None:
+        """Discard expired messages: by publish order they are a prefix of each partition."""
+        now = self._bus.env.now
+        if now - self._horizon <= self._bus.spec.retention:
+            return
+        self._horizon = now
+        for p, log in enumerate(self._t.logs):
+            c = self._committed[p]
+            while c < len(log) and self._expired(log[c]):
+                if c in self._done[p]:
+                    self._done[p].remove(c)
+                else:
+                    self._lag -= 1
+                c += 1
+            while c in self._done[p]:
+                self._done[p].remove(c)
+                c += 1
+            self._committed[p] = c
+            if c < len(log):
+                self._horizon = min(self._horizon, log[c].t)
+
+    def _redeliver_from(self, p: int) -> None:
+        log = self._t.logs[p]
+        for o in range(self._committed[p], self._t.arrived[p]):
+            m = log[o]
+            if not self._is_done(m):
+                self._timers.pop(m.id, None)
+                self._deliver(m, duplicate=False)
+
+    def _deliver(self, m: Message, *, duplicate: bool) -> None:
+        """One delivery attempt; a duplicate is delivered even when acknowledged."""
+        bus = self._bus
+        if self._paused or self._expired(m) or (not duplicate and self._is_done(m)):
+            return
+        n = self._count.get(m.id, 0) + 1
+        self._count[m.id] = n
+        bus._delivered += 1
+        if n > 1:
+            bus._duplicated += 1
+        spec = bus.spec
+        if spec.duplicate_rate > 0 and bus.rng.random() < spec.duplicate_rate:
+            delay = float(spec.duplicate_delay.sample(bus.rng))
+            bus._after(delay, lambda: self._deliver(m, duplicate=True))
+        copy = Message(m.id, m.topic, m.partition, m.offset, m.key, m.t, m.payload, n)
+        acked = self._handler(copy) is not False
+        if self._is_done(m):
+            return
+        if acked:
+            self._timers.pop(m.id, None)
+            self._failures.pop(m.id, None)
+            self._mark_done(m)
+            return
+        failures = self._failures.get(m.id, 0) + 1
+        self._failures[m.id] = failures
+        if failures >= spec.max_deliveries:
+            self._timers.pop(m.id, None)
+            self.dlq.append(copy)
+            self._mark_done(m)
+            return
+        self._token += 1
+        token = self._timers[m.id] = self._token
+        bus._after(spec.ack_timeout, lambda: self._retry(m, token))
+
+    def _retry(self, m: Message, token: int) -> None:
+        if self._timers.get(m.id) == token:
+            del self._timers[m.id]
+            self._deliver(m, duplicate=False)
+
+    def _accounting(self) -> dict[str, int]:
+        self._expire()
+        acc = {"published": self._published, "delivered_once": 0, "duplicated": 0}
+        acc["lost"] = self._lost_at_publish
+        acc["in_flight"] = 0
+        for log, start in zip(self._t.logs, self._start, strict=True):
+            for m in log[start:]:
+                n = self._count.get(m.id, 0)
+                if n:
+                    acc["delivered_once" if n == 1 else "duplicated"] += 1
+                else:
+                    acc["lost" if self._is_done(m) else "in_flight"] += 1
+        return acc
+
+
+class Bus:
+    """The bus: topics, their partition logs and the consumer groups reading them.
+
+    All randomness (loss, latency, jitter, duplicates) is drawn from ``rng``, in call order.
+    """
+
+    def __init__(self, env: simpy.Environment, spec: BusSpec, rng: np.random.Generator) -> None:
+        self.env = env
+        self.spec = spec
+        self.rng = rng
+        self._topics: dict[str, _Topic] = {}
+        self._next_id = 0
+        self._delivered = 0
+        self._duplicated = 0
+        self._max_backlog = 0
+
+    def publish(self, topic: str, key: int, payload: Any) -> Message | None:
+        """Append a message to its partition; ``None`` if lost on the way (non-durable)."""
+        tp = self._topic(topic)
+        spec, now = self.spec, self.env.now
+        mid = self._next_id
+        self._next_id += 1
+        groups = tuple(tp.groups)
+        for g in groups:
+            g._published += 1  # counted for the group even if lost below
+        if not spec.durable and spec.loss_rate > 0 and self.rng.random() < spec.loss_rate:
+            for g in groups:
+                g._lost_at_publish += 1
+            return None
+        p = key % spec.partitions
+        log = tp.logs[p]
+        m = Message(mid, topic, p, len(log), key, now, payload)
+        log.append(m)
+        for g in groups:
+            g._lag += 1
+        delay = float(spec.latency.sample(self.rng)) + float(spec.reorder_jitter.sample(self.rng))
+        delay = max(delay, tp.last_due[p] - now)
+        while now + delay < tp.last_due[p]:  # float rounding must not reorder the partition
+            delay = math.nextafter(delay, math.inf)
+        tp.last_due[p] = now + delay
+        self._note_backlog()
+
+        def arrive() -> None:
+            tp.arrived[p] += 1
+            for g in groups:
+                g._deliver(m, duplicate=False)
+
+        self._after(delay, arrive)
+        return m
+
+    def subscribe(self, topic: str, group: str, handler: _Handler) -> ConsumerGroup:
+        """Attach ``handler`` as consumer group ``group`` of ``topic`` (one per pair)."""
+        tp = self._topic(topic)
+        if any(g.name == group for g in tp.groups):
+            raise ValueError(f"group {group!r} already subscribed to topic {topic!r}")
+        cg = ConsumerGroup(self, tp, group, handler)
+        tp.groups.append(cg)
+        return cg
+
+    def stats_dict(self) -> dict[str, float]:
+        """Bus-wide counters; ``events_lost`` and ``dlq_size`` are sums over groups."""
+        acc = self.accounting()
+        return {
+            "events_published": float(self._next_id),
+            "events_delivered": float(self._delivered),
+            "events_duplicated": float(self._duplicated),
+            "events_lost": float(sum(a["lost"] for a in acc.values())),
+            "dlq_size": float(sum(len(g.dlq) for g in self._groups())),
+            "max_backlog": float(self._max_backlog),
+        }
+
+    def accounting(self) -> dict[str, dict[str, int]]:
+        """Per group name (summed over its topics): where every message published since it
+        subscribed stands now; the five counts satisfy published == the other four."""
+        out: dict[str, dict[str, int]] = {}
+        for g in self._groups():
+            acc = g._accounting()
+            if g.name in out:
+                acc = {k: v + out[g.name][k] for k, v in acc.items()}
+            out[g.name] = acc
+        return out
+
+    def check(self) -> dict[str, Any]:
+        """Verify the accounting identity of every (topic, group)."""
+        bad = []
+        for g in self._groups():
+            a = g._accounting()
+            total = a["delivered_once"] + a["duplicated"] + a["lost"] + a["in_flight"]
+            if a["published"] != total or min(a.values()) < 0:
+                bad.append(f"{g.topic}/{g.name}: published {a['published']} != {total} ({a})")
+            if g._lag != g._count_lag():
+                bad.append(f"{g.topic}/{g.name}: lag {g._lag} != {g._count_lag()} unacknowledged")
+        if not bad:
+            return {"ok": True, "violations": 0}
+        return {"ok": False, "violations": len(bad), "detail": "; ".join(bad)}
+
+    # -- internals ----------------------------------------------------------------------------
+    def _topic(self, name: str) -> _Topic:
+        tp = self._topics.get(name)
+        if tp is None:
+            n = self.spec.partitions
+            tp = _Topic(name, [[] for _ in range(n)], [0.0] * n, [0] * n)
+            self._topics[name] = tp
+        return tp
+
+    def _groups(self) -> list[ConsumerGroup]:
+        """Every consumer group, by topic creation then subscription order."""
+        return [g for tp in self._topics.values() for g in tp.groups]
+
+    def _after(self, delay: float, fn: Callable[[], None]) -> None:
+        ev = self.env.timeout(delay)
+        ev.callbacks.append(lambda _ev: fn())
+
+    def _note_backlog(self) -> None:
+        total = sum(g.lag() for g in self._groups())  # cheap: expiry runs only when due
+        self._max_backlog = max(self._max_backlog, total)

@@ -1,0 +1,58 @@
+"""Running many independent runs on a local process pool.
+
+Each job is (scenario, strategy, seed, strategy parameters); results come back in job order
+and are identical to running the jobs one after the other (every run owns its seed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.runner import RunResult, run
+from sim.schema import Scenario
+
+__all__ = ["Job", "default_workers", "run_jobs"]
+
+
+@dataclass(frozen=True)
+class Job:
+    scenario: Scenario
+    strategy: str
+    seed: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def _run(job: Job) -> RunResult:
+    return run(job.scenario, job.strategy, job.seed, strategy_params=job.params or None)
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    workers: int = 1,
+    on_done: Callable[[int, RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Run ``jobs`` (in-process when ``workers`` is 1); ``on_done(index, result)`` as each
+    finishes. Exceptions propagate (the first failing run stops the batch)."""
+    results: list[RunResult | None] = [None] * len(jobs)
+    if workers <= 1 or len(jobs) <= 1:
+        for i, job in enumerate(jobs):
+            results[i] = _run(job)
+            if on_done:
+                on_done(i, results[i])  # type: ignore[arg-type]
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+            futures = {pool.submit(_run, job): i for i, job in enumerate(jobs)}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                results[i] = fut.result()
+                if on_done:
+                    on_done(i, results[i])  # type: ignore[arg-type]
+    return [r for r in results if r is not None]

@@ -1,0 +1,230 @@
+"""Event-fed stock views, shared by the event-driven and orchestrated strategies.
+
+``Publisher`` is the change-data-capture side: it turns WMS movements, ERP cancellations and
+channel order webhooks into ``StockEvent`` messages on the bus topic ``inventory``, keyed by
+SKU (so per-SKU order is kept). ``StockView`` is a consumer's picture of stock, built only
+from those events:
+
+    available(c, s) = sum over the locations of c of max(0, on_hand - hold - released)
+                      - pending(s)
+
+where ``released`` is what the WMS has released for picking and ``pending`` are accepted
+lines not yet released (accepted minus released, plus short-picked, minus cancelled).
+
+In ``idempotent`` mode an event id is applied once (duplicates skipped) and the WMS record
+of a (location, SKU) is taken as the absolute values of the newest version seen (a stale
+redelivery cannot roll it back). Otherwise every delivered event's delta is applied, so a
+duplicate counts twice: the run shows what idempotence buys.
+
+Provenance: each event carries the truth changes it conveys (``seqs``); the view takes them
+in when it applies the event (or skips it as already reflected), so ``as_of`` is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TOPIC", "Dirty", "Publisher", "StockEvent", "StockView"]
+
+TOPIC = "inventory"
+
+# (on_hand, hold, released) change per unit of ``qty``, by movement kind
+_DELTAS: dict[str, tuple[int, int, int]] = {
+    "receipt": (1, 0, 0),
+    "ship": (-1, 0, -1),
+    "short": (0, 0, -1),
+    "return": (1, 1, 0),
+    "qc_release": (0, -1, 0),
+    "scrap": (-1, -1, 0),
+    "transfer_out": (-1, 0, 0),
+    "transfer_in": (1, 0, 0),
+    "count": (1, 0, 0),
+    "release": (0, 0, 1),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StockEvent:
+    """One change, as published on the bus. WMS kinds carry the record after the change."""
+
+    id: int
+    kind: str  # a WMS movement kind, "accepted" (channel order) or "cancelled" (ERP)
+    sku: int
+    loc: int
+    qty: int
+    line: int
+    channel: int
+    t: float
+    seqs: tuple[int, ...]
+    version: int = 0
+    on_hand: int = 0
+    hold: int = 0
+    released: int = 0
+    dst: int = -1
+    order: Any = None  # the accepted order, for the importer
+
+
+class Publisher:
+    """Publishes every WMS movement, ERP cancellation and accepted order line on the bus."""
+
+    def __init__(self, env: Any, systems: Any) -> None:
+        self.env = env
+        self.bus = systems.bus
+        self._next = 0
+        systems.wms.subscribe(self._movement)
+        systems.erp.subscribe(self._order_event)
+        for ch in systems.channels:
+            ch.subscribe_orders(self._accepted)
+
+    def _publish(self, sku: int, **fields: Any) -> None:
+        ev = StockEvent(id=self._next, sku=sku, t=self.env.now, **fields)
+        self._next += 1
+        self.bus.publish(TOPIC, sku, ev)
+
+    def _movement(self, mv: Any) -> None:
+        self._publish(
+            mv.sku, kind=mv.kind, loc=mv.loc, qty=mv.qty,
+            line=mv.line.id if mv.line is not None else -1,
+            channel=mv.line.channel if mv.line is not None else -1,
+            seqs=tuple(mv.seqs), version=mv.version, on_hand=mv.on_hand, hold=mv.hold,
+            released=mv.released, dst=mv.dst,
+        )  # fmt: skip
+
+    def _order_event(self, ev: Any) -> None:
+        if ev.kind == "cancelled":
+            line = ev.line
+            self._publish(line.sku, kind="cancelled", loc=-1, qty=ev.qty, line=line.id,
+                          channel=line.channel, seqs=ev.seqs)  # fmt: skip
+
+    def _accepted(self, order: Any) -> None:
+        for ln in order.lines:
+            seqs = tuple(ln.accept_seqs)
+            self._publish(ln.sku, kind="accepted", loc=-1, qty=ln.qty, line=ln.id,
+                          channel=ln.channel, seqs=seqs, order=order)  # fmt: skip
+
+
+class Dirty:
+    """SKUs changed since the last write, and a way to sleep until the first change comes:
+    a writer waits for a change, gathers changes for its interval, then writes them."""
+
+    def __init__(self, env: Any) -> None:
+        self.env = env
+        self.skus: set[int] = set()
+        self._wake: Any = None
+
+    def add(self, sku: int) -> None:
+        self.skus.add(sku)
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
+
+    def update(self, skus: Any) -> None:
+        for s in skus:
+            self.add(int(s))
+
+    def gather(self, interval: float) -> Generator[Any, Any, np.ndarray]:
+        """Wait until something changed, then ``interval`` more; return the SKUs, sorted."""
+        if not self.skus:
+            self._wake = self.env.event()
+            yield self._wake
+        yield self.env.timeout(interval)
+        skus = np.array(sorted(self.skus), np.int64)
+        self.skus.clear()
+        return skus
+
+
+class StockView:
+    """A consumer's event-built picture of stock, with its own provenance view."""
+
+    def __init__(self, systems: Any, name: str, idempotent: bool, snapshot: Any) -> None:
+        self.idempotent = idempotent
+        self.serve = systems.serve
+        self.prov = systems.provenance.add_view(name)
+        self.on_hand = np.array(snapshot.on_hand, np.int64)
+        self.hold = np.array(snapshot.hold, np.int64)
+        self.released = np.array(snapshot.committed, np.int64)
+        self.in_transit = np.array(snapshot.in_transit, np.int64)
+        self.version = np.zeros_like(self.on_hand)
+        self.pending = np.zeros(self.on_hand.shape[1], np.int64)
+        self._lines: dict[int, int] = {}
+        self._seen: set[int] = set()
+        self.last_update = np.zeros(self.on_hand.shape)
+        self.applied = 0
+        self.duplicates_skipped = 0
+        self.duplicate_applications = 0
+        self.stale_skipped = 0
+        self.on_line_change: Callable[[StockEvent], None] | None = None
+
+    def apply(self, ev: StockEvent, now: float) -> int | None:
+        """Apply one delivered event; returns the SKU it touched (None if skipped)."""
+        if ev.id in self._seen:
+            if self.idempotent:
+                self.duplicates_skipped += 1
+                return None
+            self.duplicate_applications += 1
+        self._seen.add(ev.id)
+        self.applied += 1
+        k, sku, q = ev.kind, ev.sku, ev.qty
+        if k == "accepted":
+            self._pend(ev.line, sku, q)
+        elif k == "cancelled":
+            self._pend(ev.line, sku, -q)
+        else:
+            loc = ev.loc
+            if k == "release":
+                self._pend(ev.line, sku, -q)
+            elif k == "short":
+                self._pend(ev.line, sku, q)
+            if k == "transfer_out":
+                self.in_transit[ev.dst, sku] += q
+            elif k == "transfer_in":
+                self.in_transit[loc, sku] -= q
+            if not self.idempotent:
+                d_on, d_hold, d_rel = _DELTAS[k]
+                self.on_hand[loc, sku] += d_on * q
+                self.hold[loc, sku] += d_hold * q
+                self.released[loc, sku] += d_rel * q
+            elif ev.version > self.version[loc, sku]:
+                self.version[loc, sku] = ev.version
+                self.on_hand[loc, sku] = ev.on_hand
+                self.hold[loc, sku] = ev.hold
+                self.released[loc, sku] = ev.released
+            else:
+                self.stale_skipped += 1
+            self.last_update[loc, sku] = now
+        if self.on_line_change is not None and ev.line >= 0:
+            self.on_line_change(ev)
+        self.prov.include(ev.seqs)
+        return sku
+
+    def _pend(self, line: int, sku: int, qty: int) -> None:
+        self._lines[line] = self._lines.get(line, 0) + qty
+        self.pending[sku] += qty
+
+    def free(self, locs: list[int], skus: np.ndarray) -> np.ndarray:
+        """Sum over ``locs`` of max(0, on_hand - hold - released) for ``skus``."""
+        ix = np.ix_(np.asarray(locs), skus)
+        f = self.on_hand[ix] - self.hold[ix] - self.released[ix]
+        return np.maximum(f, 0).sum(axis=0)
+
+    def available(self, channel: int, skus: np.ndarray, now: float) -> tuple[Any, Any]:
+        """(values, as_of) for ``channel``: free stock less pending lines, and provenance."""
+        locs = self.serve(channel)
+        if len(skus) > 8:
+            values = np.maximum(self.free(locs, skus) - self.pending[skus], 0)
+            return values, self.prov.as_of_for(locs, skus, now).min(axis=0)
+        # a handful of SKUs: plain Python beats numpy's per-call overhead
+        on_hand, hold, released, prov = self.on_hand, self.hold, self.released, self.prov
+        vals, as_of = [], []
+        for s in skus.tolist():
+            free = 0
+            for loc in locs:
+                x = int(on_hand[loc, s]) - int(hold[loc, s]) - int(released[loc, s])
+                if x > 0:
+                    free += x
+            vals.append(max(0, free - int(self.pending[s])))
+            as_of.append(min(prov.as_of_at(loc, s, now) for loc in locs))
+        return np.array(vals, np.int64), np.array(as_of)

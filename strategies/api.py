@@ -1,0 +1,188 @@
+"""``api``: near-real-time point-to-point sync, every call through the ERP's API capacity.
+
+Availability flows from the ERP to each channel in one of two modes:
+
+- ``poll``: each channel's connector asks the ERP every ``poll_interval`` which SKUs changed
+  since its last poll, exports those and writes them to the channel;
+- ``push``: the ERP pushes each change: every time a SKU's availability changes in the ERP,
+  the SKU joins each channel's outbound queue (once: a SKU already waiting is not queued
+  twice); ``push_workers`` workers per channel take SKUs from the queue, read each from the
+  ERP (an API call) and write it to the channel (one SKU per request, as change-by-change
+  integrations do). At peak the queue grows and lag with it.
+
+Orders are imported one by one as each channel's order webhook fires. Optionally, checkout
+runs a synchronous ATP check against the ERP with a timeout (storefronts and B2B portals;
+a marketplace cannot call out): when the ERP answers, the channel accepts at most what the
+ERP promises; when it does not answer in time (saturated, rejecting, in maintenance) the
+``atp_fallback`` is taken: ``accept`` blind on what the channel shows, or ``reject``.
+At peak the ERP becomes the bottleneck: utilization, rejections, latency, timeouts and
+fallbacks show in the metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
+
+import numpy as np
+import simpy
+
+from sim.dists import Duration
+from strategies._push import ClientStats, call_with_retry, push_availability
+from strategies.base import SyncStrategy
+from strategies.batch import channel_values
+
+__all__ = ["ApiParams", "ApiStrategy"]
+
+
+@dataclass(frozen=True)
+class ApiParams:
+    mode: Literal["poll", "push"] = "poll"
+    poll_interval: Duration = 60.0
+    push_workers: int = 4
+    atp_check: bool = False
+    atp_timeout: Duration = 2.0
+    atp_fallback: Literal["accept", "reject"] = "accept"
+    atp_kinds: tuple[str, ...] = ("storefront", "b2b")
+    safety_stock: int = 0
+    max_retries: int = 8
+
+
+class ApiStrategy(SyncStrategy):
+    """Point-to-point near-real-time sync through the ERP's API."""
+
+    name = "api"
+    Params = ApiParams
+
+    def __init__(self, params: ApiParams | None = None) -> None:
+        super().__init__(params)
+        self.stats = ClientStats()
+        self.atp_checks = 0
+        self.atp_timeouts = 0
+        self.atp_errors = 0
+        self.atp_fallbacks = 0
+        self.pushes = 0
+        self.imports_failed = 0
+
+    def start(self, env: Any, systems: Any) -> None:
+        p: ApiParams = self.params
+        self.env = env
+        self.systems = systems
+        if p.mode == "poll":
+            for c in range(len(systems.channels)):
+                env.process(self._poll(c))
+        else:
+            self._queues = [simpy.Store(env) for _ in systems.channels]
+            self._queued = [set[int]() for _ in systems.channels]
+            for c in range(len(systems.channels)):
+                for _ in range(p.push_workers):
+                    env.process(self._push_worker(c))
+            systems.erp.subscribe_changes(self._on_change)
+        for ch in systems.channels:
+            ch.subscribe_orders(lambda order: env.process(self._import(order)))
+            if p.atp_check and ch.kind in p.atp_kinds:
+                ch.set_checkout(self._atp_hook)
+
+    # -- availability -----------------------------------------------------------------------
+    def _poll(self, c: int) -> Generator[Any, Any, None]:
+        p: ApiParams = self.params
+        env, erp, rng = self.env, self.systems.erp, self.systems.rng
+        ch = self.systems.channels[c]
+        since = 0.0
+        while True:
+            yield env.timeout(p.poll_interval)
+            started = env.now
+            r = yield from call_with_retry(env, partial(erp.changed_skus, since), rng, self.stats)
+            if not r.ok:
+                continue
+            skus = r.value
+            if skus.size == 0:
+                since = started
+                continue
+            snap = yield from call_with_retry(
+                env, partial(erp.export_availability, skus), rng, self.stats
+            )
+            if not snap.ok:
+                continue
+            since = started
+            values, as_of = channel_values(snap.value, self.systems.serve(c), p.safety_stock)
+            yield from push_availability(
+                env, ch, snap.value.skus, values, as_of, rng, self.stats, max_retries=p.max_retries
+            )
+
+    def _on_change(self, sku: int) -> None:
+        for c, queued in enumerate(self._queued):
+            if sku not in queued:
+                queued.add(sku)
+                self._queues[c].put(sku)
+
+    def _push_worker(self, c: int) -> Generator[Any, Any, None]:
+        p: ApiParams = self.params
+        env, erp, rng = self.env, self.systems.erp, self.systems.rng
+        ch = self.systems.channels[c]
+        while True:
+            sku = yield self._queues[c].get()
+            self._queued[c].discard(sku)  # a change from now on queues it again
+            self.pushes += 1
+            skus = np.array([sku])
+            snap = yield from call_with_retry(
+                env, partial(erp.push_read, skus), rng, self.stats, max_retries=p.max_retries
+            )
+            if snap.ok:
+                values, as_of = channel_values(snap.value, self.systems.serve(c), p.safety_stock)
+                yield from push_availability(
+                    env, ch, skus, values, as_of, rng, self.stats, max_retries=p.max_retries
+                )
+
+    def queued(self) -> int:
+        """SKU pushes waiting in the outbound queues (push mode)."""
+        return sum(len(q) for q in getattr(self, "_queued", ()))
+
+    # -- orders -----------------------------------------------------------------------------
+    def _import(self, order: Any) -> Generator[Any, Any, None]:
+        r = yield from call_with_retry(
+            self.env,
+            partial(self.systems.erp.import_orders, [order]),
+            self.systems.rng,
+            self.stats,
+            max_retries=self.params.max_retries,
+        )
+        if not r.ok:
+            self.imports_failed += 1
+
+    # -- checkout ---------------------------------------------------------------------------
+    def _atp_hook(self, channel: Any, skus: list[int], cart: list[int]) -> Any:
+        return self.env.process(self._atp(channel, skus, cart))
+
+    def _atp(
+        self, channel: Any, skus: list[int], cart: list[int]
+    ) -> Generator[Any, Any, list[int]]:
+        p: ApiParams = self.params
+        env = self.env
+        self.atp_checks += 1
+        call = self.systems.erp.check_atp(skus, channel.index)
+        timer = env.timeout(p.atp_timeout)
+        done = yield call | timer
+        if call in done and done[call].ok:
+            atp = done[call].value
+            return [min(c, max(0, a - p.safety_stock)) for c, a in zip(cart, atp, strict=True)]
+        if call in done:
+            self.atp_errors += 1
+        else:
+            self.atp_timeouts += 1
+        self.atp_fallbacks += 1
+        return list(cart) if p.atp_fallback == "accept" else [0] * len(cart)
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "api_atp_checks": self.atp_checks,
+            "api_atp_timeouts": self.atp_timeouts,
+            "api_atp_errors": self.atp_errors,
+            "api_atp_fallbacks": self.atp_fallbacks,
+            "api_pushes": self.pushes,
+            "api_push_queue_end": self.queued(),
+            "api_imports_failed": self.imports_failed,
+            "api_failed_pages": self.stats.failed_pages,
+        }

@@ -1,0 +1,369 @@
+"""``orchestrated``: middleware with a canonical view, central reservations and governed pushes.
+
+The middleware consumes the same change events as ``event`` into one canonical view (on hand,
+released, quality hold, in transit per location and SKU, plus its own reservations). It owns
+reservations: storefronts and B2B portals reserve at checkout through its API (with latency);
+a marketplace cannot call out, so its orders count once they are handed off, and what it
+sells meanwhile is invisible to the middleware.
+
+Allocation rules decide what each channel may show and reserve:
+
+- ``safety_stock`` units held back per SKU;
+- an in-flight buffer (``inflight_buffer``): from the orders of channels that cannot reserve,
+  the middleware learns each SKU's sales rate there (exponentially weighted over
+  ``velocity_window``) and how late those orders reach it; the invisible sales in flight are
+  about Poisson with mean lambda = rate x lateness, and floor(lambda + z sqrt(lambda)) units
+  (``inflight_z``: 1.65 covers about 95%) are kept out of what reserving channels may take;
+  symmetrically, a channel that cannot reserve is shown its value less the sales expected
+  everywhere before its next push (the same quantile, with lambda = the SKU's total sales
+  rate x ``push_interval``);
+- ``ring_fence``: for a channel that cannot reserve, a fraction of stock set aside for it
+  alone when stock runs low (at most ``fence_below`` units; 0: always), which it alone sees;
+- ``shares``: the fraction of what is left that a channel may use;
+- ``priority`` and ``scarce_below``: when stock is scarce, only the first channel listed.
+
+Every ``push_interval`` the SKUs that changed are pushed to each channel through its
+rate-limited API, retried with exponential backoff and full jitter; pages that still fail go
+to a dead-letter queue, replayed every ``replay_interval``. Every ``reconcile_interval`` the
+canonical view is reconciled against the ERP (persistent drift only). Orders are imported
+into the ERP as their events arrive. When the middleware is down, checkout follows the
+``fallback`` policy (``accept`` on what the channel shows, or ``reject``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from mocks.api import ApiServer
+from sim.dists import Dist, Duration, Fixed
+from strategies._push import ClientStats, backoff, call_with_retry
+from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView
+from strategies.base import SyncStrategy
+from strategies.event import OrderImporter
+
+__all__ = ["Middleware", "OrchestratedParams", "OrchestratedStrategy"]
+
+
+@dataclass(frozen=True)
+class OrchestratedParams:
+    reserve_kinds: tuple[str, ...] = ("storefront", "b2b")
+    reserve_latency: Dist = field(default_factory=lambda: Fixed(value=0.05))
+    reserve_concurrency: int = 100
+    push_interval: Duration = 10.0
+    safety_stock: int = 0
+    shares: dict[str, float] = field(default_factory=dict)
+    ring_fence: dict[str, float] = field(default_factory=dict)
+    fence_below: int = 0
+    inflight_buffer: bool = True
+    inflight_z: float = 1.65
+    velocity_window: Duration = 6 * 3600.0
+    priority: tuple[str, ...] = ()
+    scarce_below: int = 0
+    reconcile_interval: Duration = 3600.0
+    replay_interval: Duration = 600.0
+    max_retries: int = 5
+    backoff_base: Duration = 1.0
+    backoff_cap: Duration = 120.0
+    reservation_ttl: Duration = 4 * 3600.0
+    fallback: Literal["accept", "reject"] = "accept"
+
+
+class Middleware:
+    """The canonical view, the reservations and the allocation rules."""
+
+    def __init__(self, strategy: OrchestratedStrategy, env: Any, systems: Any) -> None:
+        p: OrchestratedParams = strategy.params
+        self.p = p
+        self.env = env
+        self.systems = systems
+        self.up = True
+        n_ch = len(systems.channels)
+        n_sku = systems.catalogue.n
+        self.view = StockView(systems, "middleware", True, systems.wms.snapshot())
+        self.view.on_line_change = self._line_event
+        self.api = ApiServer(
+            env, "middleware", systems.rng, concurrency=p.reserve_concurrency,
+            overflow="queue", service_time=p.reserve_latency,
+        )  # fmt: skip
+        names = [ch.name for ch in systems.channels]
+        self.share = np.array([p.shares.get(n, 1.0) for n in names])
+        self.fence = np.array([p.ring_fence.get(n, 0.0) for n in names])
+        self.first = names.index(p.priority[0]) if p.priority else -1
+        self.reserves = [ch.kind in p.reserve_kinds for ch in systems.channels]
+        # sales velocity (units/s, decayed) and hand-off lateness of non-reserving channels
+        self.rate = np.zeros((n_ch, n_sku))
+        self.rate_t = np.zeros((n_ch, n_sku))
+        self.lateness = np.zeros(n_ch)
+        self.rate_all = np.zeros(n_sku)
+        self.rate_all_t = np.zeros(n_sku)
+        self._invisible = [c for c, r in enumerate(self.reserves) if not r]
+        self.fenced = min(1.0, sum(float(self.fence[c]) for c in self._invisible))
+        # reservations granted at checkout, waiting for their order line to be handed off
+        self.held = np.zeros(n_sku, np.int64)
+        self._held_q: list[dict[int, deque[list[float]]]] = [{} for _ in range(n_ch)]
+        self.granted_units = 0
+        self.refused_units = 0
+        self.matched_units = 0
+        self.expired_units = 0
+        self.fallbacks = 0
+        self.repairs = 0
+        self.dirty = [Dirty(env) for _ in range(n_ch)]
+        self.group = systems.bus.subscribe(TOPIC, "middleware", self.handle)
+
+    # -- canonical view ---------------------------------------------------------------------
+    def handle(self, msg: Any) -> bool | None:
+        if not self.up:
+            return False  # not processed: the bus redelivers it
+        sku = self.view.apply(msg.payload, self.env.now)
+        if sku is not None:
+            for d in self.dirty:
+                d.add(sku)
+        return True
+
+    def _line_event(self, ev: StockEvent) -> None:
+        """An accepted line from a reserving channel consumes its checkout reservation; one
+        from another channel teaches the in-flight buffer."""
+        if ev.kind != "accepted":
+            return
+        self._learn_all(ev.sku, ev.qty)
+        if not self.reserves[ev.channel]:
+            self._learn(ev)
+            return
+        q = self._held_q[ev.channel].get(ev.sku)
+        if q:
+            qty = int(q.popleft()[0])
+            self.held[ev.sku] -= qty
+            self.matched_units += qty
+
+    def _learn(self, ev: StockEvent) -> None:
+        c, s, now = ev.channel, ev.sku, self.env.now
+        tau = self.p.velocity_window
+        self.rate[c, s] = (
+            self.rate[c, s] * math.exp(-(now - self.rate_t[c, s]) / tau) + ev.qty / tau
+        )
+        self.rate_t[c, s] = now
+        late = now - ev.order.t
+        self.lateness[c] = late if self.lateness[c] == 0 else 0.9 * self.lateness[c] + 0.1 * late
+
+    def _learn_all(self, sku: int, qty: int) -> None:
+        now, tau = self.env.now, self.p.velocity_window
+        decay = math.exp(-(now - self.rate_all_t[sku]) / tau)
+        self.rate_all[sku] = self.rate_all[sku] * decay + qty / tau
+        self.rate_all_t[sku] = now
+
+    def _quantile(self, lam: float) -> int:
+        """About the ``inflight_z`` upper quantile of a Poisson count with mean ``lam``."""
+        return math.floor(lam + self.p.inflight_z * math.sqrt(lam))
+
+    def display_buffer(self, s: int) -> int:
+        """Units likely sold anywhere before a non-reserving channel's next refresh."""
+        decay = math.exp(-(self.env.now - self.rate_all_t[s]) / self.p.velocity_window)
+        return self._quantile(float(self.rate_all[s]) * decay * self.p.push_interval)
+
+    def inflight(self, s: int) -> int:
+        """Units likely sold where the middleware cannot see yet (non-reserving channels)."""
+        now, tau = self.env.now, self.p.velocity_window
+        expected = 0.0
+        for c in self._invisible:
+            decay = math.exp(-(now - self.rate_t[c, s]) / tau)
+            expected += float(self.rate[c, s]) * decay * self.lateness[c]
+        return self._quantile(expected)
+
+    def allowance(self, c: int, skus: np.ndarray) -> np.ndarray:
+        """What channel ``c`` may show (and reserve) of ``skus`` under the allocation rules."""
+        return np.array([self.allow(c, s) for s in np.asarray(skus).tolist()], np.int64)
+
+    def allow(self, c: int, s: int) -> int:
+        """The allocation rules for one channel and SKU (see the module docstring)."""
+        view, p = self.view, self.p
+        free = 0
+        for loc in self.systems.serve(c):
+            x = int(view.on_hand[loc, s]) - int(view.hold[loc, s]) - int(view.released[loc, s])
+            if x > 0:
+                free += x
+        free = max(0, free - int(view.pending[s]) - int(self.held[s]) - p.safety_stock)
+        if p.inflight_buffer:
+            buffer = self.inflight(s) if self.reserves[c] else self.display_buffer(s)
+            free = max(0, free - buffer)
+        if p.fence_below <= 0 or free <= p.fence_below:
+            if self.fence[c] > 0:
+                free = math.floor(free * self.fence[c])
+            elif self.reserves[c] and self.fenced > 0:
+                free -= math.floor(free * self.fenced)
+        if self.first >= 0 and c != self.first and free <= p.scarce_below:
+            return 0
+        return math.floor(free * self.share[c])
+
+    # -- reservations at checkout -----------------------------------------------------------
+    def checkout(self, channel: Any, skus: list[int], cart: list[int]) -> Any:
+        return self.env.process(self._reserve(channel.index, skus, cart))
+
+    def _reserve(self, c: int, skus: list[int], cart: list[int]) -> Generator[Any, Any, list[int]]:
+        if not self.up:
+            return self._fallback(cart)
+        reply = yield self.api.call(len(skus))
+        if not self.up or not reply.ok:
+            return self._fallback(cart)
+        granted = []
+        for sku, want in zip(skus, cart, strict=True):
+            g = min(want, self.allow(c, sku)) if want else 0
+            if g:
+                self.held[sku] += g
+                self._held_q[c].setdefault(sku, deque()).append([g, self.env.now])
+                self.granted_units += g
+                for d in self.dirty:
+                    d.add(sku)
+            self.refused_units += want - g
+            granted.append(g)
+        return granted
+
+    def _fallback(self, cart: list[int]) -> list[int]:
+        self.fallbacks += 1
+        return list(cart) if self.p.fallback == "accept" else [0] * len(cart)
+
+    def expire(self) -> Generator[Any, Any, None]:
+        """Reservations never matched by an order line (a lost event) expire after a TTL."""
+        ttl = self.p.reservation_ttl
+        while True:
+            yield self.env.timeout(ttl / 4)
+            cutoff = self.env.now - ttl
+            for queues in self._held_q:
+                for sku, q in queues.items():
+                    while q and q[0][1] < cutoff:
+                        qty = int(q.popleft()[0])
+                        self.held[sku] -= qty
+                        self.expired_units += qty
+
+    # -- governed pushes, DLQ and replay ----------------------------------------------------
+    def pusher(self, c: int, stats: ClientStats, dlq: list[tuple[int, np.ndarray]]) -> Any:
+        env, p = self.env, self.p
+        ch = self.systems.channels[c]
+        rng = self.systems.rng
+        while True:
+            skus = yield from self.dirty[c].gather(p.push_interval)
+            if not self.up:
+                self.dirty[c].update(skus)  # pushed when the middleware is back
+                yield env.timeout(p.push_interval)
+                continue
+            for i in range(0, skus.size, ch.bulk_limit):
+                page = skus[i : i + ch.bulk_limit]
+                ok = yield from self._write(c, page, stats, rng)
+                if not ok:
+                    dlq.append((c, page))
+
+    def _write(self, c: int, skus: np.ndarray, stats: ClientStats, rng: Any) -> Any:
+        """One page with retries: Retry-After honoured, other failures backed off."""
+        env, p = self.env, self.p
+        ch = self.systems.channels[c]
+        for attempt in range(p.max_retries + 1):
+            values = self.allowance(c, skus)
+            as_of = self.view.prov.as_of_for(self.systems.serve(c), skus, env.now).min(axis=0)
+            reply = yield ch.set_inventory(skus, values, as_of)
+            stats.pages += 1
+            if reply.ok:
+                stats.skus_written += skus.size
+                return True
+            if reply.status == 429 and reply.retry_after is not None:
+                stats.waits_for_retry_after += 1
+                yield env.timeout(reply.retry_after)
+                continue
+            if attempt < p.max_retries:
+                stats.retries += 1
+                yield env.timeout(backoff(rng, attempt, p.backoff_base, p.backoff_cap))
+        stats.failed_pages += 1
+        return False
+
+    def replayer(self, stats: ClientStats, dlq: list[tuple[int, np.ndarray]]) -> Any:
+        while True:
+            yield self.env.timeout(self.p.replay_interval)
+            if not self.up or not dlq:
+                continue
+            pending, dlq[:] = list(dlq), []
+            for c, skus in pending:
+                ok = yield from self._write(c, skus, stats, self.systems.rng)
+                if ok:
+                    stats.pushes += 1
+                else:
+                    dlq.append((c, skus))
+
+    # -- reconciliation ---------------------------------------------------------------------
+    def reconciler(self, stats: ClientStats) -> Generator[Any, Any, None]:
+        """Repair drift the events cannot explain: a difference from the ERP's on hand and
+        hold that is the same at two reconciliations in a row, with no event for that
+        SKU-location in between (a posting lag resolves itself; a lost event does not)."""
+        env = self.env
+        erp = self.systems.erp
+        previous: dict[tuple[int, int], tuple[int, int]] = {}
+        since = 0.0
+        while True:
+            yield env.timeout(self.p.reconcile_interval)
+            if not self.up:
+                continue
+            started = env.now
+            r = yield from call_with_retry(env, erp.export_availability, self.systems.rng, stats)
+            if not r.ok:
+                continue
+            snap, view = r.value, self.view
+            d_on, d_hold = snap.on_hand - view.on_hand, snap.hold - view.hold
+            locs, skus = np.nonzero((d_on != 0) | (d_hold != 0))
+            found: dict[tuple[int, int], tuple[int, int]] = {}
+            for loc, sku in zip(locs.tolist(), skus.tolist(), strict=True):
+                diff = (int(d_on[loc, sku]), int(d_hold[loc, sku]))
+                if previous.get((loc, sku)) == diff and view.last_update[loc, sku] < since:
+                    view.on_hand[loc, sku] = snap.on_hand[loc, sku]
+                    view.hold[loc, sku] = snap.hold[loc, sku]
+                    view.last_update[loc, sku] = env.now
+                    self.repairs += 1
+                    for d in self.dirty:
+                        d.add(sku)
+                else:
+                    found[(loc, sku)] = diff
+            previous, since = found, started
+
+
+class OrchestratedStrategy(SyncStrategy):
+    """Middleware-orchestrated sync: canonical view, central reservations, governed pushes."""
+
+    name = "orchestrated"
+    Params = OrchestratedParams
+
+    def __init__(self, params: OrchestratedParams | None = None) -> None:
+        super().__init__(params)
+        self.stats = ClientStats()
+        self.dlq: list[tuple[int, np.ndarray]] = []
+
+    def start(self, env: Any, systems: Any) -> None:
+        Publisher(env, systems)
+        self.importer = OrderImporter(env, systems, self.stats, self.params.max_retries)
+        mw = self.middleware = Middleware(self, env, systems)
+        for c, ch in enumerate(systems.channels):
+            if mw.reserves[c]:
+                ch.set_checkout(mw.checkout)
+            env.process(mw.pusher(c, self.stats, self.dlq))
+        env.process(mw.replayer(self.stats, self.dlq))
+        env.process(mw.reconciler(self.stats))
+        env.process(mw.expire())
+
+    def set_down(self, down: bool) -> None:
+        """Middleware outage on/off (used by fault plans)."""
+        self.middleware.up = not down
+
+    def metrics(self) -> dict[str, float]:
+        mw = self.middleware
+        return {
+            "mw_reserved_units": mw.granted_units,
+            "mw_refused_units": mw.refused_units,
+            "mw_matched_units": mw.matched_units,
+            "mw_expired_units": mw.expired_units,
+            "mw_open_reservations": int(mw.held.sum()),
+            "mw_fallbacks": mw.fallbacks,
+            "mw_dlq_pages": len(self.dlq),
+            "mw_failed_pages": self.stats.failed_pages,
+            "mw_reconcile_repairs": mw.repairs,
+        }
