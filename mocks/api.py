@@ -10,6 +10,12 @@ is applied when the service ends, and the reply is delivered then.
 A call returns a SimPy event whose value is a ``Reply`` (never an exception), like an httpx
 response: check ``reply.ok`` or call ``reply.raise_for_status()``.
 
+Faults (``sim.faults``) act here while active: an outage answers 503, a throttling storm 429
+with Retry-After, an error burst a 5xx, a slowdown multiplies service times, and a timeout
+leaves the client with 504 after a delay while the call, still served, took effect or not
+(unknown outcome). Coin flips for faults come from their own stream, so a fault never shifts
+any other random number. Every call is recorded in the operation history (``sim.history``).
+
 Extension hooks: subclasses may override ``_service_time`` (how long a call takes) and
 ``_refuse`` (whether to refuse a call before it starts); fault injection does the same.
 """
@@ -20,6 +26,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -143,6 +150,8 @@ class ApiServer:
         limiters: Sequence[Limiter] = (),
         maintenance: Sequence[tuple[float, float]] = (),
         error_code: str = "REQUEST_LIMIT_EXCEEDED",
+        fault_rng: np.random.Generator | None = None,
+        history: Any = None,
     ) -> None:
         if overflow not in ("queue", "reject", "throttle"):
             raise ValueError(f"overflow must be queue, reject or throttle, not {overflow!r}")
@@ -159,17 +168,36 @@ class ApiServer:
         self.error_code = error_code
         self.in_flight = 0
         self.stats = ApiStats()
+        self.faults: list[Any] = []  # active faults (sim.faults.ActiveFault)
+        self.fault_rng = fault_rng if fault_rng is not None else rng
+        self.history = history
         self._last = 0.0
-        self._waiting: deque[tuple[Any, Reply, float, int, Callable[[], Any] | None]] = deque()
+        self._waiting: deque[tuple[Any, Reply, float, int, Callable[[], Any] | None, int]] = deque()
 
     # -- extension hooks --------------------------------------------------------------------
     def _service_time(self, items: int) -> float:
-        return float(self.service.sample(self.rng)) + self.per_item * items
+        t = float(self.service.sample(self.rng)) + self.per_item * items
+        for f in self.faults:
+            if f.spec.kind == "erp_slowdown":
+                f.hits += 1
+                t *= f.spec.factor
+        return t
 
     def _refuse(self, now: float) -> Reply | None:
         for a, b in self.maintenance:
             if a <= now < b:
                 return Reply(503, error="MAINTENANCE", retry_after=b - now)
+        for f in self.faults:
+            kind = f.spec.kind
+            if kind in ("erp_maintenance", "channel_outage"):
+                f.hits += 1
+                return Reply(503, error="UNAVAILABLE", retry_after=f.spec.end - now)
+            if kind == "throttle" and self.fault_rng.random() < f.spec.rate:
+                f.hits += 1
+                return Reply(429, error="THROTTLED", retry_after=f.spec.retry_after)
+            if kind == "http_errors" and self.fault_rng.random() < f.spec.rate:
+                f.hits += 1
+                return Reply(f.spec.status, error="SERVER_ERROR")
         for lim in self.limiters:
             wait = lim.admit(now)
             if wait is not None:
@@ -177,16 +205,26 @@ class ApiServer:
         return None
 
     # -- the call ---------------------------------------------------------------------------
-    def call(self, items: int = 1, effect: Callable[[], Any] | None = None) -> Any:
+    def call(
+        self,
+        items: int = 1,
+        effect: Callable[[], Any] | None = None,
+        status_of: Callable[[Any], tuple[int, str | None]] | None = None,
+        op: str = "call",
+    ) -> Any:
         """Submit a call of ``items`` items; the event's value is the ``Reply``.
 
-        ``effect`` runs when the service ends; its return value becomes ``reply.value``.
+        ``effect`` runs when the service ends; its return value becomes ``reply.value``, and
+        ``status_of(value)`` (if given) sets the reply's status and error code (a served
+        call that the system refused on its merits, e.g. a stale compare-and-swap).
         """
         env = self.env
         now = env.now
         st = self.stats
         st.calls += 1
         st.call_times.append(now)
+        hist = self.history
+        op_id = hist.invoke(self.name, op, items) if hist is not None else -1
         refused = self._refuse(now)
         if refused is None and self.concurrency is not None and self.in_flight >= self.concurrency:
             if self.overflow == "reject":
@@ -200,13 +238,47 @@ class ApiServer:
             else:
                 st.unavailable += 1
             refused.latency = self.reject_latency
+            if hist is not None:
+                hist.complete(op_id, refused.status)
             return env.timeout(self.reject_latency, refused)
         reply = Reply()
-        if self.concurrency is not None and self.in_flight >= self.concurrency:
-            done = env.event()
-            self._waiting.append((done, reply, now, items, effect))
+        if status_of is not None:
+            effect = _with_status(effect, status_of, reply)
+        timeout = self._timeout_fault()
+        if timeout is not None:
+            # the call is served (it holds capacity), but the client gives up after a delay
+            # without knowing whether it took effect
+            if self.fault_rng.random() >= timeout.spec.applied:
+                effect = None
+            served = reply
+            reply = Reply(504, error="TIMEOUT", latency=timeout.spec.delay)
+            done = env.timeout(timeout.spec.delay, reply)
+            if hist is not None:
+                done.callbacks.append(partial(_close, hist, op_id))
+            self._admit(served, now, items, effect, -1)
             return done
-        return self._start(reply, now, items, effect, None)
+        return self._admit(reply, now, items, effect, op_id)
+
+    def _timeout_fault(self) -> Any:
+        for f in self.faults:
+            if f.spec.kind == "timeouts" and self.fault_rng.random() < f.spec.rate:
+                f.hits += 1
+                return f
+        return None
+
+    def _admit(
+        self,
+        reply: Reply,
+        now: float,
+        items: int,
+        effect: Callable[[], Any] | None,
+        op_id: int,
+    ) -> Any:
+        if self.concurrency is not None and self.in_flight >= self.concurrency:
+            done = self.env.event()
+            self._waiting.append((done, reply, now, items, effect, op_id))
+            return done
+        return self._start(reply, now, items, effect, None, op_id)
 
     def _start(
         self,
@@ -215,6 +287,7 @@ class ApiServer:
         items: int,
         effect: Callable[[], Any] | None,
         done: Any,
+        op_id: int = -1,
     ) -> Any:
         env = self.env
         self._account()
@@ -232,11 +305,13 @@ class ApiServer:
             st.latencies.append(reply.latency)
             if effect is not None:
                 reply.value = effect()
+            if op_id >= 0 and self.history is not None:
+                self.history.complete(op_id, reply.status)
             if done is not None:
                 done.succeed(reply)
             if self._waiting and (self.concurrency is None or self.in_flight < self.concurrency):
-                w_done, w_reply, w_sub, w_items, w_effect = self._waiting.popleft()
-                self._start(w_reply, w_sub, w_items, w_effect, w_done)
+                w_done, w_reply, w_sub, w_items, w_effect, w_op = self._waiting.popleft()
+                self._start(w_reply, w_sub, w_items, w_effect, w_done, w_op)
 
         ev.callbacks.append(finish)
         return ev
@@ -268,6 +343,23 @@ class ApiServer:
 
     def queue_length(self) -> int:
         return len(self._waiting)
+
+
+def _close(history: Any, op_id: int, ev: Any) -> None:
+    history.complete(op_id, ev.value.status)
+
+
+def _with_status(
+    effect: Callable[[], Any] | None,
+    status_of: Callable[[Any], tuple[int, str | None]],
+    reply: Reply,
+) -> Callable[[], Any]:
+    def run() -> Any:
+        value = effect() if effect is not None else None
+        reply.status, reply.error = status_of(value)
+        return value
+
+    return run
 
 
 def windows(spec: Sequence[Any]) -> list[tuple[float, float]]:

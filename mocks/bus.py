@@ -151,6 +151,16 @@ class ConsumerGroup:
             self._deliver(self._t.logs[d.partition][d.offset], duplicate=False)
         return len(letters)
 
+    def unacknowledged(self) -> list[Message]:
+        """Retained messages this group has not acknowledged yet: still in flight."""
+        self._expire()
+        return [
+            m
+            for p, log in enumerate(self._t.logs)
+            for m in log[self._committed[p] :]
+            if not self._is_done(m)
+        ]
+
     def lag(self) -> int:
         """Messages published to the topic (not lost) and not yet acknowledged by this group."""
         self._expire()
@@ -276,13 +286,31 @@ class Bus:
 
     def __init__(self, env: simpy.Environment, spec: BusSpec, rng: np.random.Generator) -> None:
         self.env = env
-        self.spec = spec
+        self.spec = self._base_spec = spec
+        self.history: Any = None  # sim.history.History: publications are recorded there
         self.rng = rng
         self._topics: dict[str, _Topic] = {}
         self._next_id = 0
         self._delivered = 0
         self._duplicated = 0
         self._max_backlog = 0
+
+    def set_spec(self, **changes: Any) -> None:
+        """Change delivery parameters from now on (fault injection); none = the original."""
+        self.spec = self._base_spec.model_copy(update=changes) if changes else self._base_spec
+
+    def rebalance(self, gap: float) -> None:
+        """A partition rebalance: every consumer group stops for ``gap`` seconds, then gets
+        what it had not acknowledged again."""
+        groups = [g for g in self._groups() if not g.paused]
+        for g in groups:
+            g.pause()
+
+        def resume() -> None:
+            for g in groups:
+                g.resume()
+
+        self._after(gap, resume)
 
     def publish(self, topic: str, key: int, payload: Any) -> Message | None:
         """Append a message to its partition; ``None`` if lost on the way (non-durable)."""
@@ -293,6 +321,8 @@ class Bus:
         groups = tuple(tp.groups)
         for g in groups:
             g._published += 1  # counted for the group even if lost below
+        if self.history is not None:
+            self.history.record("bus", f"publish:{topic}")
         if not spec.durable and spec.loss_rate > 0 and self.rng.random() < spec.loss_rate:
             for g in groups:
                 g._lost_at_publish += 1

@@ -14,7 +14,9 @@ integration after a hand-off delay (plus, for a marketplace, a pending period du
 the marketplace holds the stock but has not told the seller).
 
 Integration API (every call goes through the channel's ``ApiServer``: latency, leaky bucket,
-bulk limit): ``set_inventory``, ``read_inventory``, ``fetch_orders``.
+bulk limit): ``set_inventory`` (optionally compare-and-swap: each SKU's write names the
+quantity it expects to replace, and the whole write is refused with 409 if any differs, as
+Shopify's ``changeFromQuantity``), ``read_inventory``, ``fetch_orders``.
 """
 
 from __future__ import annotations
@@ -29,11 +31,31 @@ from mocks.api import ApiServer, Reply
 from sim.ledger import Ledger, Order
 from sim.schema import Channel as ChannelSpec
 
-__all__ = ["Channel", "ChannelDemandStats", "Checkout", "InventoryPage", "OrdersPage"]
+__all__ = [
+    "Channel",
+    "ChannelDemandStats",
+    "Checkout",
+    "InventoryPage",
+    "OrdersPage",
+    "StaleWrite",
+    "Webhooks",
+]
 
 
 Checkout = Callable[["Channel", list[int], list[int]], Any]
 """``hook(channel, skus, cart) -> event``; the event's value: accepted quantity per line."""
+
+
+@dataclass(frozen=True, slots=True)
+class StaleWrite:
+    """A refused compare-and-swap: the SKUs whose shown quantity was not the expected one."""
+
+    skus: np.ndarray
+    actual: np.ndarray
+
+
+def _cas_status(value: Any) -> tuple[int, str | None]:
+    return (409, "STALE_QUANTITY") if isinstance(value, StaleWrite) else (200, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +86,32 @@ def _accept(rule: str, want: int, shows: int) -> int:
     if rule == "partial":
         return min(want, max(shows, 0))
     return want  # backorder
+
+
+class Webhooks:
+    """Order webhook delivery: at once, unless a ``webhook_delay`` fault is active, in which
+    case it comes late and is sometimes retried later with the same (original) payload."""
+
+    def __init__(self, env: Any, rng: np.random.Generator) -> None:
+        self.env = env
+        self.rng = rng
+        self.faults: list[Any] = []
+        self.delivered = 0
+        self.retried = 0
+
+    def deliver(self, fn: Callable[[Order], None], order: Order) -> None:
+        self.delivered += 1
+        if not self.faults:
+            fn(order)
+            return
+        f = self.faults[-1]
+        f.hits += 1
+        delay = float(f.spec.delay.sample(self.rng))
+        self.env.timeout(delay).callbacks.append(lambda _: fn(order))
+        if self.rng.random() < f.spec.duplicate_rate:
+            self.retried += 1
+            retry = delay + float(f.spec.delay.sample(self.rng))
+            self.env.timeout(retry).callbacks.append(lambda _: fn(order))
 
 
 class Channel:
@@ -99,6 +147,7 @@ class Channel:
         self.accept_listeners: list[Callable[[Order], None]] = []
         self.write_listeners: list[Callable[[int, Any, Any], None]] = []
         self.checkout: Checkout | None = None
+        self.webhooks = Webhooks(env, rng)
         self.skus_written = 0
 
     @property
@@ -187,7 +236,7 @@ class Channel:
     def _make_visible(self, order: Order) -> None:
         self.visible.append(order)
         for on_order in self.order_listeners:
-            on_order(order)
+            self.webhooks.deliver(on_order, order)
 
     # -- writes (shared by the API and privileged reference writers) -------------------------
     def apply_write(self, skus: np.ndarray, values: np.ndarray, as_of: np.ndarray) -> None:
@@ -215,11 +264,13 @@ class Channel:
             on_shown(self.index, sku)
 
     # -- integration API --------------------------------------------------------------------
-    def set_inventory(self, skus: Any, values: Any, as_of: Any) -> Any:
+    def set_inventory(self, skus: Any, values: Any, as_of: Any, expected: Any = None) -> Any:
         """Overwrite shown availability for up to ``bulk_limit`` SKUs (one request).
 
         ``as_of`` (scalar or per SKU) is the truth time the values are current to: the
-        minimum ``as_of`` of everything they were computed from.
+        minimum ``as_of`` of everything they were computed from. With ``expected`` (per SKU),
+        the write applies only if every SKU still shows its expected quantity when the call
+        is served; otherwise nothing is written and the reply is 409 ``STALE_QUANTITY``.
         """
         skus = np.atleast_1d(np.asarray(skus, np.int64))
         if skus.size > self.bulk_limit:
@@ -230,7 +281,20 @@ class Channel:
             )
         vals = np.atleast_1d(np.asarray(values, np.int64)).copy()
         aso = np.array(np.broadcast_to(np.asarray(as_of, float), skus.shape))
-        return self.api.call(skus.size, lambda: self.apply_write(skus, vals, aso))
+        if expected is None:
+            return self.api.call(
+                skus.size, lambda: self.apply_write(skus, vals, aso), op="set_inventory"
+            )
+        exp = np.atleast_1d(np.asarray(expected, np.int64)).copy()
+
+        def cas() -> Any:
+            current = np.maximum(self.count[skus], 0)
+            if not np.array_equal(current, exp):
+                return StaleWrite(skus[current != exp], current[current != exp])
+            self.apply_write(skus, vals, aso)
+            return None
+
+        return self.api.call(skus.size, cas, status_of=_cas_status, op="set_inventory_cas")
 
     def read_inventory(self, skus: Any = None) -> Any:
         """What the channel shows now, and the ``as_of`` of the last write per SKU."""
@@ -239,7 +303,7 @@ class Channel:
         def effect() -> InventoryPage:
             return InventoryPage(sel, np.maximum(self.count[sel], 0), self.as_of[sel].copy())
 
-        return self.api.call(sel.size, effect)
+        return self.api.call(sel.size, effect, op="read_inventory")
 
     def fetch_orders(self, cursor: int = 0, limit: int | None = None) -> Any:
         """Orders handed off to the integration, from position ``cursor`` (one page)."""
@@ -251,7 +315,7 @@ class Channel:
             end = min(cursor + size, len(self.visible))
             return OrdersPage(self.visible[cursor:end], end)
 
-        return self.api.call(max(n, 1), effect)
+        return self.api.call(max(n, 1), effect, op="fetch_orders")
 
     def subscribe_orders(self, fn: Callable[[Order], None]) -> None:
         """Order webhook: ``fn(order)`` when an order is handed off (at-least-once later)."""

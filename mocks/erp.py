@@ -111,6 +111,12 @@ class Erp:
         self.allocations: dict[int, dict[int, int]] = {}  # line id -> {loc: qty}
         self.posted = 0
         self._unposted: dict[int, Movement] = {}  # received from the WMS, not yet posted
+        self.clock_offset = 0.0  # the ERP's clock minus true time (clock-skew faults)
+        self.skews: list[Any] = []
+        self.import_attempted: set[int] = set()  # order ids in any import call invoked
+        self.import_acknowledged: set[int] = set()  # order ids in import calls answered ok
+        self.intakes: dict[int, int] = {}  # order id -> intakes (2+ = duplicate import)
+        self.privileged: set[int] = set()  # order ids taken in by the oracle's free path
         self.backorders: dict[int, list[list[Any]]] = {}  # sku -> [[line, qty waiting]]
         self.on_hand_listeners: list[Callable[[int, int], None]] = []
         self.change_listeners: list[Callable[[int], None]] = []
@@ -123,11 +129,11 @@ class Erp:
         """A stock export (all SKUs by default); one call costing per item."""
         sel = None if skus is None else np.atleast_1d(np.asarray(skus, np.int64))
         n = self.on_hand.shape[1] if sel is None else sel.size
-        return self.api.call(n, lambda: self.snapshot(sel))
+        return self.api.call(n, lambda: self.snapshot(sel), op="export_availability")
 
     def changed_skus(self, since: float) -> Any:
         """SKUs whose ERP availability changed after ``since`` (a cheap delta query)."""
-        return self.api.call(1, lambda: np.flatnonzero(self.changed_at > since))
+        return self.api.call(1, lambda: np.flatnonzero(self.changed_at > since), op="changed_skus")
 
     def check_atp(self, skus: Sequence[int], channel: int) -> Any:
         """Available to promise for ``channel`` now, per SKU: the sum over its locations of
@@ -140,7 +146,7 @@ class Erp:
             avail -= self.hold[locs][:, sel]
             return [int(x) for x in np.maximum(avail, 0).sum(axis=0)]
 
-        return self.api.call(max(1, sel.size), effect)
+        return self.api.call(max(1, sel.size), effect, op="check_atp")
 
     def push_read(self, skus: Any) -> Any:
         """The ERP reading its own record to push a change out (costs ERP capacity)."""
@@ -161,7 +167,11 @@ class Erp:
         """
         orders = list(orders)
         items = sum(len(o.lines) for o in orders) or 1
-        return self.api.call(items, lambda: [self.intake(o) for o in orders])
+        ids = [o.id for o in orders]
+        self.import_attempted.update(ids)
+        ev = self.api.call(items, lambda: [self.intake(o) for o in orders], op="import_orders")
+        ev.callbacks.append(lambda e: self.import_acknowledged.update(ids) if e.value.ok else None)
+        return ev
 
     # -- internal behaviour -----------------------------------------------------------------
     def snapshot(self, sel: np.ndarray | None = None) -> Snapshot:
@@ -184,6 +194,7 @@ class Erp:
 
     def intake(self, order: Order) -> ImportResult:
         """Take one order into the ERP (idempotent by order id)."""
+        self.intakes[order.id] = self.intakes.get(order.id, 0) + 1
         if order.id in self.imported:
             return ImportResult(order.id, True, 0, 0)
         self.imported.add(order.id)
@@ -195,8 +206,11 @@ class Erp:
         return ImportResult(order.id, False, allocated, cancelled)
 
     def _touch(self, sku: int) -> None:
-        """The ERP's availability of ``sku`` changed, or it took in a truth change about it."""
-        self.changed_at[sku] = self.env.now
+        """The ERP's availability of ``sku`` changed, or it took in a truth change about it.
+        The change is stamped by the ERP's own clock (off under a clock-skew fault)."""
+        self.changed_at[sku] = self.env.now + self.clock_offset
+        for f in self.skews:
+            f.hits += 1
         for fn in self.change_listeners:
             fn(sku)
 

@@ -84,6 +84,8 @@ class Wms:
         self._shrink_seqs: dict[int, list[int]] = {}
         self.view = ledger.views["wms"]
         self.subscribers: list[Callable[[Movement], None]] = []
+        self.clock_offset = 0.0  # the WMS's clock minus true time (clock-skew faults)
+        self.skews: list[Any] = []
         self.movements = 0
 
     # -- records ----------------------------------------------------------------------------
@@ -115,7 +117,7 @@ class Wms:
         """The WMS stock record (one call costing per item)."""
         sel = None if skus is None else np.atleast_1d(np.asarray(skus, np.int64))
         n = self.ledger.n_sku if sel is None else sel.size
-        return self.api.call(n, lambda: self.snapshot(sel))
+        return self.api.call(n, lambda: self.snapshot(sel), op="read_stock")
 
     def subscribe(self, fn: Callable[[Movement], None]) -> None:
         """Stock events: ``fn(movement)`` for every movement, when it happens."""
@@ -252,6 +254,10 @@ class Wms:
         mv.on_hand = int(self.ledger.on_hand[loc, sku] + self.uncounted[loc, sku])
         mv.hold = int(self.ledger.hold[loc, sku])
         mv.released = int(self.released[loc, sku])
+        if self.skews:
+            mv.t += self.clock_offset
+            for f in self.skews:
+                f.hits += 1
         self.movements += 1
         if post:
             self.erp.receive_movement(mv)

@@ -20,8 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sim.chaos import Verdict, chaos_scenario, judge, replay_command
 from sim.checks import CheckFailure
-from sim.pool import Job, default_workers, run_jobs
+from sim.dists import parse_duration
+from sim.pool import Job, RunError, default_workers, run_jobs
 from sim.registry import (
     BUILTIN_ORDER,
     StrategyError,
@@ -190,6 +192,10 @@ def run_cmd(
     replications: Annotated[int, typer.Option("--replications", "-r", min=1)] = 1,
     out: Annotated[Path | None, typer.Option(help="Results directory.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run objects as JSON.")] = False,
+    check_determinism: Annotated[
+        bool,
+        typer.Option("--check-determinism", help="Run twice; fail on any difference."),
+    ] = False,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a scenario value: KEY=VALUE (dotted path)."),
@@ -203,6 +209,14 @@ def run_cmd(
             resolve_strategy(n)
         seeds = list(range(seed, seed + replications))
         results = run_all(sc, names, seeds, quiet=as_json)
+        if check_determinism:
+            again = run_all(sc, names, seeds, quiet=as_json)
+            for a, b in zip(results, again, strict=True):
+                if not _same_run(a, b):
+                    raise CheckFailure(
+                        f"not deterministic: {a.strategy} seed {a.seed} gave trace "
+                        f"{a.trace_hash[:12]} then {b.trace_hash[:12]}"
+                    )
         target = out or new_run_dir(Path("results"), sc.id)
         write_results(target, results)
     if as_json:
@@ -241,6 +255,90 @@ def compare_cmd(
     if replications == 1:
         out_console.print("(one replication: use --replications for confidence intervals)")
     out_console.print(f"results: {target}")
+
+
+@app.command("chaos")
+def chaos_cmd(
+    scenario: Annotated[str, typer.Argument(help="Scenario file or catalogue id.")],
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="Name or module:Class.")],
+    seeds: Annotated[int, typer.Option(min=1, help="How many seeds to try.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="First seed.")] = 1,
+    recovery_bound: Annotated[
+        str, typer.Option(help="Longest acceptable time to recovery (e.g. 4h).")
+    ] = "4h",
+    workers: Annotated[int, typer.Option(min=0, help="Parallel runs (0: one per CPU).")] = 0,
+    check_determinism: Annotated[
+        bool, typer.Option("--check-determinism", help="Run every seed twice; compare.")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="Results directory.")] = None,
+) -> None:
+    """A seeded fault swarm: each seed draws its own fault plan; every run is checked
+    (conservation, invariants, bus accounting, nothing lost, recovery within a bound).
+    Failing seeds are printed with the command that replays each; exit 1 if any fails."""
+    with _errors():
+        sc = _load(scenario, {})
+        resolve_strategy(strategy)
+        try:
+            bound = parse_duration(recovery_bound)
+        except ValueError as exc:
+            raise InputError(f"--recovery-bound: {exc}") from None
+        seed_list = list(range(seed, seed + seeds))
+        # each seed's no-fault twin gives the band that recovery is judged against
+        opts = {"check": False, "recovery_baseline": True, "keep_history": False}
+        jobs = [
+            Job(chaos_scenario(sc, s), strategy, s, options=opts, capture_errors=True)
+            for s in seed_list
+        ]
+        if check_determinism:
+            jobs = [j for j in jobs for _ in (0, 1)]
+        with _progress(len(jobs), False) as prog:
+            task = prog.add_task(f"chaos {sc.id} / {strategy}", total=len(jobs))
+            results = run_jobs(jobs, workers or default_workers(), lambda i, r: prog.advance(task))
+    verdicts = []
+    step = 2 if check_determinism else 1
+    for k in range(0, len(results), step):
+        r = results[k]
+        if isinstance(r, RunError):
+            v = Verdict(r.seed, False, [r.message])
+        else:
+            v = judge(r, bound)
+            if check_determinism and not _same_run(r, results[k + 1]):
+                v.ok = False
+                v.reasons.append("not deterministic: two runs of this seed differ")
+        verdicts.append(v)
+    kept = [r for r in results[::step] if not isinstance(r, RunError)]
+    target = out or new_run_dir(Path("results"), f"{sc.id}-chaos-{strategy.replace(':', '-')}")
+    if kept:
+        write_results(target, kept)
+    table = Table(title=f"chaos: {sc.id} / {strategy}, seeds {seed_list[0]}..{seed_list[-1]}")
+    for col in ("seed", "faults", "verdict", "recovery s", "trace", "why"):
+        table.add_column(col)
+    for v in verdicts:
+        table.add_row(
+            str(v.seed), ", ".join(v.faults), "ok" if v.ok else "FAIL",
+            f"{v.time_to_recovery_s:.0f}", v.trace_hash[:12], "; ".join(v.reasons),
+        )  # fmt: skip
+    out_console.print(table)
+    failed = [v for v in verdicts if not v.ok]
+    ok = len(verdicts) - len(failed)
+    out_console.print(f"seeds: {ok} ok, {len(failed)} failing; results: {target}")
+    if failed:
+        for v in failed:
+            out_console.print(
+                f"seed {v.seed} failed; replay: "
+                f"{replay_command(scenario, strategy, v.seed, recovery_bound)}",
+                markup=False, highlight=False, soft_wrap=True,
+            )  # fmt: skip
+        raise typer.Exit(1)
+
+
+def _same_run(a: Any, b: Any) -> bool:
+    if isinstance(a, RunError) or isinstance(b, RunError):
+        return isinstance(a, RunError) and isinstance(b, RunError) and a.message == b.message
+    wall = ("wall_seconds", "events_per_second")
+    ma = {k: v for k, v in a.metrics.items() if k not in wall}
+    mb = {k: v for k, v in b.metrics.items() if k not in wall}
+    return bool(a.trace_hash == b.trace_hash and json.dumps(ma) == json.dumps(mb))
 
 
 @app.command("scenarios")

@@ -32,6 +32,7 @@ import pandas as pd
 
 __all__ = [
     "confidence_interval",
+    "history_frame",
     "load_runs",
     "manifest",
     "new_run_dir",
@@ -82,6 +83,7 @@ def runs_frame(results: Iterable[Any]) -> pd.DataFrame:
         for k, v in r.parameters.items():
             row[f"param.{k}"] = v
         row.update(r.metrics)
+        row["faults"] = json.dumps(getattr(r, "faults", []))
         row["ok"] = r.ok
         row["trace_hash"] = r.trace_hash
         rows.append(row)
@@ -125,7 +127,26 @@ def timeseries_frame(results: Iterable[Any]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-_ID_COLUMNS = {"scenario", "strategy", "seed", "sim_seconds", "parameters", "ok", "trace_hash"}
+def history_frame(results: Iterable[Any]) -> pd.DataFrame | None:
+    """Operation histories of the runs that kept one, with the run's keys."""
+    frames = [
+        r.history.assign(scenario=r.scenario, strategy=r.strategy, seed=r.seed)
+        for r in results
+        if getattr(r, "history", None) is not None
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+_ID_COLUMNS = {
+    "scenario",
+    "strategy",
+    "seed",
+    "sim_seconds",
+    "parameters",
+    "ok",
+    "trace_hash",
+    "faults",
+}
 
 
 def summary_frame(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
@@ -227,6 +248,9 @@ def write_results(out: Path, results: Sequence[Any], command: Sequence[str] | No
         runs.to_parquet(tmp / "runs.parquet", index=False)
         per_channel_frame(results).to_parquet(tmp / "per_channel.parquet", index=False)
         timeseries_frame(results).to_parquet(tmp / "timeseries.parquet", index=False)
+        history = history_frame(results)
+        if history is not None:
+            history.to_parquet(tmp / "history.parquet", index=False)
         summary_frame(runs).to_csv(tmp / "summary.csv", index=False)
         (tmp / "manifest.json").write_text(json.dumps(manifest(results, command), indent=2))
         if out.exists():

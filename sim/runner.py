@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from sim.checks import CheckFailure, failure_message, run_checks
+from sim.liveness import divergence_series, liveness_checks, time_to_recovery
 from sim.metrics import CORE_KEYS, compute_metrics
 from sim.registry import StrategyError, build_strategy
 from sim.scenario import load_scenario, with_overrides
@@ -56,22 +58,40 @@ class RunResult:
     checks: dict[str, Any]
     trace_hash: str = ""
     timeseries: list[tuple[float, str, str, float]] = field(default_factory=list, repr=False)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    history: Any = field(default=None, repr=False)  # a DataFrame (sim.history), when kept
 
     @property
     def ok(self) -> bool:
         return bool(self.checks.get("ok", False))
 
     def to_json(self) -> dict[str, Any]:
-        """Exactly the object ``syncsim run --json`` prints (DESIGN §8)."""
-        return {
-            "scenario": self.scenario,
-            "strategy": self.strategy,
-            "seed": self.seed,
-            "sim_seconds": self.sim_seconds,
-            "metrics": self.metrics,
-            "per_channel": self.per_channel,
-            "checks": self.checks,
-        }
+        """Exactly the object ``syncsim run --json`` prints (DESIGN §8); NaN becomes null."""
+        return _json_safe(
+            {
+                "scenario": self.scenario,
+                "strategy": self.strategy,
+                "seed": self.seed,
+                "sim_seconds": self.sim_seconds,
+                "metrics": self.metrics,
+                "per_channel": self.per_channel,
+                "checks": self.checks,
+            }
+        )
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return _json_safe(float(obj))
+    return obj
 
 
 def _params_dict(strategy: Any) -> dict[str, Any]:
@@ -142,8 +162,16 @@ def simulate(
     return world, strategy, time.perf_counter() - wall0
 
 
-def collect(world: World, strategy: Any, wall: float, check: bool = True) -> RunResult:
-    """Metrics and checks of a finished world; raises ``CheckFailure`` if a check fails."""
+def collect(
+    world: World,
+    strategy: Any,
+    wall: float,
+    check: bool = True,
+    baseline: tuple[np.ndarray, np.ndarray] | None = None,
+    keep_history: bool = True,
+) -> RunResult:
+    """Metrics and checks of a finished world; raises ``CheckFailure`` if a safety check
+    fails. ``baseline`` is the divergence series of the same run without faults."""
     sc = world.scenario
     name = str(getattr(strategy, "name", type(strategy).__name__))
     bus = getattr(world.systems.bus, "stats_dict", None)
@@ -153,8 +181,10 @@ def collect(world: World, strategy: Any, wall: float, check: bool = True) -> Run
         if key in CORE_KEYS:
             raise StrategyError(f"strategy {name!r} metrics() redefines core metric {key!r}")
         metrics[key] = value
+    metrics["time_to_recovery_s"] = time_to_recovery(world, baseline)
     bus_check = getattr(world.systems.bus, "check", None)
     checks = run_checks(world, {"bus_accounting": bus_check()} if callable(bus_check) else None)
+    checks["liveness"] = liveness_checks(world, strategy)  # reported; not part of checks.ok
     result = RunResult(
         scenario=sc.id,
         strategy=name,
@@ -166,6 +196,8 @@ def collect(world: World, strategy: Any, wall: float, check: bool = True) -> Run
         checks=checks,
         trace_hash=trace_hash(world),
         timeseries=world.sampler.rows,
+        faults=world.faults.report(),
+        history=world.history.frame() if keep_history else None,
     )
     if check and not checks["ok"]:
         raise CheckFailure(
@@ -183,11 +215,15 @@ def run(
     strategy_params: Mapping[str, Any] | None = None,
     progress: Callable[[float], None] | None = None,
     check: bool = True,
+    recovery_baseline: bool = True,
+    keep_history: bool = True,
 ) -> RunResult:
     """Run one scenario with one strategy and one seed; see the module docstring.
 
     ``strategy`` is a name, a ``module:Class`` path, a class or an instance;
-    ``strategy_params`` override its table in the scenario.
+    ``strategy_params`` override its table in the scenario. With faults planned and
+    ``recovery_baseline``, the same run without faults is simulated too, for the no-fault
+    band of ``time_to_recovery_s``.
     """
     if isinstance(scenario, Scenario):
         sc = with_overrides(scenario, overrides) if overrides else scenario
@@ -195,7 +231,12 @@ def run(
         sc = load_scenario(scenario, overrides)
     strat = build_strategy(strategy, sc, strategy_params)
     world, strat, wall = simulate(sc, strat, seed, progress)
-    return collect(world, strat, wall, check)
+    baseline = None
+    if sc.faults and recovery_baseline and isinstance(strategy, str | type):
+        calm = sc.model_copy(update={"faults": []})
+        calm_world, _, _ = simulate(calm, build_strategy(strategy, calm, strategy_params), seed)
+        baseline = divergence_series(calm_world)
+    return collect(world, strat, wall, check, baseline, keep_history)
 
 
 def run_many(

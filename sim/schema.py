@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sim.dists import Dist, Duration, Fixed
+from sim.faultplan import Fault
 
 __all__ = [
     "Bus",
@@ -265,6 +266,7 @@ class Scenario(_Model):
     transfers: Transfers = Field(default_factory=Transfers)
     shrink: Shrink = Field(default_factory=Shrink)
     bus: Bus = Field(default_factory=Bus)
+    faults: list[Fault] = Field(default_factory=list)
     strategies: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -290,6 +292,21 @@ class Scenario(_Model):
             raise ValueError("catalogue.price_high must be >= catalogue.price_low")
         if self.stock.cover_days_high < self.stock.cover_days_low:
             raise ValueError("stock.cover_days_high must be >= stock.cover_days_low")
+        apis = {"erp", "wms", "channels", *chans}
+        for i, f in enumerate(self.faults):
+            if f.end > self.scenario.duration:
+                raise ValueError(f"faults.{i}: ends after the scenario (no healed phase)")
+            target = getattr(f, "target", None)
+            if f.kind in ("throttle", "http_errors", "timeouts") and target not in apis:
+                raise ValueError(
+                    f"faults.{i}.target: {target!r} is not erp, wms, channels or a channel"
+                )
+            if f.kind in ("channel_outage", "webhook_delay") and target not in {"channels", *chans}:
+                raise ValueError(f"faults.{i}.target: {target!r} is not channels or a channel")
+            if f.kind == "bus_loss" and self.bus.durable:
+                raise ValueError(
+                    f"faults.{i}: bus_loss needs a non-durable bus (bus.durable = false)"
+                )
         return self
 
     @property

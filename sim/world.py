@@ -22,6 +22,8 @@ from mocks.erp import Erp
 from mocks.wms import Wms
 from sim.calendar import Calendar
 from sim.demand import customers, scripted_customers
+from sim.faults import FaultInjector
+from sim.history import History
 from sim.ledger import Ledger, Order
 from sim.products import Catalogue
 from sim.recorder import Divergence, LagTracker, RecordAccuracy, Sampler
@@ -68,6 +70,7 @@ class OracleFeed:
         self._w.channels[channel].apply_write_one(sku, value, as_of)
 
     def import_order(self, order: Order) -> None:
+        self._w.erp.privileged.add(order.id)
         self._w.erp.intake(order)
 
 
@@ -97,6 +100,9 @@ class Systems:
     provenance: Provenance
     bus: Any = None
     probes: dict[str, Callable[[], float]] = field(default_factory=dict)
+    fault_targets: dict[str, Callable[[bool], None]] = field(default_factory=dict)
+    """Components a fault plan may take down: ``consumer:<group>``, ``middleware``;
+    ``fn(True)`` takes it down, ``fn(False)`` brings it back."""
 
     def channel(self, name: str) -> Channel:
         for ch in self.channels:
@@ -152,10 +158,13 @@ class World:
         erp_limiters: list[Limiter] = []
         if api.window_requests:
             erp_limiters.append(WindowQuota(api.window_requests, api.window))
+        self.history = History(env)
         self.erp_api = ApiServer(
             env,
             "erp",
             st("erp/api"),
+            fault_rng=st("faults/erp"),
+            history=self.history,
             concurrency=api.concurrency,
             overflow=api.overflow,
             service_time=api.service_time,
@@ -166,7 +175,10 @@ class World:
             error_code=api.error_code,
         )
         self.erp = Erp(env, sc.erp, self.ledger, self.erp_api, st("erp"), rop, out)
-        self.wms_api = ApiServer(env, "wms", st("wms/api"), service_time=api.service_time)
+        self.wms_api = ApiServer(
+            env, "wms", st("wms/api"), service_time=api.service_time,
+            fault_rng=st("faults/wms"), history=self.history,
+        )  # fmt: skip
         self.wms = Wms(
             env,
             self.ledger,
@@ -191,6 +203,8 @@ class World:
                 st(f"api/{spec.name}"),
                 service_time=spec.api.latency,
                 limiters=lim,
+                fault_rng=st(f"faults/{spec.name}"),
+                history=self.history,
             )
             self.channels.append(
                 Channel(env, c, spec, self.ledger, capi, st(f"channel/{spec.name}"), truth[c])
@@ -201,6 +215,7 @@ class World:
             ch.shown_listeners.append(self.divergence.on_shown)
             ch.write_listeners.append(self.lag.on_write)
         self.bus = Bus(env, sc.bus, st("bus"))
+        self.bus.history = self.history
         self.accuracy = RecordAccuracy(env, self.ledger.on_hand, self.erp.on_hand)
         self.ledger.on_hand_listeners.append(self.accuracy.update)
         self.erp.on_hand_listeners.append(self.accuracy.update)
@@ -216,6 +231,7 @@ class World:
             Provenance(self.ledger),
             self.bus,
         )
+        self.faults = FaultInjector(self)
         self.sampler = self._sampler()
 
     def _sampler(self) -> Sampler:
@@ -231,12 +247,16 @@ class World:
             last["t"], last["area"] = now, area
             return u
 
+        div = self.divergence
         probes: dict[str, Callable[[], float]] = {
             "orders_backlog": lambda: len(self.ledger.orders) - len(self.erp.imported),
             "postings_backlog": lambda: self.erp.unposted,
             "erp_utilization": erp_util,
             "erp_queue": lambda: erp_api.queue_length(),
             "record_accuracy": self.accuracy.fraction_now,
+            "divergence_mean_abs": lambda: sum(div.sumabs) / div.d.size,
+            "bus_backlog": lambda: sum(g.lag() for g in self.bus._groups()),
+            "faults_active": lambda: self.faults.active_count(),
         }
         div = self.divergence
         ledger = self.ledger
@@ -302,6 +322,7 @@ class World:
             env.process(self.wms.run_counts())
         for name, probe in self.systems.probes.items():
             self.sampler.global_probes.setdefault(name, probe)
+        self.faults.start()
         env.process(self.sampler.run())
 
     def _transfers(self) -> Generator[Any, Any, None]:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TOPIC", "Dirty", "Publisher", "StockEvent", "StockView"]
+__all__ = ["TOPIC", "Dirty", "Publisher", "StockEvent", "StockView", "queue_record"]
 
 TOPIC = "inventory"
 
@@ -75,6 +75,7 @@ class Publisher:
         self.env = env
         self.bus = systems.bus
         self._next = 0
+        self.published: list[int] = []  # every event id sent (lost ones included)
         systems.wms.subscribe(self._movement)
         systems.erp.subscribe(self._order_event)
         for ch in systems.channels:
@@ -83,6 +84,7 @@ class Publisher:
     def _publish(self, sku: int, **fields: Any) -> None:
         ev = StockEvent(id=self._next, sku=sku, t=self.env.now, **fields)
         self._next += 1
+        self.published.append(ev.id)
         self.bus.publish(TOPIC, sku, ev)
 
     def _movement(self, mv: Any) -> None:
@@ -105,6 +107,14 @@ class Publisher:
             seqs = tuple(ln.accept_seqs)
             self._publish(ln.sku, kind="accepted", loc=-1, qty=ln.qty, line=ln.id,
                           channel=ln.channel, seqs=seqs, order=order)  # fmt: skip
+
+
+def queue_record(name: str, publisher: Publisher, view: StockView, group: Any) -> Any:
+    """The total-queue record of one consumer: events sent vs events applied."""
+    from sim.history import QueueRecord
+
+    in_flight = {m.payload.id for m in group.unacknowledged()}
+    return QueueRecord(name, publisher.published, view.applied_ids, in_flight, view.recovered)
 
 
 class Dirty:
@@ -153,20 +163,25 @@ class StockView:
         self._seen: set[int] = set()
         self.last_update = np.zeros(self.on_hand.shape)
         self.applied = 0
+        self.applied_ids: list[int] = []  # for the total-queue check (repeats = duplicates)
+        self.recovered = 0  # events first applied on a redelivery
         self.duplicates_skipped = 0
         self.duplicate_applications = 0
         self.stale_skipped = 0
         self.on_line_change: Callable[[StockEvent], None] | None = None
 
-    def apply(self, ev: StockEvent, now: float) -> int | None:
+    def apply(self, ev: StockEvent, now: float, delivery: int = 1) -> int | None:
         """Apply one delivered event; returns the SKU it touched (None if skipped)."""
         if ev.id in self._seen:
             if self.idempotent:
                 self.duplicates_skipped += 1
                 return None
             self.duplicate_applications += 1
+        elif delivery > 1:
+            self.recovered += 1
         self._seen.add(ev.id)
         self.applied += 1
+        self.applied_ids.append(ev.id)
         k, sku, q = ev.kind, ev.sku, ev.qty
         if k == "accepted":
             self._pend(ev.line, sku, q)

@@ -21,7 +21,7 @@ import numpy as np
 
 from sim.dists import Duration
 from strategies._push import ClientStats, call_with_retry, push_availability
-from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView
+from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView, queue_record
 from strategies.base import SyncStrategy
 
 __all__ = ["ChannelConsumer", "EventParams", "EventStrategy", "OrderImporter"]
@@ -31,6 +31,7 @@ __all__ = ["ChannelConsumer", "EventParams", "EventStrategy", "OrderImporter"]
 class EventParams:
     idempotent: bool = True
     flush_interval: Duration = 5.0
+    dlq_replay: bool = True
     safety_stock: int = 0
     max_retries: int = 8
 
@@ -45,9 +46,19 @@ class OrderImporter:
         self.max_retries = max_retries
         self.imported: set[int] = set()
         self.failed = 0
+        self.down = False
         self.group = systems.bus.subscribe(TOPIC, "erp-import", self.handle)
+        systems.fault_targets["consumer:erp-import"] = self.set_down
+
+    def set_down(self, down: bool) -> None:
+        """A crash (True) or a restart (False); on restart, dead letters are replayed."""
+        self.down = down
+        if not down:
+            self.group.replay_dlq()
 
     def handle(self, msg: Any) -> bool:
+        if self.down:
+            return False
         ev: StockEvent = msg.payload
         if ev.kind == "accepted" and ev.order.id not in self.imported:
             self.imported.add(ev.order.id)
@@ -79,11 +90,24 @@ class ChannelConsumer:
         self.channel = systems.channels[c]
         self.view = StockView(systems, f"event/{self.channel.name}", p.idempotent, snapshot)
         self.dirty = Dirty(self.env)
-        self.group = systems.bus.subscribe(TOPIC, f"channel/{self.channel.name}", self.handle)
+        self.down = False
+        name = f"channel/{self.channel.name}"
+        self.group = systems.bus.subscribe(TOPIC, name, self.handle)
+        systems.fault_targets[f"consumer:{name}"] = self.set_down
         self.env.process(self.flusher())
 
+    def set_down(self, down: bool) -> None:
+        """A crash (True): deliveries are refused, so the bus retries and finally
+        dead-letters them. A restart (False): dead letters are replayed unless
+        ``dlq_replay`` is off, in which case what went there is lost, and counted."""
+        self.down = down
+        if not down and self.strategy.params.dlq_replay:
+            self.group.replay_dlq()
+
     def handle(self, msg: Any) -> bool:
-        sku = self.view.apply(msg.payload, self.env.now)
+        if self.down:
+            return False
+        sku = self.view.apply(msg.payload, self.env.now, msg.delivery)
         if sku is not None:
             self.dirty.add(sku)
         return True
@@ -115,12 +139,16 @@ class EventStrategy(SyncStrategy):
 
     def start(self, env: Any, systems: Any) -> None:
         self.env = env
-        Publisher(env, systems)
+        self.publisher = Publisher(env, systems)
         self.importer = OrderImporter(env, systems, self.stats, self.params.max_retries)
         snapshot = systems.wms.snapshot()  # initial load, as a consumer is seeded in practice
         self.consumers = [
             ChannelConsumer(self, systems, c, snapshot) for c in range(len(systems.channels))
         ]
+
+    def queues(self) -> list[Any]:
+        """Total-queue records: every consumer must apply every published event once."""
+        return [queue_record(c.group.name, self.publisher, c.view, c.group) for c in self.consumers]
 
     def metrics(self) -> dict[str, float]:
         views = [c.view for c in self.consumers]
@@ -130,4 +158,6 @@ class EventStrategy(SyncStrategy):
             "event_duplicates_skipped": sum(v.duplicates_skipped for v in views),
             "event_stale_skipped": sum(v.stale_skipped for v in views),
             "event_imports_failed": self.importer.failed,
+            "event_recovered": sum(v.recovered for v in views),
+            "event_dlq": sum(len(c.group.dlq) for c in self.consumers),
         }

@@ -43,7 +43,7 @@ import numpy as np
 from mocks.api import ApiServer
 from sim.dists import Dist, Duration, Fixed
 from strategies._push import ClientStats, backoff, call_with_retry
-from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView
+from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView, queue_record
 from strategies.base import SyncStrategy
 from strategies.event import OrderImporter
 
@@ -119,8 +119,8 @@ class Middleware:
     # -- canonical view ---------------------------------------------------------------------
     def handle(self, msg: Any) -> bool | None:
         if not self.up:
-            return False  # not processed: the bus redelivers it
-        sku = self.view.apply(msg.payload, self.env.now)
+            return False  # not processed: the bus redelivers it, then dead-letters it
+        sku = self.view.apply(msg.payload, self.env.now, msg.delivery)
         if sku is not None:
             for d in self.dirty:
                 d.add(sku)
@@ -339,7 +339,7 @@ class OrchestratedStrategy(SyncStrategy):
         self.dlq: list[tuple[int, np.ndarray]] = []
 
     def start(self, env: Any, systems: Any) -> None:
-        Publisher(env, systems)
+        self.publisher = Publisher(env, systems)
         self.importer = OrderImporter(env, systems, self.stats, self.params.max_retries)
         mw = self.middleware = Middleware(self, env, systems)
         for c, ch in enumerate(systems.channels):
@@ -349,10 +349,20 @@ class OrchestratedStrategy(SyncStrategy):
         env.process(mw.replayer(self.stats, self.dlq))
         env.process(mw.reconciler(self.stats))
         env.process(mw.expire())
+        systems.fault_targets["middleware"] = self.set_down
 
     def set_down(self, down: bool) -> None:
-        """Middleware outage on/off (used by fault plans)."""
-        self.middleware.up = not down
+        """Middleware outage on/off (fault plans): while down, checkout falls back, nothing
+        is consumed or pushed; back up, the dead letters it refused are replayed."""
+        mw = self.middleware
+        mw.up = not down
+        self.importer.set_down(down)  # the middleware imports orders: it stops too
+        if not down:
+            mw.group.replay_dlq()
+
+    def queues(self) -> list[Any]:
+        mw = self.middleware
+        return [queue_record(mw.group.name, self.publisher, mw.view, mw.group)]
 
     def metrics(self) -> dict[str, float]:
         mw = self.middleware

@@ -1,0 +1,137 @@
+"""Operation history, Jepsen style: every integration call and bus publication.
+
+Each operation is recorded when it is invoked and again when it completes, as ``ok`` (it
+took effect), ``fail`` (it certainly did not: refused, throttled, unavailable) or ``info``
+(the client does not know: it timed out, and the call may or may not have taken effect).
+The history is kept in the results as ``history.parquet``.
+
+``total_queue`` checks a queue the way Jepsen's total-queue checker does: every item that was
+enqueued must come out (``lost`` otherwise, unless still in flight at the end), at most once
+(``duplicated``), and nothing comes out that was never put in (``unexpected``); ``recovered``
+items came out only after a failure (a redelivery, a retry, a replay from a dead-letter queue).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["History", "QueueRecord", "bounded", "ids", "total_queue"]
+
+INVOKE, OK, FAIL, INFO = "invoke", "ok", "fail", "info"
+
+
+class History:
+    """Append-only operation log (columnar, cheap to append, a DataFrame at the end)."""
+
+    def __init__(self, env: Any) -> None:
+        self.env = env
+        self.t: list[float] = []
+        self.op: list[int] = []
+        self.system: list[str] = []
+        self.f: list[str] = []
+        self.type: list[str] = []
+        self.status: list[int] = []
+        self.items: list[int] = []
+        self._next = 0
+        self._open: dict[int, tuple[str, str, int]] = {}
+
+    def invoke(self, system: str, f: str, items: int = 1) -> int:
+        op = self._next
+        self._next += 1
+        self._open[op] = (system, f, items)
+        self._add(op, system, f, INVOKE, 0, items)
+        return op
+
+    def complete(self, op: int, status: int) -> None:
+        """Close ``op`` with an HTTP-like status: 2xx ok, 504 info (unknown), else fail."""
+        system, f, items = self._open.pop(op)
+        kind = OK if status < 400 else INFO if status == 504 else FAIL
+        self._add(op, system, f, kind, status, items)
+
+    def record(self, system: str, f: str, status: int = 200, items: int = 1) -> int:
+        """An operation that completes at once (e.g. a publication)."""
+        op = self.invoke(system, f, items)
+        self.complete(op, status)
+        return op
+
+    def _add(self, op: int, system: str, f: str, kind: str, status: int, items: int) -> None:
+        self.t.append(self.env.now)
+        self.op.append(op)
+        self.system.append(system)
+        self.f.append(f)
+        self.type.append(kind)
+        self.status.append(status)
+        self.items.append(items)
+
+    def open_ops(self) -> int:
+        return len(self._open)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "t": self.t,
+                "op": self.op,
+                "system": pd.Categorical(self.system),
+                "f": pd.Categorical(self.f),
+                "type": pd.Categorical(self.type, categories=[INVOKE, OK, FAIL, INFO]),
+                "status": self.status,
+                "items": self.items,
+            }
+        )
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(self.type)
+        return {k: c.get(k, 0) for k in (INVOKE, OK, FAIL, INFO)}
+
+
+@dataclass
+class QueueRecord:
+    """One queue to check: what went in, what came out (with repeats), what is in flight."""
+
+    name: str
+    enqueued: list[int]
+    dequeued: list[int]
+    in_flight: set[int] = field(default_factory=set)
+    recovered: int = 0
+
+
+def total_queue(q: QueueRecord) -> dict[str, Any]:
+    """Lost, duplicated and unexpected items of one queue; ``ok`` when none."""
+    put = set(q.enqueued)
+    out = Counter(q.dequeued)
+    lost = len(put - set(out) - q.in_flight)
+    duplicated = sum(1 for n in out.values() if n > 1)
+    unexpected = len(set(out) - put)
+    return {
+        "ok": lost == 0 and duplicated == 0 and unexpected == 0,
+        "enqueued": len(put),
+        "dequeued": len(out),
+        "lost": lost,
+        "duplicated": duplicated,
+        "unexpected": unexpected,
+        "in_flight": len(q.in_flight - set(out)),
+        "recovered": q.recovered,
+    }
+
+
+def bounded(name: str, acknowledged: int, actual: int, attempted: int) -> dict[str, Any]:
+    """A quantity must lie between what was acknowledged and what was attempted."""
+    ok = acknowledged <= actual <= attempted
+    out: dict[str, Any] = {
+        "ok": ok,
+        "acknowledged": acknowledged,
+        "actual": actual,
+        "attempted": attempted,
+    }
+    if not ok:
+        out["detail"] = f"{name}: {actual} outside [{acknowledged}, {attempted}]"
+    return out
+
+
+def ids(items: Iterable[Any]) -> list[int]:
+    return [int(x) for x in items]
