@@ -32,7 +32,7 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy sim mocks strategies
 
 pytest: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n auto --dist loadgroup
+	$(BIN)/python -m pytest -n auto
 
 test: lint typecheck pytest
 

@@ -46,6 +46,7 @@ class OrderImporter:
         self.max_retries = max_retries
         self.imported: set[int] = set()
         self.failed = 0
+        self.swept = 0  # orders imported by a sweep, not from their event
         self.down = False
         self.group = systems.bus.subscribe(TOPIC, "erp-import", self.handle)
         systems.fault_targets["consumer:erp-import"] = self.set_down
@@ -62,10 +63,11 @@ class OrderImporter:
         ev: StockEvent = msg.payload
         if ev.kind == "accepted" and ev.order.id not in self.imported:
             self.imported.add(ev.order.id)
-            self.env.process(self._import(ev.order))
+            self.env.process(self.import_order(ev.order))
         return True
 
-    def _import(self, order: Any) -> Generator[Any, Any, None]:
+    def import_order(self, order: Any) -> Generator[Any, Any, None]:
+        """SimPy process: import one order, with retries; forget it if that fails."""
         r = yield from call_with_retry(
             self.env,
             partial(self.systems.erp.import_orders, [order]),

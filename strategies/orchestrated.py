@@ -26,8 +26,10 @@ Every ``push_interval`` the SKUs that changed are pushed to each channel through
 rate-limited API, retried with exponential backoff and full jitter; pages that still fail go
 to a dead-letter queue, replayed every ``replay_interval``. Every ``reconcile_interval`` the
 canonical view is reconciled against the ERP (persistent drift only). Orders are imported
-into the ERP as their events arrive. When the middleware is down, checkout follows the
-``fallback`` policy (``accept`` on what the channel shows, or ``reject``).
+into the ERP as their events arrive, and every ``order_sweep_interval`` each channel's order
+feed is swept for orders whose event never came (a lost message cannot lose an order). When
+the middleware is down, checkout follows the ``fallback`` policy (``accept`` on what the
+channel shows, or ``reject``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import math
 from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -66,6 +69,7 @@ class OrchestratedParams:
     priority: tuple[str, ...] = ()
     scarce_below: int = 0
     reconcile_interval: Duration = 3600.0
+    order_sweep_interval: Duration = 900.0
     replay_interval: Duration = 600.0
     max_retries: int = 5
     backoff_base: Duration = 1.0
@@ -327,6 +331,33 @@ class Middleware:
             previous, since = found, started
 
 
+def order_sweeper(
+    env: Any, systems: Any, importer: OrderImporter, mw: Middleware, interval: float
+) -> Generator[Any, Any, None]:
+    """SimPy process: import orders handed off but never seen as events."""
+    cursors = [0] * len(systems.channels)
+    stats = importer.stats
+    while True:
+        yield env.timeout(interval)
+        if not mw.up:
+            continue
+        for c, ch in enumerate(systems.channels):
+            while True:
+                page = yield from call_with_retry(
+                    env, partial(ch.fetch_orders, cursors[c]), systems.rng, stats
+                )
+                if not page.ok:
+                    break
+                missing = [o for o in page.value.orders if o.id not in importer.imported]
+                for order in missing:
+                    importer.imported.add(order.id)
+                    env.process(importer.import_order(order))
+                importer.swept += len(missing)
+                cursors[c] = page.value.cursor
+                if len(page.value.orders) < ch.page_size:
+                    break
+
+
 class OrchestratedStrategy(SyncStrategy):
     """Middleware-orchestrated sync: canonical view, central reservations, governed pushes."""
 
@@ -349,6 +380,9 @@ class OrchestratedStrategy(SyncStrategy):
         env.process(mw.replayer(self.stats, self.dlq))
         env.process(mw.reconciler(self.stats))
         env.process(mw.expire())
+        env.process(
+            order_sweeper(env, systems, self.importer, mw, self.params.order_sweep_interval)
+        )
         systems.fault_targets["middleware"] = self.set_down
 
     def set_down(self, down: bool) -> None:
@@ -376,4 +410,5 @@ class OrchestratedStrategy(SyncStrategy):
             "mw_dlq_pages": len(self.dlq),
             "mw_failed_pages": self.stats.failed_pages,
             "mw_reconcile_repairs": mw.repairs,
+            "mw_orders_swept": self.importer.swept,
         }

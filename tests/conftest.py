@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import copy
+import fcntl
+import hashlib
+import json
+import os
+import pickle
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,15 +66,35 @@ def script(*orders: tuple[float, str, int, int]) -> dict[str, Any]:
     }
 
 
-_CACHE: dict[tuple[Any, ...], RunResult] = {}
+_CACHE_ENV = "SYNCSIM_TEST_RUN_CACHE"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _run_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A run cache shared by the xdist workers of this session (and only this session).
+    Kept in an environment variable: pytest may import this module twice under two names."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    cache = shared / "syncsim-runs"
+    cache.mkdir(exist_ok=True)
+    os.environ[_CACHE_ENV] = str(cache)
 
 
 def cached_run(scenario: str, strategy: str, seed: int, **params: Any) -> RunResult:
-    """Run once per session per arguments (catalogue scenarios are expensive)."""
-    key = (scenario, strategy, seed, tuple(sorted(params.items())))
-    if key not in _CACHE:
-        _CACHE[key] = run(scenario, strategy, seed, strategy_params=params or None)
-    return _CACHE[key]
+    """Run once per test session per arguments, whichever worker asks first; the others wait
+    for it (catalogue scenarios are expensive). The history is not kept."""
+    key = json.dumps([scenario, strategy, seed, params], sort_keys=True)
+    path = Path(os.environ[_CACHE_ENV]) / hashlib.sha256(key.encode()).hexdigest()[:24]
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            with open(path, "rb") as fh:
+                return pickle.load(fh)  # type: ignore[no-any-return]
+        result = run(scenario, strategy, seed, strategy_params=params or None, keep_history=False)
+        with open(path.with_suffix(".tmp"), "wb") as fh:
+            pickle.dump(result, fh)
+        os.replace(path.with_suffix(".tmp"), path)
+        return result
 
 
 @pytest.fixture

@@ -45,13 +45,17 @@ from sim.schema import Bus as BusSpec
 from sim.world import World
 from tests.conftest import tiny
 
-SETTINGS = settings(
-    max_examples=60,
-    stateful_step_count=40,
-    deadline=None,
-    database=None,
-    derandomize=True,
-)
+
+def _settings(examples: int, steps: int) -> settings:
+    """Deterministic (derandomized, no example database) and without a deadline: the file
+    runs the same programs every time, in well under a minute."""
+    return settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        database=None,
+        derandomize=True,
+    )
 
 
 def _wait(env: simpy.Environment, event: Any) -> Reply:
@@ -70,9 +74,12 @@ ERP_SKUS = 3
 SETTLE = 2000.0  # longer than any chain of release, pick, ship, posting and backorder delays
 
 
-def _erp_scenario(posting: str, timeout: float, delay: float, units: int, shrink: bool) -> Any:
+def _erp_scenario(
+    posting: str, timeout: float, delays: tuple[float, float, float], units: int, shrink: bool
+) -> Any:
     """Two locations, two channels with opposite priorities, everything automatic off."""
-    loc = {"release_delay": delay, "pick_delay": delay, "ship_delay": delay}
+    release, pick, ship = delays
+    loc = {"release_delay": release, "pick_delay": pick, "ship_delay": ship}
     api = {"bucket_size": 0, "latency": 0}
     channel = {"kind": "storefront", "orders_per_hour": 0, "api": api}
     overrides: dict[str, Any] = {
@@ -88,10 +95,10 @@ def _erp_scenario(posting: str, timeout: float, delay: float, units: int, shrink
         overrides.update(
             {
                 "shrink.enabled": True,
-                "shrink.rate_per_day": 40.0,
-                "shrink.interval": 60,
-                "shrink.count_interval": 300,
-                "shrink.count_fraction": 0.5,
+                "shrink.rate_per_day": 300.0,
+                "shrink.interval": 30,
+                "shrink.count_interval": 900,
+                "shrink.count_fraction": 0.3,
             }
         )
     return tiny(
@@ -114,15 +121,24 @@ class ErpMachine(RuleBasedStateMachine):
     @initialize(
         posting=st.sampled_from(["realtime", "delay", "batch"]),
         timeout=st.sampled_from([0.0, 120.0]),
-        delay=st.sampled_from([0.0, 15.0]),
+        # a ship delay of 0 ships inside the import: see the xfail tests below the machine
+        delays=st.tuples(st.sampled_from([0.0, 5.0]), st.sampled_from([0.0, 5.0]), st.just(15.0)),
         units=st.integers(0, 4),
         shrink=st.booleans(),
         seed=st.integers(0, 1000),
     )
     def build(
-        self, posting: str, timeout: float, delay: float, units: int, shrink: bool, seed: int
+        self,
+        posting: str,
+        timeout: float,
+        delays: tuple[float, float, float],
+        units: int,
+        shrink: bool,
+        seed: int,
     ) -> None:
-        self.world = World(_erp_scenario(posting, timeout, delay, units, shrink), seed)
+        if shrink:  # a short pick with no pick delay may recurse without end: see below
+            delays = (delays[0], max(delays[1], 5.0), delays[2])
+        self.world = World(_erp_scenario(posting, timeout, delays, units, shrink), seed)
         self.world.start()
         self.env = self.world.env
         self.shrink = shrink
@@ -306,7 +322,86 @@ class ErpMachine(RuleBasedStateMachine):
 
 
 def test_erp_reservations_and_allocation() -> None:
-    run_state_machine_as_test(ErpMachine, settings=SETTINGS)
+    run_state_machine_as_test(ErpMachine, settings=_settings(80, 40))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Erp._allocate computes the backorder as line.open - allocated *after* _assign; with "
+        "zero release, pick and ship delays the WMS ships the line inside _assign, so the "
+        "'missing' quantity is -shipped: a 'cancelled' order event of -qty (timeout 0) or a "
+        "negative backorder entry (timeout > 0)"
+    ),
+)
+@pytest.mark.parametrize("timeout", [0.0, 120.0])
+def test_a_line_shipped_during_its_import_is_neither_cancelled_nor_backordered(
+    timeout: float,
+) -> None:
+    world = World(tiny({"erp.backorder_timeout": timeout}), 1)  # all delays 0, as by default
+    events: list[OrderEvent] = []
+    world.erp.subscribe(events.append)
+    order = world.channels[0].place([0], [2])
+    assert order is not None
+    result = world.erp.intake(order)
+    assert (result.allocated, result.cancelled, order.lines[0].shipped) == (2, 0, 2)
+    assert world.erp.backordered_units() == 0
+    assert [(ev.kind, ev.qty) for ev in events] == [("allocated", 2)]
+
+
+def _world_with_uncounted_shrink_everywhere(pick_delay: float) -> World:
+    """One unit at A and at B, both lost to shrink that no count has found yet: the ERP
+    (and the WMS record) still believe in both units. Channel a is served by A, then B."""
+    loc = {"release_delay": 0, "pick_delay": pick_delay}
+    channel = {"kind": "storefront", "orders_per_hour": 0, "api": {"bucket_size": 0, "latency": 0}}
+    sc = tiny(
+        {"stock.fixed_units": 1},
+        locations=[{"name": "A", **loc}, {"name": "B", **loc}],
+        channels=[{"name": "a", "locations": ["A", "B"], **channel}],
+    )
+    world = World(sc, 1)
+    for where in (0, 1):  # what Wms.run_shrink records for a silent loss
+        world.ledger.shrink(where, 0, 1)
+        world.wms.uncounted[where, 0] += 1
+    return world
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason=(
+        "a posted short pick re-allocates with _assign(exclude=<the short location>) only, and "
+        "the short does not lower the ERP's on-hand: with uncounted shrink at A and B the line "
+        "bounces A -> B -> A ...; with zero release and pick delays (the defaults) and realtime "
+        "posting the bounce is a recursion post -> _assign -> release -> _pick -> post"
+    ),
+)
+def test_a_short_pick_at_every_location_does_not_recurse() -> None:
+    world = _world_with_uncounted_shrink_everywhere(pick_delay=0.0)
+    order = world.channels[0].place([0], [1])
+    assert order is not None
+    world.erp.intake(order)
+    assert order.lines[0].cancelled == 1  # nothing on any shelf: cancelled (timeout 0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "same cause with a pick delay: the line is short-picked at A and B alternately, once "
+        "per pick delay, until a cycle count finds the shrink (by default days later); it is "
+        "never backordered or cancelled meanwhile"
+    ),
+)
+def test_a_line_short_picked_at_every_location_is_not_picked_again_and_again() -> None:
+    world = _world_with_uncounted_shrink_everywhere(pick_delay=10.0)
+    shorts: list[float] = []
+    world.wms.subscribe(lambda mv: shorts.append(mv.t) if mv.kind == "short" else None)
+    order = world.channels[0].place([0], [1])
+    assert order is not None
+    world.erp.intake(order)
+    world.env.run(until=1000)
+    assert len(shorts) <= 2, f"{len(shorts)} short picks of one unit in 1000 s"
+    assert order.lines[0].cancelled == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -480,7 +575,7 @@ class ChannelMachine(RuleBasedStateMachine):
 
 
 def test_channel_compare_and_swap() -> None:
-    run_state_machine_as_test(ChannelMachine, settings=SETTINGS)
+    run_state_machine_as_test(ChannelMachine, settings=_settings(100, 40))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,6 +608,7 @@ class BusMachine(RuleBasedStateMachine):
         durable=st.booleans(),
         short_retention=st.booleans(),
         max_deliveries=st.integers(1, 3),
+        ack_timeout=st.sampled_from([5.0, 40.0]),
         seed=st.integers(0, 1000),
     )
     def build(
@@ -524,6 +620,7 @@ class BusMachine(RuleBasedStateMachine):
         durable: bool,
         short_retention: bool,
         max_deliveries: int,
+        ack_timeout: float,
         seed: int,
     ) -> None:
         self.spec = BusSpec(
@@ -535,7 +632,7 @@ class BusMachine(RuleBasedStateMachine):
             durable=durable,
             loss_rate=0.0 if durable else 0.25,
             retention=SHORT_RETENTION if short_retention else LONG_RETENTION,
-            ack_timeout=5.0,
+            ack_timeout=ack_timeout,
             max_deliveries=max_deliveries,
         )
         self.env = simpy.Environment()
@@ -543,10 +640,10 @@ class BusMachine(RuleBasedStateMachine):
         self.published: dict[int, Message] = {}  # id -> message as published
         self.by_offset: list[list[Message]] = [[] for _ in range(partitions)]
         self.publish_calls = 0
-        self.log: list[tuple[str, Message]] = []  # every handler call, in order
+        self.log: list[tuple[str, Message, bool]] = []  # every handler call and its answer
         self.synced = 0
         self.groups: dict[str, ConsumerGroup] = {}
-        self.acking: dict[str, bool] = {}
+        self.policy: dict[str, str] = {}  # ack, nack, or nack_even (refuse even offsets)
         self.start: dict[str, list[int]] = {}
         self.sub_calls: dict[str, int] = {}  # publish calls before subscribing
         self.lost_at_publish: dict[str, int] = {}
@@ -554,17 +651,20 @@ class BusMachine(RuleBasedStateMachine):
         self.count: dict[str, dict[int, int]] = {}  # deliveries per message id
         self.first: dict[str, list[int]] = {}  # last first-delivered offset per partition
         self.skipped: dict[str, bool] = {}  # a seek skipped a never-delivered message
-        self.dlq_seen: dict[str, int] = {}
+        self.failures: dict[str, dict[int, int]] = {}  # refusals per message id
+        self.dlq: dict[str, list[tuple[int, int]]] = {}  # expected (id, delivery) letters
         for name in ("g0", "g1"):
             self._subscribe(name)
 
     def _subscribe(self, name: str) -> None:
         def handle(m: Message) -> bool:
-            self.log.append((name, m))
-            return self.acking[name]
+            policy = self.policy[name]
+            ack = policy == "ack" or (policy == "nack_even" and m.offset % 2 == 1)
+            self.log.append((name, m, ack))
+            return ack
 
         self.groups[name] = self.bus.subscribe(TOPIC, name, handle)
-        self.acking[name] = True
+        self.policy[name] = "ack"
         self.start[name] = [len(log) for log in self.by_offset]
         self.sub_calls[name] = self.publish_calls
         self.lost_at_publish[name] = 0
@@ -572,12 +672,15 @@ class BusMachine(RuleBasedStateMachine):
         self.count[name] = {}
         self.first[name] = [-1] * self.spec.partitions
         self.skipped[name] = False
-        self.dlq_seen[name] = 0
+        self.failures[name] = {}
+        self.dlq[name] = []
 
     # -- the model ----------------------------------------------------------------------------
     def _sync(self) -> None:
-        """Take in the deliveries and dead letters since the last step, checking each."""
-        for name, m in self.log[self.synced :]:
+        """Take in the deliveries since the last step, checking each, in the order they were
+        made: an answer to an acknowledged message changes nothing; a refusal counts, and the
+        ``max_deliveries``-th refusal in a row makes a dead letter (acknowledged)."""
+        for name, m, ack in self.log[self.synced :]:
             pub = self.published.get(m.id)
             assert pub is not None, f"{name} got message {m.id}, never published"
             assert (m.topic, m.partition, m.offset, m.key, m.t, m.payload) == (
@@ -596,14 +699,21 @@ class BusMachine(RuleBasedStateMachine):
                 last = self.first[name][m.partition]
                 assert m.offset > last, f"{name}: first delivery of offset {m.offset} after {last}"
                 self.first[name][m.partition] = m.offset
-            if self.acking[name]:
-                self.acked[name].add((m.partition, m.offset))
+            key = (m.partition, m.offset)
+            if key in self.acked[name]:
+                continue
+            failures = self.failures[name]
+            if ack:
+                self.acked[name].add(key)
+                failures.pop(m.id, None)
+                continue
+            failures[m.id] = failures.get(m.id, 0) + 1
+            if failures[m.id] >= self.spec.max_deliveries:
+                self.dlq[name].append((m.id, m.delivery))
+                self.acked[name].add(key)
         self.synced = len(self.log)
         for name, g in self.groups.items():
-            for d in g.dlq[self.dlq_seen[name] :]:
-                assert self.count[name].get(d.id, 0) >= d.delivery >= 1
-                self.acked[name].add((d.partition, d.offset))
-            self.dlq_seen[name] = len(g.dlq)
+            assert [(d.id, d.delivery) for d in g.dlq] == self.dlq[name], f"{name}: dead letters"
 
     def _done(self, name: str, m: Message) -> bool:
         expired = self.env.now - m.t > self.spec.retention
@@ -674,10 +784,10 @@ class BusMachine(RuleBasedStateMachine):
         g.resume()
         assert not g.paused
 
-    @rule(data=st.data())
-    def toggle_ack(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), policy=st.sampled_from(["ack", "nack", "nack_even"]))
+    def set_handler(self, data: st.DataObject, policy: str) -> None:
         name = data.draw(st.sampled_from(sorted(self.groups)), label="group")
-        self.acking[name] = not self.acking[name]
+        self.policy[name] = policy
 
     @precondition(lambda self: "late" not in self.groups)
     @rule()
@@ -692,6 +802,8 @@ class BusMachine(RuleBasedStateMachine):
         acked = {k for k in self.acked[name] if k[0] != p}
         acked |= {(p, o) for o in range(self.start[name][p], offset)}
         self.acked[name] = acked
+        for m in self.by_offset[p][offset:]:  # refusal counts start again
+            self.failures[name].pop(m.id, None)
         self.groups[name].seek(p, offset)
 
     @rule(data=st.data())
@@ -734,7 +846,8 @@ class BusMachine(RuleBasedStateMachine):
         letters = list(g.dlq)
         for d in letters:  # taken back as unacknowledged before any is delivered again
             self.acked[name].discard((d.partition, d.offset))
-        self.dlq_seen[name] = 0
+            self.failures[name][d.id] = self.spec.max_deliveries - 1  # one more chance
+        self.dlq[name] = []
         assert g.replay_dlq() == len(letters)
 
     # -- invariants ---------------------------------------------------------------------------
@@ -755,9 +868,9 @@ class BusMachine(RuleBasedStateMachine):
             assert a["published"] == parts
             assert min(a.values()) >= 0
             assert a == self._accounting(name), name
-            if self.spec.durable and self.spec.retention == LONG_RETENTION:
-                if not self.skipped[name]:
-                    assert a["lost"] == 0, f"{name} lost messages on a durable bus"
+            kept = self.spec.durable and self.spec.retention == LONG_RETENTION
+            if kept and not self.skipped[name]:
+                assert a["lost"] == 0, f"{name} lost messages on a durable bus"
 
     @invariant()
     def lag_matches_the_model(self) -> None:
@@ -778,10 +891,10 @@ class BusMachine(RuleBasedStateMachine):
         stats = self.bus.stats_dict()
         assert stats["events_published"] == self.publish_calls
         assert stats["events_delivered"] == len(self.log)
-        assert stats["events_duplicated"] == sum(m.delivery > 1 for _, m in self.log)
+        assert stats["events_duplicated"] == sum(m.delivery > 1 for _, m, _ in self.log)
         assert stats["dlq_size"] == sum(len(g.dlq) for g in self.groups.values())
         assert stats["events_lost"] == sum(self._accounting(n)["lost"] for n in self.groups)
 
 
 def test_message_bus() -> None:
-    run_state_machine_as_test(BusMachine, settings=SETTINGS)
+    run_state_machine_as_test(BusMachine, settings=_settings(200, 50))

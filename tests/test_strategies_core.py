@@ -22,7 +22,6 @@ def test_oracle_never_oversells_on_smoke_and_has_no_lag(seed: int) -> None:
     assert r.metrics["lost_sale_units"] == 0
 
 
-@pytest.mark.xdist_group("peak_week")
 def test_oracle_never_oversells_on_peak_week() -> None:
     r = cached_run("peak_week", "oracle", 1)
     assert r.metrics["lines_accepted"] > 50_000

@@ -11,7 +11,6 @@ from tests.conftest import cached_run
 NOISY_BUS = {"bus.duplicate_rate": 0.05, "bus.reorder_jitter": {"dist": "exponential", "mean": 2}}
 
 
-@pytest.mark.xdist_group("peak_week")
 def test_event_with_idempotence_applies_no_duplicate_on_a_noisy_bus() -> None:
     r = run("peak_week", "event", 1, overrides=NOISY_BUS)
     m = r.metrics
@@ -49,7 +48,6 @@ def _utilization(result: object) -> pd.Series:
     return ts[ts.series == "erp_utilization"].set_index("t")["value"]
 
 
-@pytest.mark.xdist_group("erp_bottleneck")
 def test_api_saturates_a_netsuite_like_erp_at_peak() -> None:
     r = cached_run("erp_bottleneck", "api", 1)
     m = r.metrics
@@ -64,7 +62,6 @@ def test_api_saturates_a_netsuite_like_erp_at_peak() -> None:
     assert m["api_atp_timeouts"] > 0
 
 
-@pytest.mark.xdist_group("erp_bottleneck")
 def test_api_lag_grows_with_load_on_the_bottleneck() -> None:
     light = {
         f"channels.{c}.orders_per_hour": v * 0.3
@@ -81,7 +78,6 @@ def test_api_lag_grows_with_load_on_the_bottleneck() -> None:
     assert high["erp_rejected_calls"] > 5 * low["erp_rejected_calls"]
 
 
-@pytest.mark.xdist_group("peak_week")
 def test_orchestrated_oversells_least_and_accounts_for_every_reservation() -> None:
     results = {s: cached_run("peak_week", s, 1) for s in ("batch", "api", "event", "orchestrated")}
     orch = results["orchestrated"]
