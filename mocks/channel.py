@@ -279,13 +279,22 @@ class Channel:
                 0.0,
                 Reply(400, error=f"too many items: {skus.size} > bulk limit {self.bulk_limit}"),
             )
-        vals = np.atleast_1d(np.asarray(values, np.int64)).copy()
-        aso = np.array(np.broadcast_to(np.asarray(as_of, float), skus.shape))
+        vals = np.array(values, np.int64, ndmin=1)
+        aso = np.array(as_of, float, ndmin=1)
+        if aso.shape != skus.shape:
+            aso = np.full(skus.shape, float(aso[0]))
         if expected is None:
             return self.api.call(
                 skus.size, lambda: self.apply_write(skus, vals, aso), op="set_inventory"
             )
-        exp = np.atleast_1d(np.asarray(expected, np.int64)).copy()
+        exp = np.array(expected, np.int64, ndmin=1)
+        if exp.size == 1 and skus.size > 1:
+            exp = np.full(skus.shape, int(exp[0]))
+        elif exp.shape != skus.shape:
+            self.api.stats.calls += 1
+            return self.env.timeout(
+                0.0, Reply(400, error=f"expected: {exp.size} values for {skus.size} SKUs")
+            )
 
         def cas() -> Any:
             current = np.maximum(self.count[skus], 0)

@@ -7,7 +7,8 @@ its own view (``available = on_hand - committed - hold``); what it cannot alloca
 backorder, allocated as soon as a posting brings stock, and is cancelled when still
 unallocated after ``backorder_timeout`` (0: cancelled at once). Allocated lines are released
 to the WMS after the location's release delay. A short pick posted by the WMS sends the
-missing units back to allocation (other locations first), hence to backorder or cancellation.
+missing units back to allocation at the other locations (not where that line came up short,
+until new stock arrives there), hence to backorder or cancellation.
 Replenishment runs on the ERP's own lagging view: a periodic review orders up to a level when
 the position falls to a reorder point, and the supplier delivers to the WMS after a lead time.
 
@@ -117,6 +118,7 @@ class Erp:
         self.import_acknowledged: set[int] = set()  # order ids in import calls answered ok
         self.intakes: dict[int, int] = {}  # order id -> intakes (2+ = duplicate import)
         self.privileged: set[int] = set()  # order ids taken in by the oracle's free path
+        self.shorted: dict[int, set[int]] = {}  # line id -> locations that short-picked it
         self.backorders: dict[int, list[list[Any]]] = {}  # sku -> [[line, qty waiting]]
         self.on_hand_listeners: list[Callable[[int, int], None]] = []
         self.change_listeners: list[Callable[[int], None]] = []
@@ -222,18 +224,15 @@ class Erp:
 
     def _allocate(self, line: Line) -> tuple[int, int]:
         self.view.include(line.accept_seqs)
-        got = self._assign(line, line.open, exclude=-1)
+        want = line.open  # (with no delays the WMS may ship part of it inside _assign)
+        got = self._assign(line, want)
         if not got:
             self._touch(line.sku)  # nothing allocated, but the ERP now knows the order
-        missing = line.open - self._allocated_open(line)
-        if missing:
-            self._backorder(line, missing)
+        if want > got:
+            self._backorder(line, want - got)
         return got, line.cancelled
 
-    def _allocated_open(self, line: Line) -> int:
-        return sum(self.allocations.get(line.id, {}).values())
-
-    def _assign(self, line: Line, qty: int, exclude: int) -> int:
+    def _assign(self, line: Line, qty: int) -> int:
         """Allocate up to ``qty`` of ``line`` on the ERP's view and release it to the WMS."""
         sku = line.sku
         alloc = self.allocations.setdefault(line.id, {})
@@ -241,8 +240,8 @@ class Erp:
         for loc in self.serve[line.channel]:
             if got == qty:
                 break
-            if loc == exclude:
-                continue
+            if loc in self.shorted.get(line.id, ()):
+                continue  # this location already came up short for this line
             a = self.on_hand[loc, sku] - self.committed[loc, sku] - self.hold[loc, sku]
             if a > 0:
                 take = int(min(qty - got, a))
@@ -279,14 +278,17 @@ class Erp:
             # cancelled before the WMS ever saw it: its claims are gone, nothing is pending
             self.ledger.views["wms"].include(line.accept_seqs)
 
-    def _serve_backorders(self, sku: int) -> None:
+    def _serve_backorders(self, sku: int, loc: int) -> None:
+        """Stock came in at ``loc``: serve waiting lines, which may try ``loc`` again even
+        where it came up short for them before."""
         waiting = self.backorders.get(sku)
         if not waiting:
             return
         for entry in waiting:
             line, qty = entry
+            self.shorted.get(line.id, set()).discard(loc)
             if qty > 0:
-                entry[1] = qty - self._assign(line, qty, exclude=-1)
+                entry[1] = qty - self._assign(line, qty)
         self.backorders[sku] = [e for e in waiting if e[1] > 0]
 
     def backordered_units(self) -> int:
@@ -331,7 +333,8 @@ class Erp:
             line = mv.line
             assert line is not None
             self.allocations[line.id][loc] -= q
-            got = self._assign(line, q, exclude=loc)
+            self.shorted.setdefault(line.id, set()).add(loc)
+            got = self._assign(line, q)
             if got < q:
                 self._backorder(line, q - got)
         elif kind == "receipt":
@@ -361,7 +364,7 @@ class Erp:
         if moves_availability or mv.seqs:
             self._touch(sku)
         if kind in ("receipt", "qc_release", "transfer_in"):
-            self._serve_backorders(sku)
+            self._serve_backorders(sku, loc)
         if mv.seqs:
             self.view.include(mv.seqs)
         if touched_on_hand:

@@ -1,10 +1,11 @@
 """The WMS: execution truth for physical movements.
 
 Released order lines are picked after the location's pick delay (a short pick when the shelf
-has less than the line needs) and shipped after its ship delay. Purchase orders are received,
-transfers travel between locations, returns arrive into quality hold and are released or
-scrapped after QC, shrink silently removes stock until a cycle count finds it. Every movement
-goes to the ERP's posting process and to the WMS's stock-event subscribers.
+has less than the line needs; the bin is then counted) and shipped after its ship delay.
+Purchase orders are received, transfers travel between locations, returns arrive into
+quality hold and are released or scrapped after QC, shrink silently removes stock until a
+cycle count finds it. Every movement goes to the ERP's posting process and to the WMS's
+stock-event subscribers.
 
 The WMS record equals the physical stock except where shrink has not been counted yet.
 Integration API: ``read_stock`` (through the WMS's ``ApiServer``) and ``subscribe``.
@@ -145,6 +146,7 @@ class Wms:
         shelf = int(self.ledger.on_hand[loc, sku] - self.ledger.hold[loc, sku])
         got = max(0, min(qty, shelf - int(self.picked[loc, sku])))
         if got < qty:
+            self.count(loc, sku)  # a short pick triggers a count of the bin, posted first
             self.released[loc, sku] -= qty - got
             self._emit(Movement("short", loc, sku, qty - got, self.env.now, line=line))
         if got:

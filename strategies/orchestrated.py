@@ -50,7 +50,7 @@ from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView, que
 from strategies.base import SyncStrategy
 from strategies.event import OrderImporter
 
-__all__ = ["Middleware", "OrchestratedParams", "OrchestratedStrategy"]
+__all__ = ["Middleware", "OrchestratedParams", "OrchestratedStrategy", "order_sweeper"]
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,7 @@ def test_batch_goes_blind_during_maintenance_and_the_series_shows_it() -> None:
     ts = pd.DataFrame(r.timeseries, columns=["t", "channel", "series", "value"])
     div = ts[(ts.channel == "*") & (ts.series == "divergence_mean_abs")].set_index("t").value
     active = ts[(ts.channel == "*") & (ts.series == "faults_active")].set_index("t").value
-    start, end = 22 * 3600, 24 * 3600
+    start, end = 4 * 3600, 6 * 3600
     assert active.loc[start:end].max() == 1
     assert active.loc[: start - 1].max() == 0
     before = div.loc[start - 3600 : start].mean()

@@ -11,6 +11,21 @@ from tests.conftest import cached_run
 NOISY_BUS = {"bus.duplicate_rate": 0.05, "bus.reorder_jitter": {"dist": "exponential", "mean": 2}}
 
 
+def test_event_with_idempotence_applies_no_duplicate_on_a_noisy_bus_on_smoke() -> None:
+    batch = oversold = 0
+    for seed in (1, 2, 3):
+        r = run("smoke", "event", seed, overrides=NOISY_BUS)
+        m = r.metrics
+        assert m["events_duplicated"] > 0.03 * m["events_delivered"]
+        assert m["event_duplicates_skipped"] > 0
+        assert m["event_duplicate_applications"] == 0
+        assert r.checks["bus_accounting"]["ok"]
+        oversold += m["oversold_lines"]
+        batch += cached_run("smoke", "batch", seed).metrics["oversold_lines"]
+    assert oversold < batch / 2
+
+
+@pytest.mark.slow
 def test_event_with_idempotence_applies_no_duplicate_on_a_noisy_bus() -> None:
     r = run("peak_week", "event", 1, overrides=NOISY_BUS)
     m = r.metrics
@@ -76,6 +91,16 @@ def test_api_lag_grows_with_load_on_the_bottleneck() -> None:
     high = cached_run("erp_bottleneck", "api", 1).metrics
     assert high["lag_p50_s"] > 2 * low["lag_p50_s"]
     assert high["erp_rejected_calls"] > 5 * low["erp_rejected_calls"]
+
+
+@pytest.mark.parametrize("strategy", ["batch", "api", "event", "orchestrated"])
+def test_peak_week_run_is_safe(strategy: str) -> None:
+    """Each peak_week run on its own (and cached): safe, busy, and costing what it should."""
+    r = cached_run("peak_week", strategy, 1)
+    assert r.checks["ok"]
+    assert r.metrics["lines_accepted"] > 80_000
+    assert r.checks["liveness"]["orders"]["lost"] == 0
+    assert (r.metrics["events_published"] > 0) == (strategy in ("event", "orchestrated"))
 
 
 def test_orchestrated_oversells_least_and_accounts_for_every_reservation() -> None:
