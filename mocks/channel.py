@@ -78,6 +78,7 @@ class ChannelDemandStats:
     lines_refused: int = 0
     units_refused: int = 0
     lost_sale_units: int = 0
+    lost_sale_value: float = 0.0  # at catalogue prices
 
 
 def _accept(rule: str, want: int, shows: int) -> int:
@@ -148,6 +149,7 @@ class Channel:
         self.write_listeners: list[Callable[[int, Any, Any], None]] = []
         self.checkout: Checkout | None = None
         self.webhooks = Webhooks(env, rng)
+        self.prices: np.ndarray | None = None  # catalogue prices, for lost sale value
         self.skus_written = 0
 
     @property
@@ -203,6 +205,8 @@ class Channel:
             truth = _accept(rule, want, ledger.true_available(self.index, sku))
             if truth > accepted:
                 stats.lost_sale_units += truth - accepted
+                if self.prices is not None:
+                    stats.lost_sale_value += (truth - accepted) * float(self.prices[sku])
             if accepted < want:
                 stats.units_refused += want - accepted
                 if accepted == 0:

@@ -384,6 +384,11 @@ def validate_cmd(
     )
 
 
+# -- commands from other modules: each adds itself with a ``register(app)`` function ----------
+# (report: sim.report; sweep and bench: sim.sweep, sim.bench; check and baseline:
+# sim.conformance, sim.baseline). Keep one import and one call per module here.
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: usage errors become one line and exit code 2."""
     try:

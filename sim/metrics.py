@@ -118,6 +118,7 @@ def compute_metrics(
         orders = [o for o in led.orders if o.channel == c]
         m: dict[str, float] = _order_stats(lines, orders)
         m["lost_sale_units"] = ch.demand.lost_sale_units
+        m["lost_sale_value"] = round(ch.demand.lost_sale_value, 2)
         _, lags, waiting = world.lag.samples(c)
         all_lags.append(lags)
         unprop += waiting
@@ -134,6 +135,7 @@ def compute_metrics(
 
     metrics: dict[str, float] = _order_stats(led.lines, led.orders)
     metrics["lost_sale_units"] = sum(ch.demand.lost_sale_units for ch in chans)
+    metrics["lost_sale_value"] = round(sum(ch.demand.lost_sale_value for ch in chans), 2)
     metrics.update(_lag_stats(np.concatenate(all_lags) if all_lags else np.zeros(0)))
     metrics["unpropagated_changes"] = unprop
     denom = T * n_sku * len(chans) if T > 0 else 1.0
@@ -162,4 +164,9 @@ def compute_metrics(
     metrics["units_demanded"] = sum(ch.demand.units_demanded for ch in chans)
     metrics["cancelled_units"] = sum(ln.cancelled for ln in led.lines)
     metrics["shipped_units"] = sum(ln.shipped for ln in led.lines)
+    prices = world.catalogue.prices
+    metrics["oversold_value"] = round(
+        sum(ln.oversold * float(prices[ln.sku]) for ln in led.lines), 2
+    )
+    metrics["accepted_value"] = round(sum(ln.qty * float(prices[ln.sku]) for ln in led.lines), 2)
     return metrics, per_channel

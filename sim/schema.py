@@ -21,6 +21,7 @@ __all__ = [
     "Catalogue",
     "Channel",
     "ChannelApi",
+    "Costs",
     "Demand",
     "Erp",
     "ErpApi",
@@ -251,6 +252,16 @@ class Bus(_Model):
         return self
 
 
+class Costs(_Model):
+    """What the business feels, per scenario: turns metrics into money and hours."""
+
+    currency: str = "USD"
+    oversell_cost_per_line: float = Field(25.0, ge=0, description="handling, service, penalty")
+    lost_margin_rate: float = Field(0.3, ge=0, le=1, description="margin share of a lost sale")
+    reconciliation_minutes_per_line: float = Field(6.0, ge=0, description="manual fix-up work")
+    hourly_rate: float = Field(45.0, ge=0)
+
+
 class Scenario(_Model):
     """A validated scenario. ``strategies`` holds per-strategy parameter tables, checked
     against each strategy's own parameter dataclass when the strategy is built."""
@@ -267,6 +278,7 @@ class Scenario(_Model):
     shrink: Shrink = Field(default_factory=Shrink)
     bus: Bus = Field(default_factory=Bus)
     faults: list[Fault] = Field(default_factory=list)
+    costs: Costs = Field(default_factory=Costs)
     strategies: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -209,6 +209,8 @@ class World:
             self.channels.append(
                 Channel(env, c, spec, self.ledger, capi, st(f"channel/{spec.name}"), truth[c])
             )
+        for ch in self.channels:
+            ch.prices = self.catalogue.prices
         self.divergence = Divergence(env, self.ledger, [ch.count for ch in self.channels])
         self.lag = LagTracker(env, self.ledger, len(self.channels))
         for ch in self.channels:
