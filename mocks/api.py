@@ -37,6 +37,8 @@ __all__ = [
     "ApiError",
     "ApiServer",
     "ApiStats",
+    "CostBucket",
+    "ExecutionBudget",
     "LeakyBucket",
     "Limiter",
     "Reply",
@@ -77,6 +79,49 @@ class ApiError(Exception):
 class Limiter(Protocol):
     def admit(self, now: float) -> float | None:
         """Take one request; ``None`` if admitted, else seconds until one would be."""
+
+
+class CostBucket:
+    """Shopify GraphQL: each query costs points; ``capacity`` points restored at ``rate``
+    per second. ``cost`` is set per call by the server (``ApiServer.call(cost=...)``)."""
+
+    def __init__(self, capacity: float, rate: float) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self.available = capacity
+        self._last = 0.0
+        self.cost = 1.0
+
+    def admit(self, now: float) -> float | None:
+        self.available = min(self.capacity, self.available + (now - self._last) * self.rate)
+        self._last = now
+        if self.cost > self.available:
+            return (self.cost - self.available) / self.rate
+        self.available -= self.cost
+        return None
+
+
+class ExecutionBudget:
+    """Dynamics: at most ``seconds`` of combined execution time in any ``window``; a call's
+    execution time is charged when it completes."""
+
+    def __init__(self, seconds: float, window: float) -> None:
+        self.seconds = seconds
+        self.window = window
+        self._spent: deque[tuple[float, float]] = deque()
+        self._total = 0.0
+
+    def admit(self, now: float) -> float | None:
+        spent = self._spent
+        while spent and spent[0][0] <= now - self.window:
+            self._total -= spent.popleft()[1]
+        if self._total >= self.seconds:
+            return spent[0][0] + self.window - now
+        return None
+
+    def charge(self, now: float, seconds: float) -> None:
+        self._spent.append((now, seconds))
+        self._total += seconds
 
 
 class LeakyBucket:
@@ -126,6 +171,7 @@ class ApiStats:
     ok: int = 0
     rejected: int = 0  # refused for capacity (concurrency or rate)
     throttled: int = 0  # 429 answers (subset of rejected)
+    invalid: int = 0  # 400 answers: requests the API refused as malformed (too many items)
     unavailable: int = 0  # 503: maintenance or outage
     items: int = 0
     busy_area: float = 0.0  # integral of in-flight calls over time
@@ -152,6 +198,8 @@ class ApiServer:
         error_code: str = "REQUEST_LIMIT_EXCEEDED",
         fault_rng: np.random.Generator | None = None,
         history: Any = None,
+        max_items: int | None = None,
+        cost: Callable[[int], float] | None = None,
     ) -> None:
         if overflow not in ("queue", "reject", "throttle"):
             raise ValueError(f"overflow must be queue, reject or throttle, not {overflow!r}")
@@ -168,6 +216,8 @@ class ApiServer:
         self.error_code = error_code
         self.in_flight = 0
         self.stats = ApiStats()
+        self.max_items = max_items  # items one call may carry (a batch limit)
+        self.cost = cost  # points a call of n items costs in a CostBucket
         self.faults: list[Any] = []  # active faults (sim.faults.ActiveFault)
         self.fault_rng = fault_rng if fault_rng is not None else rng
         self.history = history
@@ -225,16 +275,28 @@ class ApiServer:
         st.call_times.append(now)
         hist = self.history
         op_id = hist.invoke(self.name, op, items) if hist is not None else -1
-        refused = self._refuse(now)
+        if self.max_items is not None and items > self.max_items:
+            refused: Reply | None = Reply(
+                400, error=f"BATCH_TOO_LARGE: {items} items > {self.max_items}"
+            )
+        else:
+            if self.cost is not None:
+                for lim in self.limiters:
+                    if isinstance(lim, CostBucket):
+                        lim.cost = self.cost(items)
+            refused = self._refuse(now)
         if refused is None and self.concurrency is not None and self.in_flight >= self.concurrency:
             if self.overflow == "reject":
                 refused = Reply(429, error=self.error_code)
             elif self.overflow == "throttle":
-                refused = Reply(429, error=self.error_code, retry_after=1.0)
+                wait = max(self.service.mean, 0.1)  # about when a slot frees up
+                refused = Reply(429, error=self.error_code, retry_after=wait)
         if refused is not None:
             if refused.status == 429:
                 st.rejected += 1
                 st.throttled += 1
+            elif refused.status == 400:
+                st.invalid += 1  # malformed, not a capacity refusal
             else:
                 st.unavailable += 1
             refused.latency = self.reject_latency
@@ -298,6 +360,10 @@ class ApiServer:
         def finish(_: Any) -> None:
             self._account()
             self.in_flight -= 1
+            for lim in self.limiters:
+                charge = getattr(lim, "charge", None)
+                if charge is not None:
+                    charge(env.now, svc)
             st = self.stats
             st.ok += 1
             st.items += items

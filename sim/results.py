@@ -4,9 +4,13 @@
   columns and a JSON ``parameters`` column), every metric, ``ok``, ``trace_hash``;
 - ``per_channel.parquet``: one row per run and channel;
 - ``timeseries.parquet``: scenario, strategy, seed, t, channel (``*`` = run-wide), series, value;
+- ``lags.parquet``: the lag distribution of each run per channel (``*`` = all channels) as a
+  quantile grid (``sim.runner.LAG_QUANTILES``): scenario, strategy, seed, channel, n (lag
+  samples), q, lag_s; enough for lag CDFs without keeping every sample;
 - ``summary.csv``: per scenario, strategy and metric: n, mean, std and a 95% confidence
   interval across replications (Student t);
-- ``manifest.json``: versions, seeds, git commit, command line.
+- ``manifest.json``: versions, seeds, git commit, command line, and each scenario's
+  ``[costs]`` table (``costs``: scenario id -> table) for the report's business view.
 
 Everything is written to a temporary directory first and renamed into place, so a failure
 never leaves a half-written results directory.
@@ -30,9 +34,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.runner import LAG_QUANTILES
+
 __all__ = [
     "confidence_interval",
     "history_frame",
+    "lags_frame",
     "load_runs",
     "manifest",
     "new_run_dir",
@@ -127,6 +134,19 @@ def timeseries_frame(results: Iterable[Any]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def lags_frame(results: Iterable[Any]) -> pd.DataFrame:
+    """Long format: one row per run, channel and quantile q of the run's lag samples."""
+    rows = [
+        (r.scenario, r.strategy, r.seed, ch, n, q, lag)
+        for r in results
+        for ch, (n, values) in getattr(r, "lags", {}).items()
+        if values  # a channel without lag samples has no distribution
+        for q, lag in zip(LAG_QUANTILES, values, strict=True)
+    ]
+    cols = ["scenario", "strategy", "seed", "channel", "n", "q", "lag_s"]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def history_frame(results: Iterable[Any]) -> pd.DataFrame | None:
     """Operation histories of the runs that kept one, with the run's keys."""
     frames = [
@@ -214,6 +234,7 @@ def manifest(results: Sequence[Any], command: Sequence[str] | None = None) -> di
         "scenarios": sorted({r.scenario for r in results}),
         "strategies": list(dict.fromkeys(r.strategy for r in results)),
         "seeds": sorted({r.seed for r in results}),
+        "costs": {r.scenario: r.costs for r in results if getattr(r, "costs", None)},
         "runs": [
             {
                 "scenario": r.scenario,
@@ -248,6 +269,7 @@ def write_results(out: Path, results: Sequence[Any], command: Sequence[str] | No
         runs.to_parquet(tmp / "runs.parquet", index=False)
         per_channel_frame(results).to_parquet(tmp / "per_channel.parquet", index=False)
         timeseries_frame(results).to_parquet(tmp / "timeseries.parquet", index=False)
+        lags_frame(results).to_parquet(tmp / "lags.parquet", index=False)
         history = history_frame(results)
         if history is not None:
             history.to_parquet(tmp / "history.parquet", index=False)

@@ -30,6 +30,7 @@ from sim.schema import Scenario
 from sim.world import World
 
 __all__ = [
+    "LAG_QUANTILES",
     "RunResult",
     "StrategyRuntimeError",
     "collect",
@@ -60,6 +61,9 @@ class RunResult:
     timeseries: list[tuple[float, str, str, float]] = field(default_factory=list, repr=False)
     faults: list[dict[str, Any]] = field(default_factory=list)
     history: Any = field(default=None, repr=False)  # a DataFrame (sim.history), when kept
+    # per channel ("*" = all channels): (number of lag samples, lag at each LAG_QUANTILES)
+    lags: dict[str, tuple[int, list[float]]] = field(default_factory=dict, repr=False)
+    costs: dict[str, Any] = field(default_factory=dict)  # the scenario's [costs] table
 
     @property
     def ok(self) -> bool:
@@ -119,6 +123,25 @@ def trace_hash(world: World) -> str:
         h.update(lag.tobytes())
         h.update(ch.count.tobytes())
     return h.hexdigest()
+
+
+#: the quantile grid of the lag distribution kept per run and channel (``lags.parquet``):
+#: percent steps, then the far tail
+LAG_QUANTILES: tuple[float, ...] = (*(i / 100 for i in range(100)), 0.995, 0.999, 1.0)
+
+
+def _lag_quantiles(world: World) -> dict[str, tuple[int, list[float]]]:
+    """Lag samples of each channel (and all channels, ``"*"``) summarized on LAG_QUANTILES."""
+    grid = np.asarray(LAG_QUANTILES)
+    out: dict[str, tuple[int, list[float]]] = {}
+    pooled = []
+    for c, ch in enumerate(world.channels):
+        lags = world.lag.samples(c)[1]
+        pooled.append(lags)
+        out[ch.name] = (int(lags.size), np.quantile(lags, grid).tolist() if lags.size else [])
+    lags = np.concatenate(pooled) if pooled else np.zeros(0)
+    out["*"] = (int(lags.size), np.quantile(lags, grid).tolist() if lags.size else [])
+    return out
 
 
 def _where(exc: BaseException) -> str:
@@ -198,6 +221,8 @@ def collect(
         timeseries=world.sampler.rows,
         faults=world.faults.report(),
         history=world.history.frame() if keep_history else None,
+        lags=_lag_quantiles(world),
+        costs=sc.costs.model_dump(),
     )
     if check and not checks["ok"]:
         raise CheckFailure(
