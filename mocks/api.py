@@ -199,6 +199,7 @@ class ApiServer:
         fault_rng: np.random.Generator | None = None,
         history: Any = None,
         max_items: int | None = None,
+        batch_ops: frozenset[str] | None = None,
         cost: Callable[[int], float] | None = None,
     ) -> None:
         if overflow not in ("queue", "reject", "throttle"):
@@ -217,6 +218,7 @@ class ApiServer:
         self.in_flight = 0
         self.stats = ApiStats()
         self.max_items = max_items  # items one call may carry (a batch limit)
+        self.batch_ops = batch_ops  # the operations max_items applies to (None: all)
         self.cost = cost  # points a call of n items costs in a CostBucket
         self.faults: list[Any] = []  # active faults (sim.faults.ActiveFault)
         self.fault_rng = fault_rng if fault_rng is not None else rng
@@ -251,7 +253,7 @@ class ApiServer:
         for lim in self.limiters:
             wait = lim.admit(now)
             if wait is not None:
-                return Reply(429, error="THROTTLED", retry_after=wait)
+                return Reply(429, error=getattr(lim, "code", "THROTTLED"), retry_after=wait)
         return None
 
     # -- the call ---------------------------------------------------------------------------
@@ -275,7 +277,11 @@ class ApiServer:
         st.call_times.append(now)
         hist = self.history
         op_id = hist.invoke(self.name, op, items) if hist is not None else -1
-        if self.max_items is not None and items > self.max_items:
+        if (
+            self.max_items is not None
+            and items > self.max_items
+            and (self.batch_ops is None or op in self.batch_ops)
+        ):
             refused: Reply | None = Reply(
                 400, error=f"BATCH_TOO_LARGE: {items} items > {self.max_items}"
             )

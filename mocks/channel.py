@@ -100,7 +100,7 @@ class Webhooks:
         self.delivered = 0
         self.retried = 0
 
-    def deliver(self, fn: Callable[[Order], None], order: Order) -> None:
+    def deliver(self, fn: Callable[[Order], Any], order: Order) -> None:
         self.delivered += 1
         if not self.faults:
             fn(order)
@@ -138,13 +138,14 @@ class Channel:
         self.api = api
         self.rng = rng
         self.bulk_limit = spec.api.bulk_limit
+        self.pending_period = spec.pending_period
         self.page_size = page_size
         self.count = initial_shown.astype(np.int64).copy()
         self.as_of = np.zeros(self.count.shape[0])
         self.demand = ChannelDemandStats()
         self.visible: list[Order] = []
         self.shown_listeners: list[Callable[[int, Any], None]] = []
-        self.order_listeners: list[Callable[[Order], None]] = []
+        self.order_listeners: list[Callable[[Order], Any]] = []
         self.accept_listeners: list[Callable[[Order], None]] = []
         self.write_listeners: list[Callable[[int, Any, Any], None]] = []
         self.checkout: Checkout | None = None
@@ -230,7 +231,7 @@ class Channel:
         spec = self.spec
         delay = float(spec.handoff_delay.sample(self.rng))
         if self.kind == "marketplace":
-            delay += float(spec.pending_period.sample(self.rng))
+            delay += float(self.pending_period.sample(self.rng))
         order.visible_at = self.env.now + delay
         if delay <= 0:
             self._make_visible(order)
@@ -330,6 +331,6 @@ class Channel:
 
         return self.api.call(max(n, 1), effect, op="fetch_orders")
 
-    def subscribe_orders(self, fn: Callable[[Order], None]) -> None:
+    def subscribe_orders(self, fn: Callable[[Order], Any]) -> None:
         """Order webhook: ``fn(order)`` when an order is handed off (at-least-once later)."""
         self.order_listeners.append(fn)

@@ -60,8 +60,9 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class OrderEvent:
-    """An ERP order event: a line ``allocated`` to a location or ``cancelled`` (``qty``
-    units). ``seqs`` are the truth changes it carries (a cancellation releases claims)."""
+    """An ERP order event: a line ``allocated`` to a location, ``shipped`` from it (posted)
+    or ``cancelled`` (``qty`` units). ``seqs`` are the truth changes it carries (a
+    cancellation releases claims)."""
 
     kind: str
     line: Line
@@ -327,6 +328,8 @@ class Erp:
         if kind == "ship":
             self.on_hand[loc, sku] -= q
             self.committed[loc, sku] -= q
+            if mv.line is not None:
+                self._event("shipped", mv.line, loc, q)
         elif kind == "short":
             touched_on_hand = False
             self.committed[loc, sku] -= q

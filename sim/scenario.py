@@ -209,7 +209,8 @@ _UNION_TAGS = {"fixed", "exponential", "lognormal", "uniform", "function-before[
 
 def with_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
     """A copy of a validated scenario with dotted-path overrides applied and re-validated."""
-    raw = scenario.model_dump(mode="json", by_alias=True)
+    # only what was set: a preset's defaults stay defaults (explicit [api] fields win)
+    raw = scenario.model_dump(mode="json", by_alias=True, exclude_unset=True)
     return validate_raw(apply_overrides(raw, overrides), scenario.id)
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sim.dists import Dist, Duration, Fixed
 from sim.faultplan import Fault
+from sim.presets import ChannelPreset, ErpPreset
 
 __all__ = [
     "Bus",
@@ -102,6 +103,21 @@ class Channel(_Model):
     handoff_delay: Dist = Field(default_factory=_zero)
     pending_period: Dist = Field(default_factory=_zero)
     api: ChannelApi = Field(default_factory=ChannelApi)
+    preset: ChannelPreset | None = Field(
+        None,
+        description="platform behaviour and limits: shopify, adobe_commerce, bigcommerce, "
+        "amazon (a name or a table with parameters); fields set in [api] win",
+    )
+
+    @model_validator(mode="after")
+    def _preset_fits_kind(self) -> Channel:
+        if (
+            self.preset is not None
+            and self.preset.platform == "amazon"
+            and self.kind != "marketplace"
+        ):
+            raise ValueError(f"preset amazon needs kind = 'marketplace', not {self.kind!r}")
+        return self
 
 
 class Peak(_Model):
@@ -178,6 +194,11 @@ class Erp(_Model):
     api: ErpApi = Field(default_factory=ErpApi)
     posting: Posting = Field(default_factory=Posting)
     replenishment: Replenishment = Field(default_factory=Replenishment)
+    preset: ErpPreset | None = Field(
+        None,
+        description="platform limits: netsuite or dynamics (a name or a table with "
+        "parameters); fields set in [erp.api] win",
+    )
 
 
 class Stock(_Model):

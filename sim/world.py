@@ -12,14 +12,18 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import numpy as np
 import simpy
 
-from mocks.api import ApiServer, LeakyBucket, Limiter, WindowQuota, windows
+from mocks.api import ApiServer, windows
 from mocks.bus import Bus
 from mocks.channel import Channel
 from mocks.erp import Erp
+from mocks.facades import client_for
+from mocks.platforms import channel_api_kwargs, channel_class, erp_api_kwargs
 from mocks.wms import Wms
+from sim.bridge import SimRuntime
 from sim.calendar import Calendar
 from sim.demand import customers, scripted_customers
 from sim.faults import FaultInjector
@@ -104,6 +108,31 @@ class Systems:
     """Components a fault plan may take down: ``consumer:<group>``, ``middleware``;
     ``fn(True)`` takes it down, ``fn(False)`` brings it back."""
 
+    _runtime: Any = field(default=None, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def runtime(self) -> SimRuntime:
+        """Runs blocking (httpx) connector code in simulated time (``sim.bridge``)."""
+        if self._runtime is None:
+            self._runtime = SimRuntime(self.env)
+        return self._runtime
+
+    def http(self, system: str | int) -> httpx.Client:
+        """An ``httpx.Client`` served by a system's HTTP facade in its platform's shape
+        (``mocks.facades``): ``"erp"``, a channel's index or a channel's name. Requests made
+        from a task of ``runtime`` take simulated time."""
+        target: Any
+        if system == "erp":
+            target, key = self.erp, "erp"
+        else:
+            target = self.channels[system] if isinstance(system, int) else self.channel(system)
+            key = f"channel/{target.name}"
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = client_for(target, self.runtime)
+        return client
+
     def channel(self, name: str) -> Channel:
         for ch in self.channels:
             if ch.name == name:
@@ -155,9 +184,6 @@ class World:
         self.ledger = Ledger(self.env, initial, serve)
         env = self.env
         api = sc.erp.api
-        erp_limiters: list[Limiter] = []
-        if api.window_requests:
-            erp_limiters.append(WindowQuota(api.window_requests, api.window))
         self.history = History(env)
         self.erp_api = ApiServer(
             env,
@@ -165,14 +191,10 @@ class World:
             st("erp/api"),
             fault_rng=st("faults/erp"),
             history=self.history,
-            concurrency=api.concurrency,
-            overflow=api.overflow,
-            service_time=api.service_time,
             per_item=api.per_item,
             reject_latency=api.reject_latency,
-            limiters=erp_limiters,
             maintenance=windows(api.maintenance),
-            error_code=api.error_code,
+            **erp_api_kwargs(sc.erp),
         )
         self.erp = Erp(env, sc.erp, self.ledger, self.erp_api, st("erp"), rop, out)
         self.wms_api = ApiServer(
@@ -194,21 +216,21 @@ class World:
         truth = self.ledger.true_available_all()
         self.channels: list[Channel] = []
         for c, spec in enumerate(sc.channels):
-            lim: list[Limiter] = []
-            if spec.api.bucket_size:
-                lim.append(LeakyBucket(spec.api.bucket_size, spec.api.leak_rate))
+            kw = channel_api_kwargs(spec)
+            bulk_limit = kw.pop("bulk_limit")
             capi = ApiServer(
                 env,
                 f"channel/{spec.name}",
                 st(f"api/{spec.name}"),
-                service_time=spec.api.latency,
-                limiters=lim,
                 fault_rng=st(f"faults/{spec.name}"),
                 history=self.history,
+                **kw,
             )
-            self.channels.append(
-                Channel(env, c, spec, self.ledger, capi, st(f"channel/{spec.name}"), truth[c])
+            ch = channel_class(spec)(
+                env, c, spec, self.ledger, capi, st(f"channel/{spec.name}"), truth[c]
             )
+            ch.bulk_limit = bulk_limit
+            self.channels.append(ch)
         for ch in self.channels:
             ch.prices = self.catalogue.prices
         self.divergence = Divergence(env, self.ledger, [ch.count for ch in self.channels])

@@ -30,6 +30,7 @@ import numpy as np
 import simpy
 
 from sim.dists import Duration
+from strategies._fulfill import FulfillmentSync
 from strategies._push import ClientStats, call_with_retry, push_availability
 from strategies.base import SyncStrategy
 from strategies.batch import channel_values
@@ -59,6 +60,7 @@ class ApiStrategy(SyncStrategy):
     def __init__(self, params: ApiParams | None = None) -> None:
         super().__init__(params)
         self.stats = ClientStats()
+        self.fulfillment = FulfillmentSync()
         self.atp_checks = 0
         self.atp_timeouts = 0
         self.atp_errors = 0
@@ -85,7 +87,9 @@ class ApiStrategy(SyncStrategy):
             if p.atp_check and ch.kind in p.atp_kinds:
                 ch.set_checkout(self._atp_hook)
 
-    # -- availability -----------------------------------------------------------------------
+        # -- availability -----------------------------------------------------------------------
+        self.fulfillment.start(env, systems, self.stats)
+
     def _poll(self, c: int) -> Generator[Any, Any, None]:
         p: ApiParams = self.params
         env, erp, rng = self.env, self.systems.erp, self.systems.rng
@@ -182,6 +186,8 @@ class ApiStrategy(SyncStrategy):
             "api_atp_errors": self.atp_errors,
             "api_atp_fallbacks": self.atp_fallbacks,
             "api_pushes": self.pushes,
+            "api_waits_for_retry_after": self.stats.waits_for_retry_after,
+            "api_retries": self.stats.retries,
             "api_push_queue_end": self.queued(),
             "api_imports_failed": self.imports_failed,
             "api_failed_pages": self.stats.failed_pages,

@@ -21,8 +21,10 @@ from typing import Any, Literal
 import numpy as np
 
 from sim.dists import Duration
+from strategies._fulfill import FulfillmentSync
 from strategies._push import ClientStats, call_with_retry, push_availability
 from strategies.base import SyncStrategy
+from strategies.connectors import http_systems
 
 __all__ = ["BatchParams", "BatchStrategy", "channel_values", "import_orders_loop"]
 
@@ -36,6 +38,7 @@ class BatchParams:
     first_export: Duration | None = None
     page_size: int | None = None
     max_retries: int = 8
+    transport: Literal["direct", "http"] = "direct"
 
 
 def channel_values(
@@ -87,9 +90,12 @@ class BatchStrategy(SyncStrategy):
     def __init__(self, params: BatchParams | None = None) -> None:
         super().__init__(params)
         self.stats = ClientStats()
+        self.fulfillment = FulfillmentSync()
         self.exports = 0
 
     def start(self, env: Any, systems: Any) -> None:
+        if self.params.transport == "http":  # through the platforms' HTTP facades
+            systems = http_systems(systems)
         p: BatchParams = self.params
         env.process(self._exports(env, systems))
         for ch in systems.channels:
@@ -104,6 +110,7 @@ class BatchStrategy(SyncStrategy):
                     p.max_retries,
                 )
             )
+        self.fulfillment.start(env, systems, self.stats)
 
     def _exports(self, env: Any, systems: Any) -> Generator[Any, Any, None]:
         p: BatchParams = self.params

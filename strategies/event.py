@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from sim.dists import Duration
+from strategies._fulfill import FulfillmentSync
 from strategies._push import ClientStats, call_with_retry, push_availability
 from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView, queue_record
 from strategies.base import SyncStrategy
@@ -137,6 +138,7 @@ class EventStrategy(SyncStrategy):
     def __init__(self, params: EventParams | None = None) -> None:
         super().__init__(params)
         self.stats = ClientStats()
+        self.fulfillment = FulfillmentSync()
         self.consumers: list[ChannelConsumer] = []
 
     def start(self, env: Any, systems: Any) -> None:
@@ -147,6 +149,7 @@ class EventStrategy(SyncStrategy):
         self.consumers = [
             ChannelConsumer(self, systems, c, snapshot) for c in range(len(systems.channels))
         ]
+        self.fulfillment.start(env, systems, self.stats)
 
     def queues(self) -> list[Any]:
         """Total-queue records: every consumer must apply every published event once."""

@@ -45,9 +45,11 @@ import numpy as np
 
 from mocks.api import ApiServer
 from sim.dists import Dist, Duration, Fixed
+from strategies._fulfill import FulfillmentSync
 from strategies._push import ClientStats, backoff, call_with_retry
 from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView, queue_record
 from strategies.base import SyncStrategy
+from strategies.connectors import http_systems
 from strategies.event import OrderImporter
 
 __all__ = ["Middleware", "OrchestratedParams", "OrchestratedStrategy", "order_sweeper"]
@@ -76,6 +78,7 @@ class OrchestratedParams:
     backoff_cap: Duration = 120.0
     reservation_ttl: Duration = 4 * 3600.0
     fallback: Literal["accept", "reject"] = "accept"
+    transport: Literal["direct", "http"] = "direct"
 
 
 class Middleware:
@@ -367,9 +370,12 @@ class OrchestratedStrategy(SyncStrategy):
     def __init__(self, params: OrchestratedParams | None = None) -> None:
         super().__init__(params)
         self.stats = ClientStats()
+        self.fulfillment = FulfillmentSync()
         self.dlq: list[tuple[int, np.ndarray]] = []
 
     def start(self, env: Any, systems: Any) -> None:
+        if self.params.transport == "http":  # through the platforms' HTTP facades
+            systems = http_systems(systems)
         self.publisher = Publisher(env, systems)
         self.importer = OrderImporter(env, systems, self.stats, self.params.max_retries)
         mw = self.middleware = Middleware(self, env, systems)
@@ -384,6 +390,7 @@ class OrchestratedStrategy(SyncStrategy):
             order_sweeper(env, systems, self.importer, mw, self.params.order_sweep_interval)
         )
         systems.fault_targets["middleware"] = self.set_down
+        self.fulfillment.start(env, systems, self.stats)
 
     def set_down(self, down: bool) -> None:
         """Middleware outage on/off (fault plans): while down, checkout falls back, nothing
