@@ -55,6 +55,14 @@ class PendingView:
     def include(self, seqs: Iterable[int]) -> None:
         """The view has now taken in these changes (unknown or repeated seqs are ignored)."""
         keys = self._keys
+        if type(seqs) is tuple and len(seqs) <= 1:  # the common case: one change or none
+            key = keys.pop(seqs[0], None) if seqs else None
+            if key is not None:
+                q = self._queues[key]
+                while q and q[0] not in keys:
+                    q.popleft()
+                self._head[key] = self._times[q[0]] if q else _INF
+            return
         touched = set()
         for seq in seqs:
             key = keys.pop(seq, None)
