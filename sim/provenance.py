@@ -87,7 +87,8 @@ class PendingView:
 
     def as_of_for(self, locs: Any, skus: Any, now: float) -> np.ndarray:
         """``as_of`` for the given locations (rows) and SKUs (columns)."""
-        head = self._head.reshape(-1, self.n_sku)[np.ix_(np.asarray(locs), np.asarray(skus))]
+        flat = np.asarray(locs, np.int64)[:, None] * self.n_sku + np.asarray(skus, np.int64)
+        head = self._head[flat]  # flat indices: much cheaper than np.ix_ for small pages
         return np.where(head == _INF, now, np.nextafter(head, -_INF))
 
     def as_of_at(self, loc: int, sku: int, now: float) -> float:
