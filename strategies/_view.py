@@ -221,8 +221,9 @@ class StockView:
 
     def free(self, locs: list[int], skus: np.ndarray) -> np.ndarray:
         """Sum over ``locs`` of max(0, on_hand - hold - released) for ``skus``."""
-        ix = np.ix_(np.asarray(locs), skus)
-        f = self.on_hand[ix] - self.hold[ix] - self.released[ix]
+        n_sku = self.on_hand.shape[1]
+        flat = np.asarray(locs, np.int64)[:, None] * n_sku + np.asarray(skus, np.int64)
+        f = self.on_hand.ravel()[flat] - self.hold.ravel()[flat] - self.released.ravel()[flat]
         return np.maximum(f, 0).sum(axis=0)
 
     def available(self, channel: int, skus: np.ndarray, now: float) -> tuple[Any, Any]:
