@@ -45,7 +45,15 @@ from rich.table import Table
 from sim.registry import BUILTIN_ORDER, StrategyError, installed_strategies, resolve_strategy
 from sim.scenario import ScenarioError, find_scenario
 
-__all__ = ["WORKLOADS", "Workload", "bare_simpy_rate", "bench_one", "register", "workload_path"]
+__all__ = [
+    "SCALING",
+    "WORKLOADS",
+    "Workload",
+    "bare_simpy_rate",
+    "bench_one",
+    "register",
+    "workload_path",
+]
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
 
@@ -97,15 +105,30 @@ def bare_simpy_rate(events: int = 300_000, procs: int = 100, repeats: int = 3) -
     return best
 
 
-def bench_one(path: str, strategy: str, duration: str | None, seed: int = 1) -> dict[str, Any]:
-    """One run in this process; the figures the table shows (the child's work)."""
+def bench_one(
+    path: str,
+    strategy: str,
+    duration: str | None,
+    seed: int = 1,
+    overrides: dict[str, Any] | None = None,
+    demand_factor: float = 1.0,
+) -> dict[str, Any]:
+    """One run in this process; the figures the table shows (the child's work).
+    ``demand_factor`` multiplies every channel's order rate."""
     from sim.runner import run
     from sim.scenario import load_scenario
 
-    overrides = {"scenario.duration": duration} if duration else None
-    sc = load_scenario(path, overrides)
+    over = dict(overrides or {})
+    if duration:
+        over["scenario.duration"] = duration
+    sc = load_scenario(path, over or None)
+    if demand_factor != 1.0:
+        rates = {f"channels.{c.name}.orders_per_hour": c.orders_per_hour for c in sc.channels}
+        sc = load_scenario(path, {**over, **{k: v * demand_factor for k, v in rates.items()}})
     t0 = time.perf_counter()
+    c0 = time.process_time()
     r = run(sc, strategy, seed, keep_history=False, recovery_baseline=False)
+    cpu = time.process_time() - c0
     total = time.perf_counter() - t0
     return {
         "scenario": sc.id,
@@ -114,13 +137,21 @@ def bench_one(path: str, strategy: str, duration: str | None, seed: int = 1) -> 
         "domain_events": int(r.metrics["domain_events"]),
         "sim_wall_s": float(r.metrics["wall_seconds"]),
         "total_wall_s": total,
+        "total_cpu_s": cpu,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "trace_hash": r.trace_hash,
     }
 
 
-def _child(path: Path, strategy: str, duration: str | None) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "sim.bench", str(path), strategy, duration or ""]
+def _child(
+    path: Path,
+    strategy: str,
+    duration: str | None,
+    overrides: dict[str, Any] | None = None,
+    demand_factor: float = 1.0,
+) -> dict[str, Any]:
+    extra = json.dumps({"overrides": overrides or {}, "demand_factor": demand_factor})
+    cmd = [sys.executable, "-m", "sim.bench", str(path), strategy, duration or "", extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -158,6 +189,35 @@ def _table(rows: list[dict[str, Any]], bare: float, quick: bool) -> Table:
     return table
 
 
+#: (label, scenario overrides, demand factor) of the scaling check on peak_week
+SCALING: tuple[tuple[str, dict[str, Any], float], ...] = (
+    ("base", {}, 1.0),
+    ("2x demand", {}, 2.0),
+    ("10x catalogue", {"catalogue.skus": 20000}, 1.0),
+)
+
+
+def _scaling_table(rows: list[dict[str, Any]], horizon: str) -> Table:
+    table = Table(
+        title=f"scaling on peak_week ({horizon}; 2,000 SKUs; CPU seconds of the whole run, "
+        "so other load on the machine does not count)"
+    )
+    for col in ("strategy", "base CPU s", "2x demand", "events", "10x catalogue", "events"):
+        table.add_column(col, justify="left" if col == "strategy" else "right")
+    by: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        by.setdefault(r["strategy"], {})[r["case"]] = r
+    for strategy, cases in by.items():
+        base = cases["base"]
+        cells = [strategy, f"{base['total_cpu_s']:.1f}"]
+        for case in ("2x demand", "10x catalogue"):
+            r = cases[case]
+            cells.append(f"x{r['total_cpu_s'] / base['total_cpu_s']:.2f} time")
+            cells.append(f"x{r['domain_events'] / base['domain_events']:.2f}")
+        table.add_row(*cells)
+    return table
+
+
 def _span(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
@@ -184,6 +244,14 @@ def register(app: Any) -> None:
         json_out: Annotated[
             Path | None, typer.Option("--json", help="Also write the rows to this JSON file.")
         ] = None,
+        scaling: Annotated[
+            bool,
+            typer.Option(
+                "--scaling",
+                help="Also check that cost grows with events: peak_week (one day, or 12h "
+                "with --quick) at 2x demand and at 10x catalogue, against the base.",
+            ),
+        ] = False,
     ) -> None:
         """Syncsim's domain events per second next to bare SimPy's timeout rate."""
         err = Console(stderr=True)
@@ -215,19 +283,38 @@ def register(app: Any) -> None:
                     except RuntimeError as exc:
                         fail(f"syncsim: bench failed: {exc}", 1)
                     rows.append({"workload": n, **row})
+            scale_rows: list[dict[str, Any]] = []
+            if scaling:
+                horizon = "12h" if quick else "1d"
+                peak = workload_path(WORKLOADS["peak_week"])
+                for s in strategies:
+                    for case, over, factor in SCALING:
+                        status.update(f"scaling: {s} / {case}")
+                        try:
+                            row = _child(peak, s, horizon, over, factor)
+                        except RuntimeError as exc:
+                            fail(f"syncsim: bench failed: {exc}", 1)
+                        scale_rows.append({"case": case, **row})
         out = Console()
         if not out.is_terminal:
             out = Console(width=132)
         out.print(_table(rows, bare, quick))
+        if scaling:
+            out.print(_scaling_table(scale_rows, "12h" if quick else "1d"))
         if json_out is not None:
             tmp = json_out.with_name(f".{json_out.name}.tmp")
-            tmp.write_text(json.dumps({"bare_simpy_per_s": bare, "runs": rows}, indent=2))
+            data = {"bare_simpy_per_s": bare, "runs": rows, "scaling": scale_rows}
+            tmp.write_text(json.dumps(data, indent=2))
             os.replace(tmp, json_out)
 
 
 def _main(argv: Sequence[str]) -> None:
-    path, strategy, duration = argv
-    print(json.dumps(bench_one(path, strategy, duration or None)))  # noqa: T201
+    path, strategy, duration, extra = argv
+    opts = json.loads(extra)
+    row = bench_one(
+        path, strategy, duration or None, 1, opts["overrides"], float(opts["demand_factor"])
+    )
+    print(json.dumps(row))  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.bench import WORKLOADS, bare_simpy_rate, workload_path
+from sim.bench import WORKLOADS, bare_simpy_rate, bench_one, workload_path
 from sim.cli import main
 
 
@@ -44,3 +44,14 @@ def test_quick_flash_sale_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert row["domain_events"] > 1000
     assert 0 < row["peak_rss_mb"] < 2048
     assert data["bare_simpy_per_s"] > 10_000
+
+
+def test_bench_one_scales_demand_and_overrides() -> None:
+    path = str(workload_path(WORKLOADS["flash_sale"]))
+    base = bench_one(path, "oracle", "5m")
+    double = bench_one(path, "oracle", "5m", demand_factor=2.0)
+    small = bench_one(path, "oracle", "5m", overrides={"catalogue.skus": 50})
+    assert base["trace_hash"] == bench_one(path, "oracle", "5m")["trace_hash"]
+    assert 1.5 < double["domain_events"] / base["domain_events"] < 2.5
+    assert small["trace_hash"] != base["trace_hash"]
+    assert base["total_cpu_s"] > 0
