@@ -34,11 +34,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import multiprocessing
 import os
+import signal
 import sys
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,16 +316,33 @@ def serial(todo: Sequence[SweepRun]) -> Iterator[tuple[SweepRun, Any]]:
         yield r, execute(r.job)
 
 
+def _quiet_worker() -> None:
+    """Pool workers leave Ctrl-C to the parent, which stops them (no worker tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _execute_indexed(item: tuple[int, Job]) -> tuple[int, Any]:
+    return item[0], execute(item[1])
+
+
 def process_pool(workers: int) -> Submit:
+    """Runs on a local pool of ``workers`` processes, yielding runs as they finish."""
+
     def submit(todo: Sequence[SweepRun]) -> Iterator[tuple[SweepRun, Any]]:
-        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
-            futures = {pool.submit(execute, r.job): r for r in todo}
-            try:
-                for fut in as_completed(futures):
-                    yield futures[fut], fut.result()
-            finally:
-                for fut in futures:
-                    fut.cancel()
+        n = max(1, min(workers, len(todo)))
+        pool = multiprocessing.get_context().Pool(n, initializer=_quiet_worker)
+        finished_ok = False
+        try:
+            items = [(i, r.job) for i, r in enumerate(todo)]
+            for i, result in pool.imap_unordered(_execute_indexed, items, chunksize=1):
+                yield todo[i], result
+            finished_ok = True
+        finally:
+            if finished_ok:
+                pool.close()
+            else:
+                pool.terminate()  # interrupted: unfinished runs are dropped, redone on resume
+            pool.join()
 
     return submit
 
