@@ -20,6 +20,7 @@ the head is found by skipping items already taken in. Every operation is O(1) am
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -92,5 +93,5 @@ class PendingView:
         return np.where(head == _INF, now, np.nextafter(head, -_INF))
 
     def as_of_at(self, loc: int, sku: int, now: float) -> float:
-        h = float(self._head[loc * self.n_sku + sku])
-        return now if h == _INF else float(np.nextafter(h, -_INF))
+        h = self._head.item(loc * self.n_sku + sku)
+        return now if h == _INF else math.nextafter(h, -_INF)  # the same IEEE step as numpy
