@@ -233,14 +233,15 @@ class StockView:
             values = np.maximum(self.free(locs, skus) - self.pending[skus], 0)
             return values, self.prov.as_of_for(locs, skus, now).min(axis=0)
         # a handful of SKUs: plain Python beats numpy's per-call overhead
-        on_hand, hold, released, prov = self.on_hand, self.hold, self.released, self.prov
+        on_hand, hold, released = self.on_hand.item, self.hold.item, self.released.item
+        pending, as_of_at = self.pending.item, self.prov.as_of_at
         vals, as_of = [], []
         for s in skus.tolist():
             free = 0
             for loc in locs:
-                x = int(on_hand[loc, s]) - int(hold[loc, s]) - int(released[loc, s])
+                x = on_hand(loc, s) - hold(loc, s) - released(loc, s)
                 if x > 0:
                     free += x
-            vals.append(max(0, free - int(self.pending[s])))
-            as_of.append(min(prov.as_of_at(loc, s, now) for loc in locs))
+            vals.append(max(0, free - pending(s)))
+            as_of.append(min([as_of_at(loc, s, now) for loc in locs]))
         return np.array(vals, np.int64), np.array(as_of)
