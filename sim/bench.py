@@ -159,8 +159,13 @@ def _child(
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def _table(rows: list[dict[str, Any]], bare: float, quick: bool) -> Table:
-    title = f"syncsim bench{' --quick' if quick else ''}: bare SimPy {bare:,.0f} timeouts/s"
+def _table(
+    rows: list[dict[str, Any]], bare: float, quick: bool, load: tuple[float, float]
+) -> Table:
+    title = (
+        f"syncsim bench{' --quick' if quick else ''}: bare SimPy {bare:,.0f} timeouts/s "
+        f"(load average {load[0]:.1f} at start, {load[1]:.1f} at end, {os.cpu_count()} CPUs)"
+    )
     table = Table(title=title)
     for col in (
         "workload",
@@ -271,6 +276,7 @@ def register(app: Any) -> None:
             paths = {n: workload_path(WORKLOADS[n]) for n in names}
         except (StrategyError, ScenarioError) as exc:
             fail(f"syncsim: error: {exc}", 2)
+        load0 = os.getloadavg()[0]  # wall-clock rates mean little on a busy machine
         bare = bare_simpy_rate()
         rows: list[dict[str, Any]] = []
         with err.status("benchmarking") as status:
@@ -298,12 +304,13 @@ def register(app: Any) -> None:
         out = Console()
         if not out.is_terminal:
             out = Console(width=132)
-        out.print(_table(rows, bare, quick))
+        load = (load0, os.getloadavg()[0])
+        out.print(_table(rows, bare, quick, load))
         if scaling:
             out.print(_scaling_table(scale_rows, "12h" if quick else "1d"))
         if json_out is not None:
             tmp = json_out.with_name(f".{json_out.name}.tmp")
-            data = {"bare_simpy_per_s": bare, "runs": rows, "scaling": scale_rows}
+            data = {"bare_simpy_per_s": bare, "load": load, "runs": rows, "scaling": scale_rows}
             tmp.write_text(json.dumps(data, indent=2))
             os.replace(tmp, json_out)
 
