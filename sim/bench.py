@@ -57,6 +57,20 @@ __all__ = [
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
 
+BENCH_HELP = (
+    "Syncsim's domain events per second next to bare SimPy's timeout rate, per workload and "
+    "built-in strategy, each run in a fresh process.\n\n"
+    "A domain event (the domain_events metric) is one state change applied to a system "
+    "record: an order line demanded, a change of truth, a physical movement, an ERP posting, "
+    "one SKU value written to a channel (each SKU of a bulk write counts once) or one "
+    "integration call (ERP, WMS, channel APIs). A SimPy event that changes nothing is not one. "
+    "Domain events/s divide by wall_seconds (the simulation loop); the ratio is to bare SimPy "
+    "(100 processes looping env.timeout, best of three, measured in this invocation); wall per "
+    "simulated day covers the whole run; peak memory is the run's maximum resident set.\n\n"
+    "Workloads: peak_week; catalog_100k (100,000 SKUs, 10 locations, 6 channels, one day); "
+    "flash_sale (an order every second for an hour). --quick: 1d, 2h, 10m."
+)
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -233,7 +247,7 @@ def _span(seconds: float) -> str:
 def register(app: Any) -> None:
     """Add ``syncsim bench`` to the command line ``app``."""
 
-    @app.command("bench", help=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+    @app.command("bench", help=BENCH_HELP)
     def bench_cmd(
         workload: Annotated[
             list[str] | None,
