@@ -114,7 +114,7 @@ class Divergence:
             self._last[c] = now
 
     def _set(self, c: int, sku: int, new: int) -> None:
-        old = int(self.d[c, sku])
+        old = self.d.item(c, sku)
         if new == old:
             return
         self._advance(c)
@@ -127,18 +127,18 @@ class Divergence:
         ledger = self.ledger
         for c in ledger.channels_of_loc[loc]:
             ta = ledger.true_available(c, sku)
-            if ta != self.ta[c, sku]:
+            if ta != self.ta.item(c, sku):
                 self.ta[c, sku] = ta
-                self._set(c, sku, max(0, int(self.counts[c][sku])) - ta)
+                self._set(c, sku, max(0, self.counts[c].item(sku)) - ta)
 
     def on_shown(self, c: int, skus: Any) -> None:
         if isinstance(skus, int | np.integer):
             self._set(c, int(skus), max(0, int(self.counts[c][skus])) - int(self.ta[c, skus]))
             return
         if len(skus) <= 16:  # small writes: the scalar path is cheaper than numpy's overhead
-            count, ta = self.counts[c], self.ta[c]
+            count, ta = self.counts[c].item, self.ta[c].item
             for s in skus.tolist():
-                self._set(c, s, max(0, int(count[s])) - int(ta[s]))
+                self._set(c, s, max(0, count(s)) - ta(s))
             return
         skus = np.asarray(skus, np.int64)
         if not (skus[1:] > skus[:-1]).all():  # bulk exports come sorted: skip the sort
