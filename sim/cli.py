@@ -387,6 +387,11 @@ def validate_cmd(
 # -- commands from other modules: each adds itself with a ``register(app)`` function ----------
 # (report: sim.report; sweep and bench: sim.sweep, sim.bench; check and baseline:
 # sim.conformance, sim.baseline). Keep one import and one call per module here.
+from sim import bench as _bench  # noqa: E402
+from sim import sweep as _sweep  # noqa: E402
+
+_sweep.register(app)
+_bench.register(app)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -179,16 +179,18 @@ class Ledger:
 
     # -- reading the truth ------------------------------------------------------------------
     def free(self, loc: int, sku: int) -> int:
-        return int(self.on_hand[loc, sku] - self.committed[loc, sku] - self.hold[loc, sku])
+        return (
+            self.on_hand.item(loc, sku) - self.committed.item(loc, sku) - self.hold.item(loc, sku)
+        )
 
     def true_available(self, channel: int, sku: int) -> int:
-        on, com, hold = self.on_hand, self.committed, self.hold
+        on, com, hold = self.on_hand.item, self.committed.item, self.hold.item
         total = 0
         for loc in self.serve[channel]:
-            f = on[loc, sku] - com[loc, sku] - hold[loc, sku]
+            f = on(loc, sku) - com(loc, sku) - hold(loc, sku)
             if f > 0:
                 total += f
-        return int(total)
+        return total
 
     def true_available_all(self) -> np.ndarray:
         """true_available for every (channel, SKU), shape (n_channels, n_sku)."""

@@ -20,6 +20,7 @@ the head is found by skipping items already taken in. Every operation is O(1) am
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -55,6 +56,14 @@ class PendingView:
     def include(self, seqs: Iterable[int]) -> None:
         """The view has now taken in these changes (unknown or repeated seqs are ignored)."""
         keys = self._keys
+        if type(seqs) is tuple and len(seqs) <= 1:  # the common case: one change or none
+            key = keys.pop(seqs[0], None) if seqs else None
+            if key is not None:
+                q = self._queues[key]
+                while q and q[0] not in keys:
+                    q.popleft()
+                self._head[key] = self._times[q[0]] if q else _INF
+            return
         touched = set()
         for seq in seqs:
             key = keys.pop(seq, None)
@@ -79,9 +88,10 @@ class PendingView:
 
     def as_of_for(self, locs: Any, skus: Any, now: float) -> np.ndarray:
         """``as_of`` for the given locations (rows) and SKUs (columns)."""
-        head = self._head.reshape(-1, self.n_sku)[np.ix_(np.asarray(locs), np.asarray(skus))]
+        flat = np.asarray(locs, np.int64)[:, None] * self.n_sku + np.asarray(skus, np.int64)
+        head = self._head[flat]  # flat indices: much cheaper than np.ix_ for small pages
         return np.where(head == _INF, now, np.nextafter(head, -_INF))
 
     def as_of_at(self, loc: int, sku: int, now: float) -> float:
-        h = float(self._head[loc * self.n_sku + sku])
-        return now if h == _INF else float(np.nextafter(h, -_INF))
+        h = self._head.item(loc * self.n_sku + sku)
+        return now if h == _INF else math.nextafter(h, -_INF)  # the same IEEE step as numpy

@@ -114,7 +114,7 @@ class Divergence:
             self._last[c] = now
 
     def _set(self, c: int, sku: int, new: int) -> None:
-        old = int(self.d[c, sku])
+        old = self.d.item(c, sku)
         if new == old:
             return
         self._advance(c)
@@ -127,29 +127,34 @@ class Divergence:
         ledger = self.ledger
         for c in ledger.channels_of_loc[loc]:
             ta = ledger.true_available(c, sku)
-            if ta != self.ta[c, sku]:
+            if ta != self.ta.item(c, sku):
                 self.ta[c, sku] = ta
-                self._set(c, sku, max(0, int(self.counts[c][sku])) - ta)
+                self._set(c, sku, max(0, self.counts[c].item(sku)) - ta)
 
     def on_shown(self, c: int, skus: Any) -> None:
         if isinstance(skus, int | np.integer):
             self._set(c, int(skus), max(0, int(self.counts[c][skus])) - int(self.ta[c, skus]))
             return
         if len(skus) <= 16:  # small writes: the scalar path is cheaper than numpy's overhead
-            count, ta = self.counts[c], self.ta[c]
+            count, ta = self.counts[c].item, self.ta[c].item
             for s in skus.tolist():
-                self._set(c, s, max(0, int(count[s])) - int(ta[s]))
+                self._set(c, s, max(0, count(s)) - ta(s))
             return
-        skus = np.unique(np.asarray(skus, np.int64))
-        new = np.maximum(self.counts[c][skus], 0) - self.ta[c, skus]
-        old = self.d[c, skus]
-        if np.array_equal(new, old):
+        skus = np.asarray(skus, np.int64)
+        if not (skus[1:] > skus[:-1]).all():  # bulk exports come sorted: skip the sort
+            skus = np.unique(skus)
+        d = self.d[c]
+        new = np.maximum(self.counts[c][skus], 0) - self.ta[c][skus]
+        old = d[skus]
+        moved = new != old
+        if not moved.any():
             return
+        new, old = new[moved], old[moved]
         self._advance(c)
         self.sumabs[c] += int(np.abs(new).sum() - np.abs(old).sum())
-        self.n_over[c] += int((new > 0).sum() - (old > 0).sum())
-        self.n_under[c] += int((new < 0).sum() - (old < 0).sum())
-        self.d[c, skus] = new
+        self.n_over[c] += int(np.count_nonzero(new > 0) - np.count_nonzero(old > 0))
+        self.n_under[c] += int(np.count_nonzero(new < 0) - np.count_nonzero(old < 0))
+        d[skus[moved]] = new
 
     def now(self, c: int) -> tuple[float, float, float]:
         """Instantaneous (mean abs, over fraction, under fraction) for channel ``c``."""

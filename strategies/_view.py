@@ -221,8 +221,9 @@ class StockView:
 
     def free(self, locs: list[int], skus: np.ndarray) -> np.ndarray:
         """Sum over ``locs`` of max(0, on_hand - hold - released) for ``skus``."""
-        ix = np.ix_(np.asarray(locs), skus)
-        f = self.on_hand[ix] - self.hold[ix] - self.released[ix]
+        n_sku = self.on_hand.shape[1]
+        flat = np.asarray(locs, np.int64)[:, None] * n_sku + np.asarray(skus, np.int64)
+        f = self.on_hand.ravel()[flat] - self.hold.ravel()[flat] - self.released.ravel()[flat]
         return np.maximum(f, 0).sum(axis=0)
 
     def available(self, channel: int, skus: np.ndarray, now: float) -> tuple[Any, Any]:
@@ -232,14 +233,15 @@ class StockView:
             values = np.maximum(self.free(locs, skus) - self.pending[skus], 0)
             return values, self.prov.as_of_for(locs, skus, now).min(axis=0)
         # a handful of SKUs: plain Python beats numpy's per-call overhead
-        on_hand, hold, released, prov = self.on_hand, self.hold, self.released, self.prov
+        on_hand, hold, released = self.on_hand.item, self.hold.item, self.released.item
+        pending, as_of_at = self.pending.item, self.prov.as_of_at
         vals, as_of = [], []
         for s in skus.tolist():
             free = 0
             for loc in locs:
-                x = int(on_hand[loc, s]) - int(hold[loc, s]) - int(released[loc, s])
+                x = on_hand(loc, s) - hold(loc, s) - released(loc, s)
                 if x > 0:
                     free += x
-            vals.append(max(0, free - int(self.pending[s])))
-            as_of.append(min(prov.as_of_at(loc, s, now) for loc in locs))
+            vals.append(max(0, free - pending(s)))
+            as_of.append(min([as_of_at(loc, s, now) for loc in locs]))
         return np.array(vals, np.int64), np.array(as_of)

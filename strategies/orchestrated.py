@@ -176,10 +176,11 @@ class Middleware:
     def inflight(self, s: int) -> int:
         """Units likely sold where the middleware cannot see yet (non-reserving channels)."""
         now, tau = self.env.now, self.p.velocity_window
+        rate_t, rate = self.rate_t.item, self.rate.item
         expected = 0.0
         for c in self._invisible:
-            decay = math.exp(-(now - self.rate_t[c, s]) / tau)
-            expected += float(self.rate[c, s]) * decay * self.lateness[c]
+            decay = math.exp(-(now - rate_t(c, s)) / tau)
+            expected += rate(c, s) * decay * self.lateness[c]
         return self._quantile(expected)
 
     def allowance(self, c: int, skus: np.ndarray) -> np.ndarray:
@@ -189,12 +190,13 @@ class Middleware:
     def allow(self, c: int, s: int) -> int:
         """The allocation rules for one channel and SKU (see the module docstring)."""
         view, p = self.view, self.p
+        on_hand, hold, released = view.on_hand.item, view.hold.item, view.released.item
         free = 0
         for loc in self.systems.serve(c):
-            x = int(view.on_hand[loc, s]) - int(view.hold[loc, s]) - int(view.released[loc, s])
+            x = on_hand(loc, s) - hold(loc, s) - released(loc, s)
             if x > 0:
                 free += x
-        free = max(0, free - int(view.pending[s]) - int(self.held[s]) - p.safety_stock)
+        free = max(0, free - view.pending.item(s) - self.held.item(s) - p.safety_stock)
         if p.inflight_buffer:
             buffer = self.inflight(s) if self.reserves[c] else self.display_buffer(s)
             free = max(0, free - buffer)
