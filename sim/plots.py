@@ -169,7 +169,7 @@ def _run_mean(ts: pd.DataFrame, series: str) -> pd.DataFrame:
     sub = ts[ts["series"] == series]
     wide = sub[sub["channel"] == "*"]
     if wide.empty:
-        wide = sub.groupby(["strategy", "seed", "t"], as_index=False)["value"].mean()
+        wide = sub.groupby(["strategy", "seed", "t"])["value"].mean().reset_index()
     return wide.pivot_table(index="t", columns="strategy", values="value", aggfunc="mean")
 
 
