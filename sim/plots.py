@@ -104,26 +104,28 @@ def _mean_ci(values: pd.Series) -> tuple[float, float]:
 
 
 def outcomes(runs: pd.DataFrame) -> Figure:
-    """Oversold and lost-sale units per strategy: mean over replications with 95% CIs."""
-    fig = _figure()
-    ax = fig.add_subplot()
+    """Oversold and lost-sale units per strategy, one panel each (their scales differ):
+    mean over replications with 95% CIs (clipped at zero: units are never negative)."""
+    fig = _figure(1, 2, width=11.0, height=4.0)
     names = _strategies(runs)
-    x = np.arange(len(names))
-    width = 0.38
-    for k, (metric, label, color) in enumerate(
-        (("oversold_units", "oversold units", "#d62728"),
-         ("lost_sale_units", "lost-sale units", "#1f77b4"))
-    ):  # fmt: skip
-        stats = [_mean_ci(runs.loc[runs["strategy"] == n, metric]) for n in names]
-        means = [m for m, _ in stats]
-        errs = [e for _, e in stats]
-        ax.bar(x + (k - 0.5) * width, means, width, yerr=errs, capsize=4, label=label, color=color)
-    ax.set_xticks(x, names)
-    ax.set_ylabel("units (mean, 95% CI)")
+    colors = _palette(names)
     n = runs.groupby("strategy").size().min()
-    ax.set_title(f"What the customers felt: oversold vs lost-sale units ({n} replication(s))")
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
+    for k, (metric, label) in enumerate(
+        (("oversold_units", "oversold units"), ("lost_sale_units", "lost-sale units"))
+    ):
+        ax = fig.add_subplot(1, 2, k + 1)
+        stats = [_mean_ci(runs.loc[runs["strategy"] == s, metric]) for s in names]
+        means = np.array([m for m, _ in stats])
+        errs = np.array([e for _, e in stats])
+        ax.bar(
+            names, means, yerr=[np.minimum(errs, means), errs], capsize=4, label=label,
+            color=[colors[s] for s in names],
+        )  # fmt: skip
+        ax.set_title(label)
+        ax.set_ylabel("units per run (mean, 95% CI)")
+        ax.tick_params(axis="x", rotation=20)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"What the customers felt: oversold vs lost-sale units ({n} replication(s))")
     return fig
 
 

@@ -148,10 +148,13 @@ _TS_COLS = ["scenario", "strategy", "seed", "t", "channel", "series", "value"]
 _LAG_COLS = ["scenario", "strategy", "seed", "channel", "n", "q", "lag_s"]
 
 
-def winners_frame(runs: pd.DataFrame) -> pd.DataFrame:
+def winners_frame(runs: pd.DataFrame, floor: str = "oracle") -> pd.DataFrame:
     """Per metric: mean per strategy (with the 95% CI half-width) and the winner(s): the
-    strategies whose mean is best in the metric's direction (ties share the win)."""
+    strategies whose mean is best in the metric's direction (ties share the win). ``floor``
+    (the oracle: every channel updated instantly from the truth, which no integration can
+    reach) is shown but not ranked when other strategies are there."""
     names = list(dict.fromkeys(runs["strategy"]))
+    ranked = [n for n in names if n != floor] or names
     rows = []
     for metric, label, direction in METRICS:
         if metric not in runs.columns:
@@ -165,7 +168,9 @@ def winners_frame(runs: pd.DataFrame) -> pd.DataFrame:
                 stats[n] = (float(x.mean()), float(hi - lo) / 2)
         if not stats:
             continue
-        means = {n: m for n, (m, _) in stats.items()}
+        means = {n: m for n, (m, _) in stats.items() if n in ranked}
+        if not means:
+            continue
         best = min(means.values()) if direction == "min" else max(means.values())
         tol = 1e-9 * max(1.0, abs(best))
         win = [n for n, m in means.items() if abs(m - best) <= tol]
@@ -177,7 +182,7 @@ def winners_frame(runs: pd.DataFrame) -> pd.DataFrame:
         for n in names:
             row[n] = stats.get(n, (float("nan"), 0.0))[0]
             row[f"{n} ±"] = stats.get(n, (0.0, float("nan")))[1]
-        row["winner"] = ", ".join(win) if len(win) < len(means) else "(tie)"
+        row["winner"] = ", ".join(win) if len(win) < len(means) or len(win) == 1 else "(tie)"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -329,7 +334,9 @@ Command: <code>{esc(" ".join(map(str, m.get("command", []))))}</code>;
 git commit {esc(str(m.get("git_commit")))}; created {esc(str(m.get("created")))}.</p>
 <h2>Summary: the winner per metric</h2>
 <p>Mean over replications (± half-width of the 95% confidence interval); the best mean in
-the metric's direction is in bold. A winner on overlapping intervals is not significant.</p>
+the metric's direction is in bold. A winner on overlapping intervals is not significant.
+The oracle (every channel updated instantly from the truth) is the floor no integration
+can reach: shown, not ranked.</p>
 <table>{"".join(head)}{"".join(body)}</table>
 <h2>Business view</h2>
 <p>Per run, from the scenario's cost parameters ({esc(costs_txt)}). Lowest total:
