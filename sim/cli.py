@@ -260,6 +260,8 @@ def compare_cmd(
     if replications == 1:
         out_console.print("(one replication: use --replications for confidence intervals)")
     out_console.print(f"results: {target}")
+    if not no_report:
+        out_console.print(f"report: {target / 'report.html'}")
 
 
 @app.command("chaos")

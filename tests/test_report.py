@@ -13,7 +13,7 @@ import pytest
 from sim import load_scenario, run, write_results
 from sim.cli import main
 from sim.plots import BACKLOG_SERIES, fault_windows, pareto_front
-from sim.report import PLOTS, business_frame, load_results, winners_frame
+from sim.report import PLOTS, business_frame, load_results, winners_frame, write_report
 
 SMALL = ["--set", "scenario.duration=6h", "--set", "catalogue.skus=60"]
 
@@ -148,10 +148,11 @@ def test_compare_no_report_writes_results_only(
 ) -> None:
     out = tmp_path / "res"
     args = ["compare", "smoke", "--workers", "1", "--out", str(out), "--no-report"]
-    code, _, err = cli([*args, "--set", "scenario.duration=1h", *SMALL[2:]], capsys)
+    code, out_text, err = cli([*args, "--set", "scenario.duration=1h", *SMALL[2:]], capsys)
     assert code == 0, err
     assert (out / "runs.parquet").is_file()
     assert not (out / "report.html").exists()
+    assert "report:" not in out_text
     assert not list(out.glob("*.png"))
 
 
@@ -160,8 +161,6 @@ def test_fault_windows_are_read_from_the_runs_and_named_in_the_report(tmp_path: 
     out = write_results(tmp_path / "res", [run(sc, "batch", 1)])
     data = load_results(out)
     assert fault_windows(data.runs) == [(4 * 3600.0, 6 * 3600.0, "erp_maintenance")]
-    from sim.report import write_report
-
     page = write_report(out).read_text()
     assert "erp_maintenance 4h-6h" in page
 
