@@ -81,6 +81,7 @@ class Wms:
         self.picked = np.zeros(shape, np.int64)  # picked, not yet shipped
         self.released = np.zeros(shape, np.int64)  # released, not yet shipped or shorted
         self.uncounted = np.zeros(shape, np.int64)  # shrink not yet found
+        self.unheld = np.zeros(shape, np.int64)  # returns on hold that the record counts as stock
         self.version = np.zeros(shape, np.int64)  # per (loc, sku) record version
         self._shrink_seqs: dict[int, list[int]] = {}
         self.view = ledger.views["wms"]
@@ -95,6 +96,11 @@ class Wms:
         """What the WMS believes is on hand: physical plus shrink it has not found."""
         return self.ledger.on_hand + self.uncounted
 
+    @property
+    def record_hold(self) -> np.ndarray:
+        """What the WMS record keeps in quality hold: returns not yet booked into stock."""
+        return self.ledger.hold - self.unheld
+
     def snapshot(self, sel: np.ndarray | None = None) -> Snapshot:
         now = self.env.now
         cols: Any
@@ -107,7 +113,7 @@ class Wms:
             skus,
             self.record_on_hand[:, cols],
             self.released[:, cols].copy(),
-            self.ledger.hold[:, cols].copy(),
+            self.record_hold[:, cols],
             self.ledger.in_transit[:, cols].copy(),
             as_of,
             now,
@@ -192,16 +198,35 @@ class Wms:
     def _return_arrives(self, loc: int, sku: int, qty: int) -> None:
         self.ledger.return_in(loc, sku, qty)
         self._emit(Movement("return", loc, sku, qty, self.env.now))
+        if self.returns.counted == "at_receipt":
+            # the record books the return straight into stock; the truth keeps it on hold
+            self.unheld[loc, sku] += qty
+            self._emit(Movement("qc_release", loc, sku, qty, self.env.now))
         self._after(self.returns.qc_delay, self._qc, loc, sku, qty)
 
     def _qc(self, loc: int, sku: int, qty: int) -> None:
         good = int(self.rng.binomial(qty, self.returns.restock_fraction))
+        if self.returns.counted == "at_receipt":
+            self._qc_booked(loc, sku, qty, good)
+            return
         if good:
             seqs = self.ledger.qc_release(loc, sku, good, KNOWN_TO_WMS)
             self._emit(Movement("qc_release", loc, sku, good, self.env.now, seqs))
         if qty - good:
             self.ledger.scrap(loc, sku, qty - good)
             self._emit(Movement("scrap", loc, sku, qty - good, self.env.now))
+
+    def _qc_booked(self, loc: int, sku: int, qty: int, good: int) -> None:
+        """QC of a return the record already booked as stock: the truth releases the good
+        units (a movement of 0 units carries that change to the records) and the record
+        writes the scrapped ones off with an adjustment."""
+        self.unheld[loc, sku] -= qty
+        if good:
+            seqs = self.ledger.qc_release(loc, sku, good, KNOWN_TO_WMS)
+            self._emit(Movement("qc_release", loc, sku, 0, self.env.now, seqs))
+        if qty - good:
+            self.ledger.scrap(loc, sku, qty - good)
+            self._emit(Movement("count", loc, sku, good - qty, self.env.now))
 
     # -- shrink and cycle counts ------------------------------------------------------------
     def run_shrink(self) -> Generator[Any, Any, None]:
@@ -254,7 +279,7 @@ class Wms:
         self.version[loc, sku] += 1
         mv.version = int(self.version[loc, sku])
         mv.on_hand = int(self.ledger.on_hand[loc, sku] + self.uncounted[loc, sku])
-        mv.hold = int(self.ledger.hold[loc, sku])
+        mv.hold = int(self.ledger.hold[loc, sku] - self.unheld[loc, sku])
         mv.released = int(self.released[loc, sku])
         if self.skews:
             mv.t += self.clock_offset

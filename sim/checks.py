@@ -166,7 +166,10 @@ def _ledger_balances(world: Any) -> dict[str, Any]:
         return r
     wms = world.wms
     r = _result(
-        (wms.record_on_hand != led.on_hand + wms.uncounted) | (wms.uncounted < 0),
+        (wms.record_on_hand != led.on_hand + wms.uncounted)
+        | (wms.uncounted < 0)
+        | (wms.unheld < 0)
+        | (wms.unheld > led.hold),
         lambda loc, s: f"WMS record inconsistent at location {loc}, SKU {s}",
     )
     if not r["ok"]:
@@ -189,7 +192,7 @@ def _ledger_balances(world: Any) -> dict[str, Any]:
             exp_transit[loc, s] -= q
     return _result(
         (exp_on_hand != wms.record_on_hand)
-        | (exp_hold != led.hold)
+        | (exp_hold != wms.record_hold)
         | (exp_transit != led.in_transit),
         lambda loc, s: (
             f"ERP record + unposted movements != WMS record at location {loc}, "

@@ -238,6 +238,9 @@ def compare_cmd(
         list[str] | None,
         typer.Option("--set", help="Override a scenario value: KEY=VALUE (dotted path)."),
     ] = None,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Do not write report.html and the plots.")
+    ] = False,
 ) -> None:
     """Every built-in strategy on the same seeds (common random numbers), with 95% CIs."""
     with _errors():
@@ -250,11 +253,15 @@ def compare_cmd(
             results = run_jobs(jobs, workers or default_workers(), lambda i, r: prog.advance(task))
         target = out or new_run_dir(Path("results"), sc.id)
         write_results(target, results)
+        if not no_report:
+            _write_report(target)
     title = f"{sc.id}: {len(names)} strategies x seeds {seeds[0]}..{seeds[-1]}"
     out_console.print(comparison_table(results, title))
     if replications == 1:
         out_console.print("(one replication: use --replications for confidence intervals)")
     out_console.print(f"results: {target}")
+    if not no_report:
+        out_console.print(f"report: {target / 'report.html'}")
 
 
 @app.command("chaos")
@@ -271,6 +278,9 @@ def chaos_cmd(
         bool, typer.Option("--check-determinism", help="Run every seed twice; compare.")
     ] = False,
     out: Annotated[Path | None, typer.Option(help="Results directory.")] = None,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Do not write report.html and the plots.")
+    ] = False,
 ) -> None:
     """A seeded fault swarm: each seed draws its own fault plan; every run is checked
     (conservation, invariants, bus accounting, nothing lost, recovery within a bound).
@@ -310,6 +320,9 @@ def chaos_cmd(
     target = out or new_run_dir(Path("results"), f"{sc.id}-chaos-{strategy.replace(':', '-')}")
     if kept:
         write_results(target, kept)
+        if not no_report:
+            with _errors():
+                _write_report(target)
     table = Table(title=f"chaos: {sc.id} / {strategy}, seeds {seed_list[0]}..{seed_list[-1]}")
     for col in ("seed", "faults", "verdict", "recovery s", "trace", "why"):
         table.add_column(col)
@@ -330,6 +343,16 @@ def chaos_cmd(
                 markup=False, highlight=False, soft_wrap=True,
             )  # fmt: skip
         raise typer.Exit(1)
+
+
+def _write_report(target: Path) -> None:
+    """report.html and the plots into a results directory just written."""
+    from sim.report import ReportError, write_report
+
+    try:
+        write_report(target)
+    except ReportError as exc:
+        raise InputError(str(exc)) from None
 
 
 def _same_run(a: Any, b: Any) -> bool:
@@ -388,10 +411,12 @@ def validate_cmd(
 # (report: sim.report; sweep and bench: sim.sweep, sim.bench; check and baseline:
 # sim.conformance, sim.baseline). Keep one import and one call per module here.
 from sim import bench as _bench  # noqa: E402
+from sim import report as _report  # noqa: E402
 from sim import sweep as _sweep  # noqa: E402
 
 _sweep.register(app)
 _bench.register(app)
+_report.register(app)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

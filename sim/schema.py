@@ -211,7 +211,17 @@ class Stock(_Model):
 
 
 class Returns(_Model):
+    """Customer returns: they arrive ``delay`` after shipping, wait ``qc_delay`` in quality
+    hold, then ``restock_fraction`` goes back to stock and the rest is scrapped.
+
+    ``counted`` is the record-keeping policy: ``after_qc`` (the WMS record keeps returns in
+    quality hold until QC releases them) or ``at_receipt`` (the record books them straight
+    into sellable stock when they arrive and writes scrapped units off after QC; the truth
+    still cannot sell them before QC, so every system over-shows them meanwhile).
+    """
+
     enabled: bool = False
+    counted: Literal["after_qc", "at_receipt"] = "after_qc"
     rate: dict[str, float] = Field(
         default_factory=lambda: {"storefront": 0.08, "marketplace": 0.05, "b2b": 0.02}
     )

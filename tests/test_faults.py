@@ -208,10 +208,8 @@ def test_chaos_finds_the_broken_strategy_and_the_replay_reproduces_it(
     tmp_path: Path, capsys: Any
 ) -> None:
     broken = "tests.broken_strategies:DropsOrdersOnError"
-    code, out = _chaos(
-        ["smoke", "-s", broken, "--seeds", "6", "--workers", "2", "--out", str(tmp_path / "a")],
-        capsys,
-    )
+    first = ["smoke", "-s", broken, "--seeds", "6", "--workers", "2", "--no-report"]
+    code, out = _chaos([*first, "--out", str(tmp_path / "a")], capsys)
     assert code == 1
     replays = re.findall(r"seed (\d+) failed; replay: (syncsim chaos .+)", out)
     assert replays, out
@@ -219,7 +217,7 @@ def test_chaos_finds_the_broken_strategy_and_the_replay_reproduces_it(
     row = next(line for line in out.splitlines() if line.startswith(f"│ {seed} "))
     trace = re.findall(r"[0-9a-f]{12}", row)[0]
     assert "FAIL" in row
-    args = [*command.split()[2:], "--out", str(tmp_path / "b")]
+    args = [*command.split()[2:], "--out", str(tmp_path / "b"), "--no-report"]
     code2, out2 = _chaos(args, capsys)
     assert code2 == 1
     row2 = next(line for line in out2.splitlines() if line.startswith(f"│ {seed} "))
@@ -231,6 +229,7 @@ def test_chaos_passes_a_correct_strategy(tmp_path: Path, capsys: Any) -> None:
     code, out = _chaos(["smoke", "-s", "oracle", "--seeds", "3", "--out", str(tmp_path)], capsys)
     assert code == 0, out
     assert "3 ok, 0 failing" in out
+    assert (tmp_path / "report.html").is_file()  # chaos writes the report too
 
 
 def test_check_determinism_catches_a_wall_clock_strategy(tmp_path: Path, capsys: Any) -> None:
