@@ -156,7 +156,13 @@ def run_all(
         task = prog.add_task("running", total=len(jobs))
         for i, (seed, strat) in enumerate(jobs):
             prog.update(task, description=f"{strat} seed {seed}")
-            results.append(run(sc, strat, seed, progress=partial(_advance, prog, task, i)))
+            try:
+                results.append(run(sc, strat, seed, progress=partial(_advance, prog, task, i)))
+            except (CheckFailure, StrategyRuntimeError) as exc:
+                if exc.result is not None:  # kept, marked failed
+                    results.append(exc.result)
+                exc.partial = results  # type: ignore[union-attr]
+                raise
     return results
 
 
@@ -208,7 +214,15 @@ def run_cmd(
         for n in names:
             resolve_strategy(n)
         seeds = list(range(seed, seed + replications))
-        results = run_all(sc, names, seeds, quiet=as_json)
+        target = out or new_run_dir(Path("results"), sc.id)
+        try:
+            results = run_all(sc, names, seeds, quiet=as_json)
+        except (CheckFailure, StrategyRuntimeError) as exc:
+            kept = getattr(exc, "partial", [])
+            if kept:  # the runs so far and the failed run's partial result, marked failed
+                write_results(target, kept)
+                _say(f"syncsim: partial results: {target}")
+            raise
         if check_determinism:
             again = run_all(sc, names, seeds, quiet=as_json)
             for a, b in zip(results, again, strict=True):
@@ -217,7 +231,6 @@ def run_cmd(
                         f"not deterministic: {a.strategy} seed {a.seed} gave trace "
                         f"{a.trace_hash[:12]} then {b.trace_hash[:12]}"
                     )
-        target = out or new_run_dir(Path("results"), sc.id)
         write_results(target, results)
     if as_json:
         objs = [r.to_json() for r in results]
