@@ -30,6 +30,7 @@ from sim.registry import (
     installed_strategies,
     params_from_table,
     resolve_strategy,
+    strategy_origins,
 )
 from sim.results import confidence_interval, new_run_dir, write_results
 from sim.runner import RunResult, StrategyRuntimeError, run
@@ -82,7 +83,7 @@ class InputError(Exception):
 
 
 def _say(message: str) -> None:
-    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+    err_console.print(message, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 @contextmanager
@@ -118,7 +119,7 @@ def _load(ref: str, overrides: dict[str, Any]) -> Scenario:
 def _check_strategy_tables(sc: Scenario, source: str) -> None:
     known = installed_strategies()
     for name, table in sc.strategies.items():
-        if name not in known:
+        if name not in known and ":" not in name:
             continue
         cls = resolve_strategy(name)
         params = getattr(cls, "Params", None)
@@ -369,13 +370,13 @@ def scenarios_cmd() -> None:
 def strategies_cmd() -> None:
     """List built-in and installed strategies."""
     table = Table(title="strategies")
-    for col in ("name", "class", "summary"):
+    for col in ("name", "class", "origin", "summary"):
         table.add_column(col)
     with _errors():
-        for name, path in installed_strategies().items():
+        for name, (path, origin) in strategy_origins().items():
             cls = resolve_strategy(name)
             doc = (sys.modules[cls.__module__].__doc__ or cls.__doc__ or "").strip()
-            table.add_row(name, path, doc.splitlines()[0] if doc else "")
+            table.add_row(name, path, origin, doc.splitlines()[0] if doc else "")
     out_console.print(table)
 
 
@@ -400,6 +401,9 @@ def validate_cmd(
 # -- commands from other modules: each adds itself with a ``register(app)`` function ----------
 # (report: sim.report; sweep and bench: sim.sweep, sim.bench; check and baseline:
 # sim.conformance, sim.baseline). Keep one import and one call per module here.
+from sim import conformance as _conformance  # noqa: E402
+
+_conformance.register(app)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -163,7 +163,7 @@ def _where(exc: BaseException) -> str:
     ``__cause__`` is the original; the innermost frame outside SimPy names the place."""
     while exc.__cause__ is not None and type(exc.__cause__) is type(exc):
         exc = exc.__cause__
-    frames = traceback.extract_tb(exc.__traceback__)
+    frames = list(traceback.extract_tb(exc.__traceback__))
     own = [f for f in frames if not any(h in f.filename for h in HARNESS_PATHS)]
     frames = own or [f for f in frames if "simpy" not in f.filename]
     if not frames:

@@ -64,7 +64,7 @@ class LeaksUnits(BatchStrategy):
 
 
 class Raises(BatchStrategy):
-    """Batch sync that raises after two hours."""
+    """Batch sync that raises after an hour and a half."""
 
     name = "raises"
     Params = BatchParams
@@ -74,7 +74,7 @@ class Raises(BatchStrategy):
         env.process(self._boom(env))
 
     def _boom(self, env: Any) -> Generator[Any, Any, None]:
-        yield env.timeout(7200)
+        yield env.timeout(5400)
         raise KeyError("sku-42")
 
 
