@@ -404,6 +404,9 @@ def validate_cmd(
 from sim import conformance as _conformance  # noqa: E402
 
 _conformance.register(app)
+from sim import baseline as _baseline  # noqa: E402
+
+_baseline.register(app)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

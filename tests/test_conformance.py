@@ -4,17 +4,12 @@ matrix of built-ins is ``slow``."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+import broken_strategies
 import pytest
 
 from sim.cli import main
 from sim.conformance import check
 from sim.faultplan import FAULT_KINDS
-
-sys.path.insert(0, str(Path(__file__).parent))
-import broken_strategies  # noqa: E402
 
 CHECKS = ["runs", "determinism", "conservation", "invariants", "bus_accounting"]
 
@@ -64,8 +59,10 @@ def test_cli_check_prints_a_table_and_exits_1(capsys: pytest.CaptureFixture[str]
     assert "conformance: broken_strategies:WallClockBatch on smoke-v1: FAIL" in out
     assert "determinism" in out
     assert "fault:clock_skew" in out
-    assert err.strip().splitlines()[-1].startswith(
-        "syncsim: check failed: broken_strategies:WallClockBatch: determinism"
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("syncsim: check failed: broken_strategies:WallClockBatch: determinism")
     )
 
 
