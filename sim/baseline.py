@@ -44,6 +44,7 @@ __all__ = [
     "MetricChange",
     "baseline_path",
     "check",
+    "compare_metric",
     "load",
     "register",
     "save",

@@ -41,7 +41,14 @@ from sim.runner import RunResult, StrategyRuntimeError, run
 from sim.scenario import load_scenario, with_overrides
 from sim.schema import Scenario
 
-__all__ = ["CheckOutcome", "ConformanceReport", "check", "register", "strategy_label"]
+__all__ = [
+    "CheckOutcome",
+    "ConformanceReport",
+    "check",
+    "check_scenario",
+    "register",
+    "strategy_label",
+]
 
 SAFETY = {
     "conservation": ("conservation_units", "conservation_orders"),

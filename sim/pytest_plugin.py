@@ -31,7 +31,15 @@ from typing import Any
 
 import pytest
 
-__all__ = ["MetricStat", "Replications", "SyncsimFixture", "Value"]
+__all__ = [
+    "MetricStat",
+    "Replications",
+    "SyncsimFixture",
+    "Value",
+    "pytest_addoption",
+    "pytest_assertrepr_compare",
+    "syncsim",
+]
 
 
 @dataclass(frozen=True)
