@@ -122,3 +122,24 @@ def test_cli_keeps_partial_results_marked_failed(
     assert runs["error"].iloc[1].startswith("strategy 'raises' failed")
     assert json.loads((out / "manifest.json").read_text())["seeds"]
     assert not list(tmp_path.glob("res.*"))  # nothing half-written next to it
+
+
+def test_strategies_command_shows_origin(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(["strategies"], capsys)
+    assert code == 0
+    assert "origin" in out
+    assert out.count("built-in") >= 5
+
+
+def test_validate_checks_a_table_keyed_by_module_class(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    smoke = Path(__file__).parent.parent / "scenarios" / "smoke.toml"
+    bad = tmp_path / "mine.toml"
+    bad.write_text(smoke.read_text() + '\n[strategies."broken_strategies:Raises"]\nintervall = 5\n')
+    code, _, err = cli(["validate", str(bad)], capsys)
+    assert code == 2
+    assert err.strip().startswith(
+        f"syncsim: error: {bad}: strategies.broken_strategies:Raises.intervall: unknown "
+        "parameter (allowed: first_export, interval, "
+    )
