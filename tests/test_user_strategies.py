@@ -143,3 +143,19 @@ def test_validate_checks_a_table_keyed_by_module_class(
         f"syncsim: error: {bad}: strategies.broken_strategies:Raises.intervall: unknown "
         "parameter (allowed: first_export, interval, "
     )
+
+
+def test_tampering_with_the_erp_record_is_caught_by_the_audit() -> None:
+    def poke(env: Any, systems: Any) -> None:
+        def go() -> Any:
+            yield env.timeout(600)
+            systems.erp.on_hand[0, 3] += 5  # no API, no movement: the ERP now disagrees
+
+        env.process(go())
+
+    result = run(check_scenario("smoke", "1h"), FunctionStrategy(poke), 1, check=False)
+    assert not result.ok
+    assert result.checks["ledger_balances"]["detail"] == (
+        "ERP record + unposted movements != WMS record at location 0, SKU 3 (on hand 41 vs 36)"
+    )
+    assert result.checks["conservation_units"]["ok"]  # no physical unit moved
