@@ -8,6 +8,7 @@ check or whose strategy raises exits with code 1.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -411,6 +412,8 @@ _baseline.register(app)
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: usage errors become one line and exit code 2."""
+    if os.getcwd() not in sys.path:  # module:Class from the current directory, as python -m
+        sys.path.insert(0, os.getcwd())
     try:
         code = app(args=list(argv) if argv is not None else None, standalone_mode=False)
     except _cx.NoArgsIsHelpError as exc:
