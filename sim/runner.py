@@ -300,7 +300,12 @@ def run(
     if sc.faults and recovery_baseline and isinstance(strategy, str | type):
         calm = sc.model_copy(update={"faults": []})
         calm_strat = build_strategy(strategy, calm, strategy_params)
-        calm_world, _, _ = simulate(calm, calm_strat, seed, budget=step_budget)
+        try:
+            calm_world, _, _ = simulate(calm, calm_strat, seed, budget=step_budget)
+        except StrategyRuntimeError as exc:  # the no-fault twin failed: say so, keep it small
+            exc.args = (f"{exc} (in the no-fault twin run, for time_to_recovery_s)",)
+            exc.world = exc.strategy = None
+            raise
         baseline = divergence_series(calm_world)
     return collect(world, strat, wall, check, baseline, keep_history)
 
