@@ -39,11 +39,16 @@ __all__ = [
     "OrdersPage",
     "StaleWrite",
     "Webhooks",
+    "WriteOutsideApi",
 ]
 
 
 Checkout = Callable[["Channel", list[int], list[int]], Any]
 """``hook(channel, skus, cart) -> event``; the event's value: accepted quantity per line."""
+
+
+class WriteOutsideApi(RuntimeError):
+    """A strategy set a channel's shown availability without going through its API."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +145,15 @@ class Channel:
         self.bulk_limit = spec.api.bulk_limit
         self.pending_period = spec.pending_period
         self.page_size = page_size
+        # shown counts and their as_of are read-only outside the channel's own write paths:
+        # a strategy that assigns into them gets numpy's "read-only" ValueError at once
         self.count = initial_shown.astype(np.int64).copy()
         self.as_of = np.zeros(self.count.shape[0])
+        self.count.flags.writeable = False
+        self.as_of.flags.writeable = False
+        #: set by the runner: the public ``apply_write*`` (privileged, for tests and tools)
+        #: then raise ``WriteOutsideApi`` instead of writing
+        self.strict_writes = False
         self.demand = ChannelDemandStats()
         self.visible: list[Order] = []
         self.shown_listeners: list[Callable[[int, Any], None]] = []
@@ -217,7 +229,9 @@ class Channel:
             if order is None:
                 order = ledger.new_order(self.index)
             # decrement first: listeners of the truth change (the oracle) may rewrite it
+            self.count.flags.writeable = True
             self.count[sku] = max(0, self.count[sku] - accepted)
+            self.count.flags.writeable = False
             ledger.accept(order, sku, accepted)
             for on_shown in self.shown_listeners:
                 on_shown(self.index, sku)
@@ -243,25 +257,47 @@ class Channel:
         for on_order in self.order_listeners:
             self.webhooks.deliver(on_order, order)
 
-    # -- writes (shared by the API and privileged reference writers) -------------------------
+    # -- writes: the API's effect and the privileged reference writer (the oracle feed) ------
     def apply_write(self, skus: np.ndarray, values: np.ndarray, as_of: np.ndarray) -> None:
-        """Set the shown count of ``skus`` to ``values``, current to truth time ``as_of``."""
+        """Set the shown count of ``skus`` to ``values``, current to truth time ``as_of``,
+        at no cost (tests and tools). In a run (``strict_writes``) this is refused."""
+        if self.strict_writes:
+            raise WriteOutsideApi(
+                f"wrote channel {self.name!r} availability outside its API "
+                f"(Channel.apply_write of {np.size(skus)} SKUs; use set_inventory)"
+            )
+        self._apply(skus, values, as_of)
+
+    def apply_write_one(self, sku: int, value: int, as_of: float) -> None:
+        """Set one SKU's shown count at no cost (tests and tools; refused in a run)."""
+        if self.strict_writes:
+            raise WriteOutsideApi(
+                f"wrote channel {self.name!r} availability outside its API "
+                f"(Channel.apply_write_one of SKU {sku}; use set_inventory)"
+            )
+        self._apply_one(sku, value, as_of)
+
+    def _apply(self, skus: np.ndarray, values: np.ndarray, as_of: np.ndarray) -> None:
         skus = np.asarray(skus, np.int64)
-        self.count[skus] = np.maximum(np.asarray(values, np.int64), 0)
         as_of = np.asarray(as_of, float)
         if as_of.shape != skus.shape:
             as_of = np.full(skus.shape, float(as_of))
+        self.count.flags.writeable = self.as_of.flags.writeable = True
+        self.count[skus] = np.maximum(np.asarray(values, np.int64), 0)
         self.as_of[skus] = as_of
+        self.count.flags.writeable = self.as_of.flags.writeable = False
         self.skus_written += skus.size
         for on_write in self.write_listeners:
             on_write(self.index, skus, as_of)
         for on_shown in self.shown_listeners:
             on_shown(self.index, skus)
 
-    def apply_write_one(self, sku: int, value: int, as_of: float) -> None:
-        """Set one SKU's shown count (the cheap path for per-change writers)."""
+    def _apply_one(self, sku: int, value: int, as_of: float) -> None:
+        """The cheap path for per-change writers (the oracle feed)."""
+        self.count.flags.writeable = self.as_of.flags.writeable = True
         self.count[sku] = max(0, value)
         self.as_of[sku] = as_of
+        self.count.flags.writeable = self.as_of.flags.writeable = False
         self.skus_written += 1
         for on_write in self.write_listeners:
             on_write(self.index, sku, as_of)
@@ -290,7 +326,7 @@ class Channel:
             aso = np.full(skus.shape, float(aso[0]))
         if expected is None:
             return self.api.call(
-                skus.size, lambda: self.apply_write(skus, vals, aso), op="set_inventory"
+                skus.size, lambda: self._apply(skus, vals, aso), op="set_inventory"
             )
         exp = np.array(expected, np.int64, ndmin=1)
         if exp.size == 1 and skus.size > 1:
@@ -305,7 +341,7 @@ class Channel:
             current = np.maximum(self.count[skus], 0)
             if not np.array_equal(current, exp):
                 return StaleWrite(skus[current != exp], current[current != exp])
-            self.apply_write(skus, vals, aso)
+            self._apply(skus, vals, aso)
             return None
 
         return self.api.call(skus.size, cas, status_of=_cas_status, op="set_inventory_cas")

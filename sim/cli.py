@@ -8,6 +8,7 @@ check or whose strategy raises exits with code 1.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from sim.registry import (
     installed_strategies,
     params_from_table,
     resolve_strategy,
+    strategy_origins,
 )
 from sim.results import confidence_interval, new_run_dir, write_results
 from sim.runner import RunResult, StrategyRuntimeError, run
@@ -82,7 +84,7 @@ class InputError(Exception):
 
 
 def _say(message: str) -> None:
-    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+    err_console.print(message, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 @contextmanager
@@ -118,7 +120,7 @@ def _load(ref: str, overrides: dict[str, Any]) -> Scenario:
 def _check_strategy_tables(sc: Scenario, source: str) -> None:
     known = installed_strategies()
     for name, table in sc.strategies.items():
-        if name not in known:
+        if name not in known and ":" not in name:
             continue
         cls = resolve_strategy(name)
         params = getattr(cls, "Params", None)
@@ -156,7 +158,13 @@ def run_all(
         task = prog.add_task("running", total=len(jobs))
         for i, (seed, strat) in enumerate(jobs):
             prog.update(task, description=f"{strat} seed {seed}")
-            results.append(run(sc, strat, seed, progress=partial(_advance, prog, task, i)))
+            try:
+                results.append(run(sc, strat, seed, progress=partial(_advance, prog, task, i)))
+            except (CheckFailure, StrategyRuntimeError) as exc:
+                if exc.result is not None:  # kept, marked failed
+                    results.append(exc.result)
+                exc.partial = results  # type: ignore[union-attr]
+                raise
     return results
 
 
@@ -208,7 +216,15 @@ def run_cmd(
         for n in names:
             resolve_strategy(n)
         seeds = list(range(seed, seed + replications))
-        results = run_all(sc, names, seeds, quiet=as_json)
+        target = out or new_run_dir(Path("results"), sc.id)
+        try:
+            results = run_all(sc, names, seeds, quiet=as_json)
+        except (CheckFailure, StrategyRuntimeError) as exc:
+            kept = getattr(exc, "partial", [])
+            if kept:  # the runs so far and the failed run's partial result, marked failed
+                write_results(target, kept)
+                _say(f"syncsim: partial results: {target}")
+            raise
         if check_determinism:
             again = run_all(sc, names, seeds, quiet=as_json)
             for a, b in zip(results, again, strict=True):
@@ -217,7 +233,6 @@ def run_cmd(
                         f"not deterministic: {a.strategy} seed {a.seed} gave trace "
                         f"{a.trace_hash[:12]} then {b.trace_hash[:12]}"
                     )
-        target = out or new_run_dir(Path("results"), sc.id)
         write_results(target, results)
     if as_json:
         objs = [r.to_json() for r in results]
@@ -379,13 +394,13 @@ def scenarios_cmd() -> None:
 def strategies_cmd() -> None:
     """List built-in and installed strategies."""
     table = Table(title="strategies")
-    for col in ("name", "class", "summary"):
+    for col in ("name", "class", "origin", "summary"):
         table.add_column(col)
     with _errors():
-        for name, path in installed_strategies().items():
+        for name, (path, origin) in strategy_origins().items():
             cls = resolve_strategy(name)
             doc = (sys.modules[cls.__module__].__doc__ or cls.__doc__ or "").strip()
-            table.add_row(name, path, doc.splitlines()[0] if doc else "")
+            table.add_row(name, path, origin, doc.splitlines()[0] if doc else "")
     out_console.print(table)
 
 
@@ -410,17 +425,23 @@ def validate_cmd(
 # -- commands from other modules: each adds itself with a ``register(app)`` function ----------
 # (report: sim.report; sweep and bench: sim.sweep, sim.bench; check and baseline:
 # sim.conformance, sim.baseline). Keep one import and one call per module here.
+from sim import baseline as _baseline  # noqa: E402
 from sim import bench as _bench  # noqa: E402
+from sim import conformance as _conformance  # noqa: E402
 from sim import report as _report  # noqa: E402
 from sim import sweep as _sweep  # noqa: E402
 
 _sweep.register(app)
 _bench.register(app)
 _report.register(app)
+_conformance.register(app)
+_baseline.register(app)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: usage errors become one line and exit code 2."""
+    if os.getcwd() not in sys.path:  # module:Class from the current directory, as python -m
+        sys.path.insert(0, os.getcwd())
     try:
         code = app(args=list(argv) if argv is not None else None, standalone_mode=False)
     except _cx.NoArgsIsHelpError as exc:

@@ -26,6 +26,7 @@ __all__ = [
     "installed_strategies",
     "params_from_table",
     "resolve_strategy",
+    "strategy_origins",
 ]
 
 GROUP = "syncsim.strategies"
@@ -42,6 +43,22 @@ def installed_strategies() -> dict[str, str]:
     ordered = {n: found[n] for n in BUILTIN_ORDER if n in found}
     ordered.update({n: v for n, v in sorted(found.items()) if n not in ordered})
     return ordered
+
+
+def strategy_origins() -> dict[str, tuple[str, str]]:
+    """Strategy name -> (``module:Class``, origin): ``built-in`` for syncsim's own, else the
+    distribution (package) that declares the entry point, with its version."""
+    out: dict[str, tuple[str, str]] = {}
+    eps = {ep.name: ep for ep in entry_points(group=GROUP)}
+    for name, path in installed_strategies().items():
+        dist = getattr(eps[name], "dist", None)
+        dist_name = getattr(dist, "name", None) or "?"
+        if dist_name == "syncsim" and name in BUILTIN_ORDER:
+            origin = "built-in"
+        else:
+            origin = f"{dist_name} {getattr(dist, 'version', '')}".strip()
+        out[name] = (path, origin)
+    return out
 
 
 def _load_path(path: str) -> Any:
@@ -99,7 +116,10 @@ def build_strategy(ref: Any, scenario: Scenario, overrides: Mapping[str, Any] | 
     if not isinstance(obj, type):
         return obj  # an instance, configured by its maker
     name = getattr(obj, "name", obj.__name__)
+    # a user strategy's table may be keyed by its name or by the module:Class it was given as
     table = dict(scenario.strategies.get(name, {}))
+    if not table and isinstance(ref, str) and ref != name:
+        table = dict(scenario.strategies.get(ref, {}))
     table.update(overrides or {})
     params_cls = getattr(obj, "Params", None)
     if params_cls is None:

@@ -92,6 +92,7 @@ def runs_frame(results: Iterable[Any]) -> pd.DataFrame:
         row.update(r.metrics)
         row["faults"] = json.dumps(getattr(r, "faults", []))
         row["ok"] = r.ok
+        row["error"] = getattr(r, "error", "")
         row["trace_hash"] = r.trace_hash
         rows.append(row)
     _param_columns(rows)

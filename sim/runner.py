@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from sim.checks import CheckFailure, failure_message, run_checks
+from sim.guard import HARNESS_PATHS, StrategyHung, Watchdog, describe_exception, step_budget
 from sim.liveness import divergence_series, liveness_checks, time_to_recovery
 from sim.metrics import CORE_KEYS, compute_metrics
 from sim.registry import StrategyError, build_strategy
@@ -34,6 +35,7 @@ __all__ = [
     "RunResult",
     "StrategyRuntimeError",
     "collect",
+    "partial_result",
     "run",
     "run_many",
     "simulate",
@@ -42,7 +44,17 @@ __all__ = [
 
 
 class StrategyRuntimeError(RuntimeError):
-    """A strategy raised during the run; the message names it, the error and the time."""
+    """A strategy raised, hung or wrote outside its APIs during the run; the message names
+    it, what it did and the time. ``result`` is the run's partial ``RunResult`` (metrics up to
+    that time, ``ok`` False, ``error`` set) when ``run`` could compute it; ``world`` and
+    ``strategy`` are kept for that until then."""
+
+    def __init__(self, message: str, world: Any = None, strategy: Any = None) -> None:
+        super().__init__(message)
+        self.world = world
+        self.strategy = strategy
+        self.wall = 0.0
+        self.result: RunResult | None = None
 
 
 @dataclass
@@ -64,24 +76,26 @@ class RunResult:
     # per channel ("*" = all channels): (number of lag samples, lag at each LAG_QUANTILES)
     lags: dict[str, tuple[int, list[float]]] = field(default_factory=dict, repr=False)
     costs: dict[str, Any] = field(default_factory=dict)  # the scenario's [costs] table
+    error: str = ""  # why the run stopped early (a strategy crash, hang or forbidden write)
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks.get("ok", False))
+        return bool(self.checks.get("ok", False)) and not self.error
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the object ``syncsim run --json`` prints (DESIGN §8); NaN becomes null."""
-        return _json_safe(
-            {
-                "scenario": self.scenario,
-                "strategy": self.strategy,
-                "seed": self.seed,
-                "sim_seconds": self.sim_seconds,
-                "metrics": self.metrics,
-                "per_channel": self.per_channel,
-                "checks": self.checks,
-            }
-        )
+        obj = {
+            "scenario": self.scenario,
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "sim_seconds": self.sim_seconds,
+            "metrics": self.metrics,
+            "per_channel": self.per_channel,
+            "checks": self.checks,
+        }
+        if self.error:
+            obj["error"] = self.error
+        return _json_safe(obj)
 
 
 def _json_safe(obj: Any) -> Any:
@@ -145,7 +159,13 @@ def _lag_quantiles(world: World) -> dict[str, tuple[int, list[float]]]:
 
 
 def _where(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
+    """Where the strategy raised: SimPy re-raises a process's exception as a copy whose
+    ``__cause__`` is the original; the innermost frame outside SimPy names the place."""
+    while exc.__cause__ is not None and type(exc.__cause__) is type(exc):
+        exc = exc.__cause__
+    frames = list(traceback.extract_tb(exc.__traceback__))
+    own = [f for f in frames if not any(h in f.filename for h in HARNESS_PATHS)]
+    frames = own or [f for f in frames if "simpy" not in f.filename]
     if not frames:
         return ""
     f = frames[-1]
@@ -153,31 +173,43 @@ def _where(exc: BaseException) -> str:
 
 
 def simulate(
-    scenario: Scenario, strategy: Any, seed: int, progress: Callable[[float], None] | None = None
+    scenario: Scenario,
+    strategy: Any,
+    seed: int,
+    progress: Callable[[float], None] | None = None,
+    budget: float | None = None,
 ) -> tuple[World, Any, float]:
     """Build the world, start ``strategy`` (an instance) and run to the end.
 
     Returns the finished world (for inspection), the strategy and the wall seconds spent.
+    ``budget``: wall seconds a single step may take before the strategy is declared hung
+    (``sim.guard``; default ``$SYNCSIM_STEP_BUDGET`` or 30, 0 = no watchdog).
     """
     name = str(getattr(strategy, "name", type(strategy).__name__))
     world = World(scenario, seed)
     env = world.env
+    for ch in world.channels:
+        ch.strict_writes = True
     wall0 = time.perf_counter()
     try:
-        strategy.start(env, world.systems)
-        world.start()
-        steps = 50 if progress else 1
-        for k in range(1, steps + 1):
-            env.run(until=scenario.duration * k / steps)
-            if progress:
-                progress(k / steps)
+        with Watchdog(env, step_budget(budget)):
+            strategy.start(env, world.systems)
+            world.start()
+            steps = 50 if progress else 1
+            for k in range(1, steps + 1):
+                env.run(until=scenario.duration * k / steps)
+                if progress:
+                    progress(k / steps)
     except (StrategyError, CheckFailure):
         raise
-    except Exception as exc:
-        raise StrategyRuntimeError(
-            f"strategy {name!r} failed at t={env.now:.1f}s: {type(exc).__name__}: {exc}"
-            f"{_where(exc)}"
-        ) from exc
+    except (Exception, StrategyHung) as exc:
+        err = StrategyRuntimeError(
+            f"strategy {name!r} failed at t={env.now:.1f}s: {describe_exception(exc)}{_where(exc)}",
+            world,
+            strategy,
+        )
+        err.wall = time.perf_counter() - wall0
+        raise err from exc
     finally:
         close = getattr(strategy, "close", None)
         if callable(close):
@@ -242,26 +274,54 @@ def run(
     check: bool = True,
     recovery_baseline: bool = True,
     keep_history: bool = True,
+    step_budget: float | None = None,
 ) -> RunResult:
     """Run one scenario with one strategy and one seed; see the module docstring.
 
     ``strategy`` is a name, a ``module:Class`` path, a class or an instance;
     ``strategy_params`` override its table in the scenario. With faults planned and
     ``recovery_baseline``, the same run without faults is simulated too, for the no-fault
-    band of ``time_to_recovery_s``.
+    band of ``time_to_recovery_s``. A strategy that raises, hangs (``step_budget`` wall
+    seconds without yielding) or writes outside its APIs raises ``StrategyRuntimeError``
+    carrying the partial result (``exc.result``: ``ok`` False, ``error`` set).
     """
     if isinstance(scenario, Scenario):
         sc = with_overrides(scenario, overrides) if overrides else scenario
     else:
         sc = load_scenario(scenario, overrides)
     strat = build_strategy(strategy, sc, strategy_params)
-    world, strat, wall = simulate(sc, strat, seed, progress)
+    try:
+        world, strat, wall = simulate(sc, strat, seed, progress, step_budget)
+    except StrategyRuntimeError as exc:
+        exc.result = partial_result(exc, keep_history)
+        exc.world = exc.strategy = None  # keep the exception small and picklable
+        raise
     baseline = None
     if sc.faults and recovery_baseline and isinstance(strategy, str | type):
         calm = sc.model_copy(update={"faults": []})
-        calm_world, _, _ = simulate(calm, build_strategy(strategy, calm, strategy_params), seed)
+        calm_strat = build_strategy(strategy, calm, strategy_params)
+        try:
+            calm_world, _, _ = simulate(calm, calm_strat, seed, budget=step_budget)
+        except StrategyRuntimeError as exc:  # the no-fault twin failed: say so, keep it small
+            exc.args = (f"{exc} (in the no-fault twin run, for time_to_recovery_s)",)
+            exc.world = exc.strategy = None
+            raise
         baseline = divergence_series(calm_world)
     return collect(world, strat, wall, check, baseline, keep_history)
+
+
+def partial_result(exc: StrategyRuntimeError, keep_history: bool = True) -> RunResult | None:
+    """The metrics and checks of a run that stopped early, marked failed with the error;
+    ``None`` if even that cannot be computed from the half-run world."""
+    if exc.world is None:
+        return None
+    try:
+        result = collect(exc.world, exc.strategy, exc.wall, False, None, keep_history)
+    except Exception:  # the world may be inconsistent mid-step; the error message remains
+        return None
+    result.error = str(exc)
+    result.checks["ok"] = False
+    return result
 
 
 def run_many(

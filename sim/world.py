@@ -71,7 +71,7 @@ class OracleFeed:
         return total, as_of
 
     def write(self, channel: int, sku: int, value: int, as_of: float) -> None:
-        self._w.channels[channel].apply_write_one(sku, value, as_of)
+        self._w.channels[channel]._apply_one(sku, value, as_of)
 
     def import_order(self, order: Order) -> None:
         self._w.erp.privileged.add(order.id)

@@ -42,3 +42,78 @@ class WallClockBatch(BatchStrategy):
         jitter = (time.perf_counter_ns() % 997) / 10.0
         self.params = BatchParams(interval=self.params.interval + jitter)
         super().start(env, systems)
+
+
+class LeaksUnits(BatchStrategy):
+    """Batch sync that, every hour, takes one unit of its busiest SKU out of the physical
+    stock behind every API's back: units leak, conservation must catch it."""
+
+    name = "leaks-units"
+    Params = BatchParams
+
+    def start(self, env: Any, systems: Any) -> None:
+        super().start(env, systems)
+        env.process(self._leak(env, systems.wms))
+
+    def _leak(self, env: Any, wms: Any) -> Generator[Any, Any, None]:
+        while True:
+            yield env.timeout(3600)
+            on_hand = wms.ledger.on_hand
+            loc, sku = divmod(int(on_hand.argmax()), on_hand.shape[1])
+            on_hand[loc, sku] -= 1
+
+
+class Raises(BatchStrategy):
+    """Batch sync that raises after an hour and a half."""
+
+    name = "raises"
+    Params = BatchParams
+
+    def start(self, env: Any, systems: Any) -> None:
+        super().start(env, systems)
+        env.process(self._boom(env))
+
+    def _boom(self, env: Any) -> Generator[Any, Any, None]:
+        yield env.timeout(5400)
+        raise KeyError("sku-42")
+
+
+class NeverYields(BatchStrategy):
+    """Batch sync that, after an hour, busy-waits for a change without ever yielding."""
+
+    name = "never-yields"
+    Params = BatchParams
+
+    def start(self, env: Any, systems: Any) -> None:
+        super().start(env, systems)
+        env.process(self._spin(env, systems.channels[0]))
+
+    def _spin(self, env: Any, channel: Any) -> Generator[Any, Any, None]:
+        yield env.timeout(3600)
+        while channel.shown(0) >= 0:  # simulated time cannot move on: never true again
+            pass
+
+
+class WritesShownCount(BatchStrategy):
+    """Batch sync that, after an hour, sets a channel's shown count directly (no API call)."""
+
+    name = "writes-shown"
+    Params = BatchParams
+
+    def start(self, env: Any, systems: Any) -> None:
+        super().start(env, systems)
+        env.process(self._poke(env, systems.channels[0]))
+
+    def _poke(self, env: Any, channel: Any) -> Generator[Any, Any, None]:
+        yield env.timeout(3600)
+        channel.count[0] = 99
+
+
+class CallsApplyWrite(WritesShownCount):
+    """Batch sync that uses the channel's privileged write instead of its API."""
+
+    name = "calls-apply-write"
+
+    def _poke(self, env: Any, channel: Any) -> Generator[Any, Any, None]:
+        yield env.timeout(3600)
+        channel.apply_write_one(0, 99, env.now)
