@@ -182,7 +182,9 @@ class _Fulfilling(Channel):
 
     def _set_shown(self, sku: int, value: int) -> None:
         """A platform-side change of what is shown (not a write: ``as_of`` is unchanged)."""
+        self.count.flags.writeable = True
         self.count[sku] = max(0, value)
+        self.count.flags.writeable = False
         for on_shown in self.shown_listeners:
             on_shown(self.index, sku)
 
@@ -298,7 +300,7 @@ class ShopifyChannel(_Fulfilling):
                 self.idempotent_replays += 1
                 return self._idempotent[key]
             new = np.maximum(self.count[sel], 0) + d
-            self.apply_write(sel, new, np.full(sel.shape, aso))
+            self._apply(sel, new, np.full(sel.shape, aso))
             result = np.maximum(new, 0)
             if key is not None:
                 self._idempotent[key] = result
@@ -358,7 +360,7 @@ class AdobeChannel(_Fulfilling):
 
         def effect() -> None:
             self.source[sel] = vals
-            self.apply_write(sel, self.salable(sel), aso)
+            self._apply(sel, self.salable(sel), aso)
 
         return self.api.call(sel.size, effect, op="source_items_save")
 
@@ -396,7 +398,7 @@ class BigCommerceChannel(Channel):
             self._applies_at = at
 
             def apply(_: Any) -> None:
-                self.apply_write(sel, vals, aso)
+                self._apply(sel, vals, aso)
                 self.transactions[txn] = "applied"
 
             env.timeout(at - env.now).callbacks.append(apply)
@@ -453,7 +455,7 @@ class AmazonChannel(Channel):
             self.feeds[feed.id] = feed
 
             def processed(_: Any) -> None:
-                self.apply_write(sel, vals, aso)
+                self._apply(sel, vals, aso)
                 feed.status = "DONE"
 
             env.timeout(done - env.now).callbacks.append(processed)

@@ -77,7 +77,7 @@ def test_amazon_preset_needs_a_marketplace() -> None:
 def test_shopify_states_and_on_hand_writes() -> None:
     w = world({"channels.webshop.preset": "shopify"})
     web = w.channels[0]
-    web.count[5] = 10
+    web.apply_write_one(5, 10, 0.0)
     order = web.place([5], [3])
     assert order is not None
     st = web.states([5])
@@ -137,7 +137,7 @@ def test_shopify_contract() -> None:
                "channels.b2b-portal.preset": {"platform": "shopify", "api": "rest"}})  # fmt: skip
     gql, rest = w.systems.http("webshop"), w.systems.http("b2b-portal")
     ch = w.channels[0]
-    ch.count[1] = 5
+    ch.apply_write_one(1, 5, 0.0)
     # stale changeFromQuantity: refused, nothing written
     [r] = in_sim(w, lambda: gql.post(GQL, json=set_quantities([item(1, 9, change_from=4)])))
     errors = r.json()["data"]["inventorySetQuantities"]["userErrors"]
@@ -198,7 +198,7 @@ def test_shopify_webhook_retries_carry_the_original_payload() -> None:
     receiver.post("/hooks").mock(side_effect=receive)
     client = httpx.Client(transport=httpx.MockTransport(receiver.handler))
     ShopifyWebhookSender(ch, client, "https://connector.test/hooks", secret="s3cret")
-    ch.count[2] = 10
+    ch.apply_write_one(2, 10, 0.0)
     order = ch.place([2], [1])
     assert order is not None
     w.env.run(until=w.env.now + 30)
