@@ -51,7 +51,16 @@ from mocks.platforms import AdobeChannel, AmazonChannel, BigCommerceChannel, Sho
 from sim.bridge import AS_OF_HEADER, SimRuntime, decode_as_of, sku_code, sku_index
 from sim.ledger import Ledger, Order
 
-__all__ = ["BASE_URLS", "ShopifyWebhookSender", "client_for", "facade_for", "order_json"]
+__all__ = [
+    "BASE_URLS",
+    "ShopifyWebhookSender",
+    "client_for",
+    "facade_for",
+    "order_json",
+    "platform_of",
+    "router_base",
+    "snapshot_json",
+]
 
 SHOPIFY_VERSION = "2024-10"
 BASE_URLS = {

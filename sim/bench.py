@@ -20,8 +20,7 @@ memory is that run's own):
 
 Workloads: ``peak_week`` (the catalogue scenario), ``catalog_100k`` (100,000 SKUs, 10
 locations, 6 channels, one day: ``bench/catalog_100k.toml``) and ``flash_sale`` (an order
-every second for an hour: the catalogue's ``flash_sale`` if present, else
-``bench/flash_sale.toml``). ``--quick`` shortens every horizon.
+every second for an hour: ``bench/flash_sale.toml``). ``--quick`` shortens every horizon.
 """
 
 from __future__ import annotations
@@ -87,16 +86,16 @@ WORKLOADS: dict[str, Workload] = {
 
 
 def workload_path(w: Workload) -> Path:
-    """The scenario file of a workload: the catalogue first, else ``bench/``."""
+    """The scenario file of a workload: ``bench/`` first (fixed benchmark workloads, e.g. the
+    flash-sale hour itself), else the catalogue."""
+    name = w.ref if w.ref.endswith(".toml") else f"{w.ref}.toml"
+    path = BENCH_DIR / name
+    if path.is_file():
+        return path
     try:
         return find_scenario(w.ref)
     except ScenarioError:
-        pass
-    name = w.ref if w.ref.endswith(".toml") else f"{w.ref}.toml"
-    path = BENCH_DIR / name
-    if not path.is_file():
-        raise ScenarioError(f"{w.name}: no catalogue scenario and no {path}")
-    return path
+        raise ScenarioError(f"{w.name}: no {path} and no catalogue scenario {w.ref!r}") from None
 
 
 def bare_simpy_rate(events: int = 300_000, procs: int = 100, repeats: int = 3) -> float:

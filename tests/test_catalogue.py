@@ -16,7 +16,7 @@ CATALOGUE = {
     "saas_outage", "middleware_outage", "channel_expansion", "returns_qc",
     "marketplace_pending", "record_accuracy", "smoke",
 }  # fmt: skip
-LATER = {"cloud_erp_migration"}  # added with the platform presets; may be absent
+LATER = {"cloud_erp_migration", "cloud_erp_migration_before"}  # with the platform presets
 NEW = ["flash_sale", "batch_vs_realtime", "channel_expansion", "returns_qc",
        "marketplace_pending", "record_accuracy"]  # fmt: skip
 

@@ -369,7 +369,7 @@ def test_a_line_shipped_during_its_import_is_neither_cancelled_nor_backordered(
     result = world.erp.intake(order)
     assert (result.allocated, result.cancelled, order.lines[0].shipped) == (2, 0, 2)
     assert world.erp.backordered_units() == 0
-    assert [(ev.kind, ev.qty) for ev in events] == [("allocated", 2)]
+    assert [(ev.kind, ev.qty) for ev in events] == [("allocated", 2), ("shipped", 2)]
 
 
 def _world_with_uncounted_shrink_everywhere(
