@@ -160,6 +160,23 @@ def _refuse(env: Any, api: Any, status: int, error: str) -> Any:
     return env.timeout(0.0, Reply(status, error=error))
 
 
+def _write_args(
+    ch: Channel, skus: Any, values: Any, as_of: Any, expected: Any, too_many: tuple[int, str]
+) -> Any:
+    """A platform write's arrays ``(skus, values, as_of)``, or the refusal event when the
+    platform has no compare-and-swap or the write is over its bulk limit."""
+    sel = np.atleast_1d(np.asarray(skus, np.int64))
+    if expected is not None:
+        return _refuse(ch.env, ch.api, 400, "compare-and-swap is not supported")
+    if sel.size > ch.bulk_limit:
+        status, error = too_many
+        return _refuse(ch.env, ch.api, status, f"{error}: {sel.size}")
+    aso = np.array(as_of, float, ndmin=1)
+    if aso.shape != sel.shape:
+        aso = np.full(sel.shape, float(aso[0]))
+    return sel, np.array(values, np.int64, ndmin=1), aso
+
+
 class _Fulfilling(Channel):
     """A channel that wants shipments and cancellations synced back (``fulfill``)."""
 
@@ -348,15 +365,10 @@ class AdobeChannel(_Fulfilling):
     def set_inventory(self, skus: Any, values: Any, as_of: Any, expected: Any = None) -> Any:
         """``POST /V1/inventory/source-items``: set source quantities; the channel then
         sells source - threshold + reservations."""
-        sel = np.atleast_1d(np.asarray(skus, np.int64))
-        if expected is not None:
-            return _refuse(self.env, self.api, 400, "compare-and-swap is not supported")
-        if sel.size > self.bulk_limit:
-            return _refuse(self.env, self.api, 400, f"too many items: {sel.size}")
-        vals = np.array(values, np.int64, ndmin=1)
-        aso = np.array(as_of, float, ndmin=1)
-        if aso.shape != sel.shape:
-            aso = np.full(sel.shape, float(aso[0]))
+        args = _write_args(self, skus, values, as_of, expected, (400, "too many items"))
+        if not isinstance(args, tuple):
+            return args
+        sel, vals, aso = args
 
         def effect() -> None:
             self.source[sel] = vals
@@ -380,15 +392,10 @@ class BigCommerceChannel(Channel):
     def set_inventory(self, skus: Any, values: Any, as_of: Any, expected: Any = None) -> Any:
         """``PUT /v3/inventory/adjustments/absolute``: queue the quantities; the reply's
         value is the transaction id."""
-        sel = np.atleast_1d(np.asarray(skus, np.int64))
-        if expected is not None:
-            return _refuse(self.env, self.api, 400, "compare-and-swap is not supported")
-        if sel.size > self.bulk_limit:
-            return _refuse(self.env, self.api, 422, f"too many items: {sel.size}")
-        vals = np.array(values, np.int64, ndmin=1)
-        aso = np.array(as_of, float, ndmin=1)
-        if aso.shape != sel.shape:
-            aso = np.full(sel.shape, float(aso[0]))
+        args = _write_args(self, skus, values, as_of, expected, (422, "too many items"))
+        if not isinstance(args, tuple):
+            return args
+        sel, vals, aso = args
 
         def effect() -> str:
             env = self.env
@@ -436,15 +443,10 @@ class AmazonChannel(Channel):
     def set_inventory(self, skus: Any, values: Any, as_of: Any, expected: Any = None) -> Any:
         """``createFeed`` (JSON_LISTINGS_FEED): the reply's value is the feed id; the
         quantities apply when the feed has been processed."""
-        sel = np.atleast_1d(np.asarray(skus, np.int64))
-        if expected is not None:
-            return _refuse(self.env, self.api, 400, "compare-and-swap is not supported")
-        if sel.size > self.bulk_limit:
-            return _refuse(self.env, self.api, 400, f"InvalidInput: {sel.size} messages")
-        vals = np.array(values, np.int64, ndmin=1)
-        aso = np.array(as_of, float, ndmin=1)
-        if aso.shape != sel.shape:
-            aso = np.full(sel.shape, float(aso[0]))
+        args = _write_args(self, skus, values, as_of, expected, (400, "InvalidInput: messages"))
+        if not isinstance(args, tuple):
+            return args
+        sel, vals, aso = args
 
         def effect() -> str:
             env = self.env

@@ -24,6 +24,7 @@ import httpx
 import numpy as np
 
 from mocks.api import Reply
+from mocks.erp import Snapshot
 from sim.bridge import AS_OF_HEADER, encode_as_of, sku_code, sku_index
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "OrdersPageDoc",
     "ShopifyConnector",
     "StaleDoc",
-    "StockSnapshot",
     "connector_for",
     "http_systems",
 ]
@@ -70,25 +70,9 @@ class StaleDoc:
     actual: np.ndarray
 
 
-@dataclass(frozen=True, slots=True)
-class StockSnapshot:
-    """Stock per (location, SKU) as exported by the ERP's API."""
-
-    skus: np.ndarray
-    on_hand: np.ndarray
-    committed: np.ndarray
-    hold: np.ndarray
-    in_transit: np.ndarray
-    as_of: np.ndarray
-    at: float
-
-    @property
-    def available(self) -> np.ndarray:
-        return self.on_hand - self.committed - self.hold
-
-
-def _snapshot(body: dict[str, Any]) -> StockSnapshot:
-    return StockSnapshot(
+def _snapshot(body: dict[str, Any]) -> Snapshot:
+    """The ERP's export, as the direct API returns it."""
+    return Snapshot(
         np.array([sku_index(s) for s in body["skus"]], np.int64),
         np.array(body["on_hand"], np.int64),
         np.array(body["committed"], np.int64),
