@@ -34,7 +34,7 @@ from sim.schema import Erp as ErpSpec
 if TYPE_CHECKING:
     from mocks.wms import Movement, Wms
 
-__all__ = ["Erp", "ImportResult", "OrderEvent", "Snapshot"]
+__all__ = ["ChangeFeed", "Erp", "ImportResult", "OrderEvent", "Snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,16 @@ class Snapshot:
     @property
     def available(self) -> np.ndarray:
         return self.on_hand - self.committed - self.hold
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeFeed:
+    """The answer to a delta query: the SKUs changed after the cursor, the ERP's change
+    stamp of each (its own clock), and the ERP's clock when it answered (the next cursor)."""
+
+    skus: np.ndarray
+    stamps: np.ndarray
+    clock: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +147,16 @@ class Erp:
     def changed_skus(self, since: float) -> Any:
         """SKUs whose ERP availability changed after ``since`` (a cheap delta query)."""
         return self.api.call(1, lambda: np.flatnonzero(self.changed_at > since), op="changed_skus")
+
+    def changes(self, since: float) -> Any:
+        """The delta query with its stamps and the ERP's clock (a ``ChangeFeed``): the same
+        call as ``changed_skus``, for clients that keep their cursor on the ERP's clock."""
+
+        def effect() -> ChangeFeed:
+            skus = np.flatnonzero(self.changed_at > since)
+            return ChangeFeed(skus, self.changed_at[skus], self.env.now + self.clock_offset)
+
+        return self.api.call(1, effect, op="changed_skus")
 
     def check_atp(self, skus: Sequence[int], channel: int) -> Any:
         """Available to promise for ``channel`` now, per SKU: the sum over its locations of

@@ -76,6 +76,8 @@ class Publisher:
         self.bus = systems.bus
         self._next = 0
         self.published: list[int] = []  # every event id sent (lost ones included)
+        self._orders: set[int] = set()  # orders whose webhook was already taken in
+        self.webhook_repeats = 0  # late retries of a webhook already received (skipped)
         systems.wms.subscribe(self._movement)
         systems.erp.subscribe(self._order_event)
         for ch in systems.channels:
@@ -103,6 +105,12 @@ class Publisher:
                           channel=line.channel, seqs=ev.seqs)  # fmt: skip
 
     def _accepted(self, order: Any) -> None:
+        # A webhook may arrive again (a stale retry with the original payload): the receiver
+        # is idempotent by order id, or the retry's lines would count as new sales.
+        if order.id in self._orders:
+            self.webhook_repeats += 1
+            return
+        self._orders.add(order.id)
         for ln in order.lines:
             seqs = tuple(ln.accept_seqs)
             self._publish(ln.sku, kind="accepted", loc=-1, qty=ln.qty, line=ln.id,

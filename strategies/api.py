@@ -3,7 +3,11 @@
 Availability flows from the ERP to each channel in one of two modes:
 
 - ``poll``: each channel's connector asks the ERP every ``poll_interval`` which SKUs changed
-  since its last poll, exports those and writes them to the channel;
+  since its last poll, exports those and writes them to the channel. The cursor is the
+  ERP's own clock from its previous answer, and each query reaches ``poll_overlap`` behind
+  it: a SKU is exported when its change stamp is one the connector has not seen, so a
+  clock that steps back (a clock-skew fault stamps changes in the past) cannot hide a
+  change, and the overlap costs no extra export;
 - ``push``: the ERP pushes each change: every time a SKU's availability changes in the ERP,
   the SKU joins each channel's outbound queue (once: a SKU already waiting is not queued
   twice); ``push_workers`` workers per channel take SKUs from the queue, read each from the
@@ -42,6 +46,7 @@ __all__ = ["ApiParams", "ApiStrategy"]
 class ApiParams:
     mode: Literal["poll", "push"] = "poll"
     poll_interval: Duration = 60.0
+    poll_overlap: Duration = 600.0
     push_workers: int = 4
     atp_check: bool = False
     atp_timeout: Duration = 2.0
@@ -94,23 +99,27 @@ class ApiStrategy(SyncStrategy):
         p: ApiParams = self.params
         env, erp, rng = self.env, self.systems.erp, self.systems.rng
         ch = self.systems.channels[c]
-        since = 0.0
+        cursor = 0.0  # the ERP's clock at its last answer
+        seen = np.full(self.systems.catalogue.n, -np.inf)  # change stamps already exported
         while True:
             yield env.timeout(p.poll_interval)
-            started = env.now
-            r = yield from call_with_retry(env, partial(erp.changed_skus, since), rng, self.stats)
+            since = cursor - p.poll_overlap if cursor > 0 else 0.0
+            r = yield from call_with_retry(env, partial(erp.changes, since), rng, self.stats)
             if not r.ok:
                 continue
-            skus = r.value
+            feed = r.value
+            fresh = feed.stamps != seen[feed.skus]
+            skus, stamps = feed.skus[fresh], feed.stamps[fresh]
             if skus.size == 0:
-                since = started
+                cursor = feed.clock
                 continue
             snap = yield from call_with_retry(
                 env, partial(erp.export_availability, skus), rng, self.stats
             )
             if not snap.ok:
                 continue
-            since = started
+            cursor = feed.clock
+            seen[skus] = stamps
             values, as_of = channel_values(snap.value, self.systems.serve(c), p.safety_stock)
             yield from push_availability(
                 env, ch, snap.value.skus, values, as_of, rng, self.stats, max_retries=p.max_retries

@@ -165,4 +165,5 @@ class EventStrategy(SyncStrategy):
             "event_imports_failed": self.importer.failed,
             "event_recovered": sum(v.recovered for v in views),
             "event_dlq": sum(len(c.group.dlq) for c in self.consumers),
+            "event_webhook_repeats": self.publisher.webhook_repeats,
         }

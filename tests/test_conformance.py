@@ -77,19 +77,7 @@ def test_cli_check_bad_strategy_is_one_line_exit_2(capsys: pytest.CaptureFixture
     )
 
 
-def _finding(reason: str) -> pytest.MarkDecorator:
-    """A real failure the checker found in a built-in, not fixed here (strict: when it is
-    fixed, the xfail must go)."""
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
-BUILTINS = [
-    "oracle",
-    "batch",
-    pytest.param("api", marks=_finding("clock_skew on the ERP: divergence never recovers")),
-    pytest.param("event", marks=_finding("webhook_delay: divergence stays ~0.8 for good")),
-    pytest.param("orchestrated", marks=_finding("webhook_delay: divergence never recovers")),
-]
+BUILTINS = ["oracle", "batch", "api", "event", "orchestrated"]
 
 
 @pytest.mark.slow

@@ -182,6 +182,32 @@ def test_erp_clock_skew_loses_updates_in_changed_only_batch() -> None:
     assert skewed["lag_p95_s"] > calm["lag_p95_s"]
 
 
+def test_api_polls_on_the_erps_clock_so_a_skewed_clock_hides_nothing() -> None:
+    """The api connector's cursor is the ERP's clock, queried ``poll_overlap`` behind and
+    filtered by change stamp: a clock running 10 minutes slow hides no change (a cursor on
+    the connector's own clock, as in the changed-only batch above, loses them for good)."""
+    skew = [{"kind": "clock_skew", "target": "erp", "start": "2h", "duration": "14h",
+             "offset": -600}]  # fmt: skip
+    calm = run(load_scenario("smoke"), "api", 1).metrics
+    skewed = run(load_scenario("smoke", {"faults": skew}), "api", 1, recovery_baseline=False)
+    assert skewed.faults[0]["hits"] > 0
+    assert skewed.metrics["divergence_mean_abs"] < 1.2 * calm["divergence_mean_abs"]
+    assert skewed.metrics["erp_calls"] < 1.1 * calm["erp_calls"]  # the overlap costs no export
+
+
+@pytest.mark.parametrize("strategy", ["event", "orchestrated"])
+def test_a_retried_webhook_is_not_a_second_sale(strategy: str) -> None:
+    """Late webhooks retried with their original payload: the receiver takes each order in
+    once, so the view's pending lines are not counted twice and nothing is under-shown."""
+    late = {"kind": "webhook_delay", **W, "duplicate_rate": 0.5}
+    calm = cached_run("smoke", strategy, 1).metrics
+    r = run(load_scenario("smoke", {"faults": [late]}), strategy, 1)
+    prefix = "event" if strategy == "event" else "mw"
+    assert r.metrics[f"{prefix}_webhook_repeats"] > 20
+    assert r.metrics["divergence_under_frac"] < calm["divergence_under_frac"] + 0.02
+    assert math.isfinite(r.metrics["time_to_recovery_s"])
+
+
 def test_chaos_plans_come_from_the_seed_alone() -> None:
     sc = load_scenario("smoke")
     assert draw_plan(sc, 7) == draw_plan(sc, 7)
