@@ -149,7 +149,11 @@ def _advance(prog: Progress, task: Any, done: int, fraction: float) -> None:
 
 
 def run_all(
-    sc: Scenario, strategies: Sequence[str], seeds: Sequence[int], quiet: bool = False
+    sc: Scenario,
+    strategies: Sequence[str],
+    seeds: Sequence[int],
+    quiet: bool = False,
+    keep_history: bool = True,
 ) -> list[RunResult]:
     """Every strategy on every seed, with a progress bar on stderr."""
     results: list[RunResult] = []
@@ -159,7 +163,8 @@ def run_all(
         for i, (seed, strat) in enumerate(jobs):
             prog.update(task, description=f"{strat} seed {seed}")
             try:
-                results.append(run(sc, strat, seed, progress=partial(_advance, prog, task, i)))
+                step = partial(_advance, prog, task, i)
+                results.append(run(sc, strat, seed, progress=step, keep_history=keep_history))
             except (CheckFailure, StrategyRuntimeError) as exc:
                 if exc.result is not None:  # kept, marked failed
                     results.append(exc.result)
@@ -208,6 +213,14 @@ def run_cmd(
         list[str] | None,
         typer.Option("--set", help="Override a scenario value: KEY=VALUE (dotted path)."),
     ] = None,
+    no_history: Annotated[
+        bool,
+        typer.Option(
+            "--no-history",
+            help="Do not keep the operation history (history.parquet): far less memory and "
+            "disk on long or many runs; the checks still run.",
+        ),
+    ] = False,
 ) -> None:
     """Run strategies on a scenario; write results/<run-id>/ and print a comparison."""
     with _errors():
@@ -218,7 +231,7 @@ def run_cmd(
         seeds = list(range(seed, seed + replications))
         target = out or new_run_dir(Path("results"), sc.id)
         try:
-            results = run_all(sc, names, seeds, quiet=as_json)
+            results = run_all(sc, names, seeds, quiet=as_json, keep_history=not no_history)
         except (CheckFailure, StrategyRuntimeError) as exc:
             kept = getattr(exc, "partial", [])
             if kept:  # the runs so far and the failed run's partial result, marked failed
@@ -226,7 +239,7 @@ def run_cmd(
                 _say(f"syncsim: partial results: {target}")
             raise
         if check_determinism:
-            again = run_all(sc, names, seeds, quiet=as_json)
+            again = run_all(sc, names, seeds, quiet=as_json, keep_history=not no_history)
             for a, b in zip(results, again, strict=True):
                 if not _same_run(a, b):
                     raise CheckFailure(
@@ -256,13 +269,22 @@ def compare_cmd(
     no_report: Annotated[
         bool, typer.Option("--no-report", help="Do not write report.html and the plots.")
     ] = False,
+    no_history: Annotated[
+        bool,
+        typer.Option(
+            "--no-history",
+            help="Do not keep the operation history (history.parquet): far less memory and "
+            "disk on long or many runs; the checks still run.",
+        ),
+    ] = False,
 ) -> None:
     """Every built-in strategy on the same seeds (common random numbers), with 95% CIs."""
     with _errors():
         sc = _load(scenario, _overrides(set_))
         names = [n for n in BUILTIN_ORDER if n in installed_strategies()]
         seeds = list(range(seed, seed + replications))
-        jobs = [Job(sc, n, s) for s in seeds for n in names]
+        keep = {"keep_history": not no_history}
+        jobs = [Job(sc, n, s, options=keep) for s in seeds for n in names]
         with _progress(len(jobs), False) as prog:
             task = prog.add_task(f"{sc.id}: {len(jobs)} runs", total=len(jobs))
             results = run_jobs(jobs, workers or default_workers(), lambda i, r: prog.advance(task))

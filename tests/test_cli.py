@@ -78,6 +78,22 @@ def test_run_several_writes_every_file_and_a_json_list(
     assert manifest["strategies"] == ["oracle", "batch"]
 
 
+def test_no_history_keeps_results_but_not_the_operation_history(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    short = ["--set", "scenario.duration=2h"]
+    for flag, expect in (([], True), (["--no-history"], False)):
+        out_dir = tmp_path / f"res{len(flag)}"
+        code, _, err = cli(
+            ["run", "smoke", "-s", "api", "--out", str(out_dir), *short, *flag], capsys
+        )
+        assert code == 0, err
+        assert (out_dir / "runs.parquet").is_file()
+        assert (out_dir / "history.parquet").exists() is expect
+    runs = [pd.read_parquet(tmp_path / f"res{n}" / "runs.parquet") for n in (0, 1)]
+    assert runs[0]["oversold_lines"].tolist() == runs[1]["oversold_lines"].tolist()
+
+
 def test_default_results_directory_and_table(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(["run", "smoke", "-s", "oracle"], capsys)
     assert code == 0

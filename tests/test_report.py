@@ -147,10 +147,11 @@ def test_compare_no_report_writes_results_only(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "res"
-    args = ["compare", "smoke", "--workers", "1", "--out", str(out), "--no-report"]
+    args = ["compare", "smoke", "--workers", "1", "--out", str(out), "--no-report", "--no-history"]
     code, out_text, err = cli([*args, "--set", "scenario.duration=1h", *SMALL[2:]], capsys)
     assert code == 0, err
     assert (out / "runs.parquet").is_file()
+    assert not (out / "history.parquet").exists()  # --no-history
     assert not (out / "report.html").exists()
     assert "report:" not in out_text
     assert not list(out.glob("*.png"))
