@@ -123,6 +123,8 @@ class Erp:
         self.allocations: dict[int, dict[int, int]] = {}  # line id -> {loc: qty}
         self.posted = 0
         self._unposted: dict[int, Movement] = {}  # received from the WMS, not yet posted
+        self._unposted_t = 0.0  # last change of the unposted count, and its time integral
+        self._unposted_area = 0.0
         self.clock_offset = 0.0  # the ERP's clock minus true time (clock-skew faults)
         self.skews: list[Any] = []
         self.import_attempted: set[int] = set()  # order ids in any import call invoked
@@ -317,6 +319,7 @@ class Erp:
 
     def receive_movement(self, mv: Movement) -> None:
         """A WMS movement reaches the ERP's posting process."""
+        self._integrate_unposted()
         self._unposted[id(mv)] = mv
         posting = self.spec.posting
         if posting.mode == "realtime":
@@ -383,6 +386,7 @@ class Erp:
         else:  # pragma: no cover - movements are produced by the WMS only
             raise ValueError(f"unknown movement kind {kind!r}")
         self.posted += 1
+        self._integrate_unposted()
         del self._unposted[id(mv)]
         if moves_availability or mv.seqs:
             self._touch(sku)
@@ -398,6 +402,17 @@ class Erp:
     def unposted(self) -> int:
         """Movements the WMS has made that the ERP has not posted yet."""
         return len(self._unposted)
+
+    def _integrate_unposted(self) -> None:
+        now = self.env.now
+        self._unposted_area += len(self._unposted) * (now - self._unposted_t)
+        self._unposted_t = now
+
+    def unposted_area(self) -> float:
+        """The time integral of ``unposted`` up to now (unit-seconds): the difference over an
+        interval, divided by its length, is the mean backlog over that interval."""
+        self._integrate_unposted()
+        return self._unposted_area
 
     def unposted_movements(self) -> list[Movement]:
         return list(self._unposted.values())

@@ -37,7 +37,7 @@ __all__ = [
 
 BACKLOG_SERIES = (
     ("orders_backlog", "orders not yet in the ERP"),
-    ("postings_backlog", "WMS movements not yet posted"),
+    ("postings_backlog", "WMS movements not yet posted (mean per sample)"),
     ("bus_backlog", "bus messages not yet consumed"),
     ("erp_queue", "ERP API calls waiting"),
 )

@@ -271,10 +271,21 @@ class World:
             last["t"], last["area"] = now, area
             return u
 
+        posted = {"t": 0.0, "area": 0.0}
+
+        def postings_backlog() -> float:
+            # the mean over the sample interval: an instant read aliases with batch posting
+            # (peak_week posts every 15 min and samples every 15 min: it would read 0)
+            now, area = self.env.now, self.erp.unposted_area()
+            dt = now - posted["t"]
+            mean = (area - posted["area"]) / dt if dt > 0 else float(self.erp.unposted)
+            posted["t"], posted["area"] = now, area
+            return mean
+
         div = self.divergence
         probes: dict[str, Callable[[], float]] = {
             "orders_backlog": lambda: len(self.ledger.orders) - len(self.erp.imported),
-            "postings_backlog": lambda: self.erp.unposted,
+            "postings_backlog": postings_backlog,
             "erp_utilization": erp_util,
             "erp_queue": lambda: erp_api.queue_length(),
             "record_accuracy": self.accuracy.fraction_now,
