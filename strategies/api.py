@@ -61,6 +61,7 @@ class ApiStrategy(SyncStrategy):
 
     name = "api"
     Params = ApiParams
+    PARKED_RETRY = 600.0  # seconds between attempts at an order whose retries all failed
 
     def __init__(self, params: ApiParams | None = None) -> None:
         super().__init__(params)
@@ -155,15 +156,21 @@ class ApiStrategy(SyncStrategy):
 
     # -- orders -----------------------------------------------------------------------------
     def _import(self, order: Any) -> Generator[Any, Any, None]:
-        r = yield from call_with_retry(
-            self.env,
-            partial(self.systems.erp.import_orders, [order]),
-            self.systems.rng,
-            self.stats,
-            max_retries=self.params.max_retries,
-        )
-        if not r.ok:
+        """Import one order from its webhook, with retries; when they all fail the order is
+        parked and tried again every ``PARKED_RETRY`` seconds (the webhook will not come
+        again, so giving up would lose it)."""
+        while True:
+            r = yield from call_with_retry(
+                self.env,
+                partial(self.systems.erp.import_orders, [order]),
+                self.systems.rng,
+                self.stats,
+                max_retries=self.params.max_retries,
+            )
+            if r.ok:
+                return
             self.imports_failed += 1
+            yield self.env.timeout(self.PARKED_RETRY)
 
     # -- checkout ---------------------------------------------------------------------------
     def _atp_hook(self, channel: Any, skus: list[int], cart: list[int]) -> Any:

@@ -40,6 +40,8 @@ class EventParams:
 class OrderImporter:
     """A consumer group importing accepted orders into the ERP, each order once."""
 
+    PARKED_RETRY = 600.0  # seconds between attempts at an order whose retries all failed
+
     def __init__(self, env: Any, systems: Any, stats: ClientStats, max_retries: int) -> None:
         self.env = env
         self.systems = systems
@@ -68,17 +70,22 @@ class OrderImporter:
         return True
 
     def import_order(self, order: Any) -> Generator[Any, Any, None]:
-        """SimPy process: import one order, with retries; forget it if that fails."""
-        r = yield from call_with_retry(
-            self.env,
-            partial(self.systems.erp.import_orders, [order]),
-            self.systems.rng,
-            self.stats,
-            max_retries=self.max_retries,
-        )
-        if not r.ok:
+        """SimPy process: import one order, with retries. An order whose retries all fail
+        is parked and tried again every ``PARKED_RETRY`` seconds until the ERP takes it:
+        its event is already acknowledged (and a sweep's cursor already past it), so giving
+        up would lose the order."""
+        while True:
+            r = yield from call_with_retry(
+                self.env,
+                partial(self.systems.erp.import_orders, [order]),
+                self.systems.rng,
+                self.stats,
+                max_retries=self.max_retries,
+            )
+            if r.ok:
+                return
             self.failed += 1
-            self.imported.discard(order.id)  # a later delivery may try again
+            yield self.env.timeout(self.PARKED_RETRY)
 
 
 class ChannelConsumer:

@@ -420,5 +420,6 @@ class OrchestratedStrategy(SyncStrategy):
             "mw_failed_pages": self.stats.failed_pages,
             "mw_reconcile_repairs": mw.repairs,
             "mw_orders_swept": self.importer.swept,
+            "mw_imports_failed": self.importer.failed,
             "mw_webhook_repeats": self.publisher.webhook_repeats,
         }

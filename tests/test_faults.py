@@ -208,6 +208,21 @@ def test_a_retried_webhook_is_not_a_second_sale(strategy: str) -> None:
     assert math.isfinite(r.metrics["time_to_recovery_s"])
 
 
+@pytest.mark.parametrize("strategy", ["api", "event", "orchestrated"])
+def test_an_erp_refusing_every_import_for_3h_loses_no_order(strategy: str) -> None:
+    """Every ERP call fails for 3 hours: each order import exhausts its retries. The order
+    is parked and retried until the ERP takes it (its webhook or event will not come again;
+    found by `syncsim chaos peak_week --strategy orchestrated`, seeds 5, 10, 32, 35, 38, 46)."""
+    down = {"kind": "http_errors", "target": "erp", "rate": 1.0, "start": "6h", "duration": "3h"}
+    sc = load_scenario("smoke", {"faults": [down]})
+    r = run(sc, strategy, 1, recovery_baseline=False, keep_history=False)
+    orders = r.checks["liveness"]["orders"]
+    assert orders["lost"] == 0
+    assert orders["dequeued"] > 1000
+    prefix = {"orchestrated": "mw"}.get(strategy, strategy)
+    assert r.metrics[f"{prefix}_imports_failed"] > 100  # parked, then imported
+
+
 def test_chaos_plans_come_from_the_seed_alone() -> None:
     sc = load_scenario("smoke")
     assert draw_plan(sc, 7) == draw_plan(sc, 7)
