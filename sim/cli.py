@@ -148,6 +148,16 @@ def _advance(prog: Progress, task: Any, done: int, fraction: float) -> None:
     prog.update(task, completed=done + fraction)
 
 
+NoHistory = Annotated[
+    bool,
+    typer.Option(
+        "--no-history",
+        help="Do not keep the operation history (history.parquet): far less memory and "
+        "disk on long or many runs; the checks still run.",
+    ),
+]
+
+
 def run_all(
     sc: Scenario,
     strategies: Sequence[str],
@@ -213,14 +223,7 @@ def run_cmd(
         list[str] | None,
         typer.Option("--set", help="Override a scenario value: KEY=VALUE (dotted path)."),
     ] = None,
-    no_history: Annotated[
-        bool,
-        typer.Option(
-            "--no-history",
-            help="Do not keep the operation history (history.parquet): far less memory and "
-            "disk on long or many runs; the checks still run.",
-        ),
-    ] = False,
+    no_history: NoHistory = False,
 ) -> None:
     """Run strategies on a scenario; write results/<run-id>/ and print a comparison."""
     with _errors():
@@ -269,14 +272,7 @@ def compare_cmd(
     no_report: Annotated[
         bool, typer.Option("--no-report", help="Do not write report.html and the plots.")
     ] = False,
-    no_history: Annotated[
-        bool,
-        typer.Option(
-            "--no-history",
-            help="Do not keep the operation history (history.parquet): far less memory and "
-            "disk on long or many runs; the checks still run.",
-        ),
-    ] = False,
+    no_history: NoHistory = False,
 ) -> None:
     """Every built-in strategy on the same seeds (common random numbers), with 95% CIs."""
     with _errors():

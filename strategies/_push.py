@@ -17,7 +17,14 @@ import numpy as np
 
 from mocks.api import Reply
 
-__all__ = ["ClientStats", "backoff", "call_with_retry", "push_availability"]
+__all__ = [
+    "PARKED_RETRY",
+    "ClientStats",
+    "backoff",
+    "call_with_retry",
+    "import_until_taken",
+    "push_availability",
+]
 
 
 @dataclass
@@ -36,6 +43,33 @@ class ClientStats:
 def backoff(rng: np.random.Generator, attempt: int, base: float, cap: float) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
     return float(rng.uniform(0.0, min(cap, base * 2.0**attempt)))
+
+
+PARKED_RETRY = 600.0  # seconds between attempts at an order import whose retries all failed
+
+
+def import_until_taken(
+    env: Any,
+    erp: Any,
+    order: Any,
+    rng: np.random.Generator,
+    stats: ClientStats,
+    *,
+    max_retries: int,
+    on_parked: Callable[[], None],
+) -> Generator[Any, Any, None]:
+    """SimPy process body: import one order into the ERP, with retries, until it takes it.
+    When the retries all fail, ``on_parked()`` is called and the order is tried again after
+    ``PARKED_RETRY`` seconds: its webhook or event is already acknowledged, so giving up
+    would lose the order."""
+    while True:
+        r = yield from call_with_retry(
+            env, partial(erp.import_orders, [order]), rng, stats, max_retries=max_retries
+        )
+        if r.ok:
+            return
+        on_parked()
+        yield env.timeout(PARKED_RETRY)
 
 
 def call_with_retry(

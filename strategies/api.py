@@ -35,7 +35,7 @@ import simpy
 
 from sim.dists import Duration
 from strategies._fulfill import FulfillmentSync
-from strategies._push import ClientStats, call_with_retry, push_availability
+from strategies._push import ClientStats, call_with_retry, import_until_taken, push_availability
 from strategies.base import SyncStrategy
 from strategies.batch import channel_values
 
@@ -61,7 +61,6 @@ class ApiStrategy(SyncStrategy):
 
     name = "api"
     Params = ApiParams
-    PARKED_RETRY = 600.0  # seconds between attempts at an order whose retries all failed
 
     def __init__(self, params: ApiParams | None = None) -> None:
         super().__init__(params)
@@ -156,21 +155,14 @@ class ApiStrategy(SyncStrategy):
 
     # -- orders -----------------------------------------------------------------------------
     def _import(self, order: Any) -> Generator[Any, Any, None]:
-        """Import one order from its webhook, with retries; when they all fail the order is
-        parked and tried again every ``PARKED_RETRY`` seconds (the webhook will not come
-        again, so giving up would lose it)."""
-        while True:
-            r = yield from call_with_retry(
-                self.env,
-                partial(self.systems.erp.import_orders, [order]),
-                self.systems.rng,
-                self.stats,
-                max_retries=self.params.max_retries,
-            )
-            if r.ok:
-                return
-            self.imports_failed += 1
-            yield self.env.timeout(self.PARKED_RETRY)
+        """Import one order from its webhook (parked and retried if the ERP refuses)."""
+        yield from import_until_taken(
+            self.env, self.systems.erp, order, self.systems.rng, self.stats,
+            max_retries=self.params.max_retries, on_parked=self._parked,
+        )  # fmt: skip
+
+    def _parked(self) -> None:
+        self.imports_failed += 1
 
     # -- checkout ---------------------------------------------------------------------------
     def _atp_hook(self, channel: Any, skus: list[int], cart: list[int]) -> Any:

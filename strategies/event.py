@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
 
 from sim.dists import Duration
 from strategies._fulfill import FulfillmentSync
-from strategies._push import ClientStats, call_with_retry, push_availability
+from strategies._push import ClientStats, import_until_taken, push_availability
 from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView, queue_record
 from strategies.base import SyncStrategy
 
@@ -39,8 +38,6 @@ class EventParams:
 
 class OrderImporter:
     """A consumer group importing accepted orders into the ERP, each order once."""
-
-    PARKED_RETRY = 600.0  # seconds between attempts at an order whose retries all failed
 
     def __init__(self, env: Any, systems: Any, stats: ClientStats, max_retries: int) -> None:
         self.env = env
@@ -70,22 +67,14 @@ class OrderImporter:
         return True
 
     def import_order(self, order: Any) -> Generator[Any, Any, None]:
-        """SimPy process: import one order, with retries. An order whose retries all fail
-        is parked and tried again every ``PARKED_RETRY`` seconds until the ERP takes it:
-        its event is already acknowledged (and a sweep's cursor already past it), so giving
-        up would lose the order."""
-        while True:
-            r = yield from call_with_retry(
-                self.env,
-                partial(self.systems.erp.import_orders, [order]),
-                self.systems.rng,
-                self.stats,
-                max_retries=self.max_retries,
-            )
-            if r.ok:
-                return
-            self.failed += 1
-            yield self.env.timeout(self.PARKED_RETRY)
+        """SimPy process: import one order (parked and retried if the ERP refuses)."""
+        yield from import_until_taken(
+            self.env, self.systems.erp, order, self.systems.rng, self.stats,
+            max_retries=self.max_retries, on_parked=self._parked,
+        )  # fmt: skip
+
+    def _parked(self) -> None:
+        self.failed += 1
 
 
 class ChannelConsumer:
