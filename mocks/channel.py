@@ -147,8 +147,12 @@ class Channel:
         self.page_size = page_size
         # shown counts and their as_of are read-only outside the channel's own write paths:
         # a strategy that assigns into them gets numpy's "read-only" ValueError at once
-        self.count = initial_shown.astype(np.int64).copy()
-        self.as_of = np.zeros(self.count.shape[0])
+        # (the mock writes private arrays; ``count`` and ``as_of`` are read-only views of them,
+        # which is cheaper than toggling ``flags.writeable`` around every write)
+        self._count = initial_shown.astype(np.int64).copy()
+        self._as_of = np.zeros(self._count.shape[0])
+        self.count = self._count.view()
+        self.as_of = self._as_of.view()
         self.count.flags.writeable = False
         self.as_of.flags.writeable = False
         #: set by the runner: the public ``apply_write*`` (privileged, for tests and tools)
@@ -170,7 +174,7 @@ class Channel:
         return int(self.count.shape[0])
 
     def shown(self, sku: int) -> int:
-        return max(0, int(self.count[sku]))
+        return max(0, self._count.item(sku))
 
     # -- customers --------------------------------------------------------------------------
     def place(self, skus: Sequence[int], qtys: Sequence[int]) -> Order | None:
@@ -229,9 +233,7 @@ class Channel:
             if order is None:
                 order = ledger.new_order(self.index)
             # decrement first: listeners of the truth change (the oracle) may rewrite it
-            self.count.flags.writeable = True
-            self.count[sku] = max(0, self.count[sku] - accepted)
-            self.count.flags.writeable = False
+            self._count[sku] = max(0, self._count.item(sku) - accepted)
             ledger.accept(order, sku, accepted)
             for on_shown in self.shown_listeners:
                 on_shown(self.index, sku)
@@ -278,26 +280,27 @@ class Channel:
         self._apply_one(sku, value, as_of)
 
     def _apply(self, skus: np.ndarray, values: np.ndarray, as_of: np.ndarray) -> None:
+        """Write; write listeners get every SKU written, shown listeners only the SKUs whose
+        shown count changed (most SKUs of a full export keep their count)."""
         skus = np.asarray(skus, np.int64)
         as_of = np.asarray(as_of, float)
         if as_of.shape != skus.shape:
             as_of = np.full(skus.shape, float(as_of))
-        self.count.flags.writeable = self.as_of.flags.writeable = True
-        self.count[skus] = np.maximum(np.asarray(values, np.int64), 0)
-        self.as_of[skus] = as_of
-        self.count.flags.writeable = self.as_of.flags.writeable = False
+        new = np.maximum(np.asarray(values, np.int64), 0)
+        moved = skus[self._count[skus] != new]
+        self._count[skus] = new
+        self._as_of[skus] = as_of
         self.skus_written += skus.size
         for on_write in self.write_listeners:
             on_write(self.index, skus, as_of)
-        for on_shown in self.shown_listeners:
-            on_shown(self.index, skus)
+        if moved.size:
+            for on_shown in self.shown_listeners:
+                on_shown(self.index, moved)
 
     def _apply_one(self, sku: int, value: int, as_of: float) -> None:
         """The cheap path for per-change writers (the oracle feed)."""
-        self.count.flags.writeable = self.as_of.flags.writeable = True
-        self.count[sku] = max(0, value)
-        self.as_of[sku] = as_of
-        self.count.flags.writeable = self.as_of.flags.writeable = False
+        self._count[sku] = max(0, value)
+        self._as_of[sku] = as_of
         self.skus_written += 1
         for on_write in self.write_listeners:
             on_write(self.index, sku, as_of)

@@ -199,9 +199,7 @@ class _Fulfilling(Channel):
 
     def _set_shown(self, sku: int, value: int) -> None:
         """A platform-side change of what is shown (not a write: ``as_of`` is unchanged)."""
-        self.count.flags.writeable = True
-        self.count[sku] = max(0, value)
-        self.count.flags.writeable = False
+        self._count[sku] = max(0, value)
         for on_shown in self.shown_listeners:
             on_shown(self.index, sku)
 

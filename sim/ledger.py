@@ -183,6 +183,15 @@ class Ledger:
             self.on_hand.item(loc, sku) - self.committed.item(loc, sku) - self.hold.item(loc, sku)
         )
 
+    def free_by_loc(self, sku: int) -> list[int]:
+        """``max(0, free(loc, sku))`` for every location, in location order."""
+        on, com, hold = self.on_hand.item, self.committed.item, self.hold.item
+        out = []
+        for loc in range(self.n_loc):
+            f = on(loc, sku) - com(loc, sku) - hold(loc, sku)
+            out.append(f if f > 0 else 0)
+        return out
+
     def true_available(self, channel: int, sku: int) -> int:
         on, com, hold = self.on_hand.item, self.committed.item, self.hold.item
         total = 0

@@ -27,6 +27,7 @@ from sim.ledger import Ledger
 __all__ = ["Divergence", "LagTracker", "RecordAccuracy", "Sampler"]
 
 _INF = float("inf")
+_SCALAR = (int, np.integer)  # a tuple: ``int | np.integer`` builds a new union every call
 
 
 class LagTracker:
@@ -54,8 +55,8 @@ class LagTracker:
             q.append(now)
 
     def on_write(self, c: int, skus: Any, as_of: Any) -> None:
-        if isinstance(skus, int | np.integer):
-            if self.head[c, skus] <= as_of:
+        if isinstance(skus, _SCALAR):
+            if self.head.item(c, skus) <= as_of:
                 self._take(c, int(skus), float(as_of))
             return
         if len(skus) <= 16:
@@ -64,7 +65,7 @@ class LagTracker:
                 if head[s] <= a:
                     self._take(c, s, a)
             return
-        hits = np.flatnonzero(self.head[c, skus] <= as_of)
+        hits = np.flatnonzero(self.head[c][skus] <= as_of)
         for i in hits.tolist():
             self._take(c, int(skus[i]), float(as_of[i]))
 
@@ -125,15 +126,19 @@ class Divergence:
 
     def on_truth(self, loc: int, sku: int) -> None:
         ledger = self.ledger
+        free = ledger.free_by_loc(sku)  # once for every channel of ``loc``
+        ta_of = self.ta.item
         for c in ledger.channels_of_loc[loc]:
-            ta = ledger.true_available(c, sku)
-            if ta != self.ta.item(c, sku):
+            ta = 0
+            for l in ledger.serve[c]:
+                ta += free[l]
+            if ta != ta_of(c, sku):
                 self.ta[c, sku] = ta
                 self._set(c, sku, max(0, self.counts[c].item(sku)) - ta)
 
     def on_shown(self, c: int, skus: Any) -> None:
-        if isinstance(skus, int | np.integer):
-            self._set(c, int(skus), max(0, int(self.counts[c][skus])) - int(self.ta[c, skus]))
+        if isinstance(skus, _SCALAR):
+            self._set(c, int(skus), max(0, self.counts[c].item(skus)) - self.ta.item(c, skus))
             return
         if len(skus) <= 16:  # small writes: the scalar path is cheaper than numpy's overhead
             count, ta = self.counts[c].item, self.ta[c].item
@@ -146,15 +151,14 @@ class Divergence:
         d = self.d[c]
         new = np.maximum(self.counts[c][skus], 0) - self.ta[c][skus]
         old = d[skus]
-        moved = new != old
-        if not moved.any():
+        if np.array_equal(new, old):
             return
-        new, old = new[moved], old[moved]
+        # SKUs that did not move add the same to both sides: no need to select the moved
         self._advance(c)
         self.sumabs[c] += int(np.abs(new).sum() - np.abs(old).sum())
         self.n_over[c] += int(np.count_nonzero(new > 0) - np.count_nonzero(old > 0))
         self.n_under[c] += int(np.count_nonzero(new < 0) - np.count_nonzero(old < 0))
-        d[skus[moved]] = new
+        d[skus] = new
 
     def now(self, c: int) -> tuple[float, float, float]:
         """Instantaneous (mean abs, over fraction, under fraction) for channel ``c``."""

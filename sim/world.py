@@ -60,14 +60,17 @@ class OracleFeed:
         """Availability from the WMS record and every accepted order, with its ``as_of``."""
         w = self._w
         led = w.ledger
-        view = led.views["records"]
+        as_of_at = led.views["records"].as_of_at
+        on, unc, com, hold = led.on_hand.item, w.wms.uncounted.item, led.committed.item, led.hold.item
         now = w.env.now
         total, as_of = 0, now
         for loc in led.serve[channel]:
-            f = led.on_hand[loc, sku] + w.wms.uncounted[loc, sku]
-            f -= led.committed[loc, sku] + led.hold[loc, sku]
-            total += max(0, int(f))
-            as_of = min(as_of, view.as_of_at(loc, sku, now))
+            f = on(loc, sku) + unc(loc, sku) - com(loc, sku) - hold(loc, sku)
+            if f > 0:
+                total += f
+            a = as_of_at(loc, sku, now)
+            if a < as_of:
+                as_of = a
         return total, as_of
 
     def write(self, channel: int, sku: int, value: int, as_of: float) -> None:

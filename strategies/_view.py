@@ -246,10 +246,14 @@ class StockView:
         vals, as_of = [], []
         for s in skus.tolist():
             free = 0
+            a = now
             for loc in locs:
                 x = on_hand(loc, s) - hold(loc, s) - released(loc, s)
                 if x > 0:
                     free += x
+                b = as_of_at(loc, s, now)
+                if b < a:
+                    a = b
             vals.append(max(0, free - pending(s)))
-            as_of.append(min([as_of_at(loc, s, now) for loc in locs]))
+            as_of.append(a)
         return np.array(vals, np.int64), np.array(as_of)
