@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["History", "QueueRecord", "bounded", "ids", "total_queue"]
@@ -26,17 +27,14 @@ INVOKE, OK, FAIL, INFO = "invoke", "ok", "fail", "info"
 
 
 class History:
-    """Append-only operation log (columnar, cheap to append, a DataFrame at the end)."""
+    """Append-only operation log: one tuple per record (one append, the cheapest thing to do
+    on every call), a DataFrame at the end."""
+
+    COLUMNS = ("t", "op", "system", "f", "type", "status", "items")
 
     def __init__(self, env: Any) -> None:
         self.env = env
-        self.t: list[float] = []
-        self.op: list[int] = []
-        self.system: list[str] = []
-        self.f: list[str] = []
-        self.type: list[str] = []
-        self.status: list[int] = []
-        self.items: list[int] = []
+        self.rows: list[tuple[float, int, str, str, str, int, int]] = []
         self._next = 0
         self._open: dict[int, tuple[str, str, int]] = {}
 
@@ -44,14 +42,14 @@ class History:
         op = self._next
         self._next += 1
         self._open[op] = (system, f, items)
-        self._add(op, system, f, INVOKE, 0, items)
+        self.rows.append((self.env.now, op, system, f, INVOKE, 0, items))
         return op
 
     def complete(self, op: int, status: int) -> None:
         """Close ``op`` with an HTTP-like status: 2xx ok, 504 info (unknown), else fail."""
         system, f, items = self._open.pop(op)
         kind = OK if status < 400 else INFO if status == 504 else FAIL
-        self._add(op, system, f, kind, status, items)
+        self.rows.append((self.env.now, op, system, f, kind, status, items))
 
     def record(self, system: str, f: str, status: int = 200, items: int = 1) -> int:
         """An operation that completes at once (e.g. a publication)."""
@@ -59,33 +57,26 @@ class History:
         self.complete(op, status)
         return op
 
-    def _add(self, op: int, system: str, f: str, kind: str, status: int, items: int) -> None:
-        self.t.append(self.env.now)
-        self.op.append(op)
-        self.system.append(system)
-        self.f.append(f)
-        self.type.append(kind)
-        self.status.append(status)
-        self.items.append(items)
-
     def open_ops(self) -> int:
         return len(self._open)
 
     def frame(self) -> pd.DataFrame:
+        columns = list(zip(*self.rows, strict=True)) or [()] * len(self.COLUMNS)
+        cols = dict(zip(self.COLUMNS, columns, strict=True))
         return pd.DataFrame(
             {
-                "t": self.t,
-                "op": self.op,
-                "system": pd.Categorical(self.system),
-                "f": pd.Categorical(self.f),
-                "type": pd.Categorical(self.type, categories=[INVOKE, OK, FAIL, INFO]),
-                "status": self.status,
-                "items": self.items,
+                "t": np.asarray(cols["t"], float),
+                "op": np.asarray(cols["op"], np.int64),
+                "system": pd.Categorical(cols["system"]),
+                "f": pd.Categorical(cols["f"]),
+                "type": pd.Categorical(cols["type"], categories=[INVOKE, OK, FAIL, INFO]),
+                "status": np.asarray(cols["status"], np.int64),
+                "items": np.asarray(cols["items"], np.int64),
             }
         )
 
     def counts(self) -> dict[str, int]:
-        c = Counter(self.type)
+        c = Counter(row[4] for row in self.rows)
         return {k: c.get(k, 0) for k in (INVOKE, OK, FAIL, INFO)}
 
 

@@ -92,6 +92,26 @@ class PendingView:
         head = self._head[flat]  # flat indices: much cheaper than np.ix_ for small pages
         return np.where(head == _INF, now, np.nextafter(head, -_INF))
 
+    def min_as_of(self, locs: Any, skus: Any, now: float) -> np.ndarray:
+        """For each SKU, the minimum over ``locs`` of its ``as_of``: how current a value
+        computed from all those locations is. Equal to ``as_of_for(...).min(axis=0)``
+        (``nextafter`` is monotone, so the minimum is taken on the heads first)."""
+        n = self.n_sku
+        if len(skus) <= 16:  # a handful of SKUs: plain Python beats numpy's per-call cost
+            head = self._head.item
+            out = []
+            for s in np.asarray(skus).tolist():
+                h = _INF
+                for loc in locs:
+                    x = head(loc * n + s)
+                    if x < h:
+                        h = x
+                out.append(now if h == _INF else math.nextafter(h, -_INF))
+            return np.array(out, float)
+        flat = np.asarray(locs, np.int64)[:, None] * n + np.asarray(skus, np.int64)
+        head = self._head[flat].min(axis=0)
+        return np.where(head == _INF, now, np.nextafter(head, -_INF))
+
     def as_of_at(self, loc: int, sku: int, now: float) -> float:
         h = self._head.item(loc * self.n_sku + sku)
         return now if h == _INF else math.nextafter(h, -_INF)  # the same IEEE step as numpy

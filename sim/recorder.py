@@ -130,8 +130,8 @@ class Divergence:
         ta_of = self.ta.item
         for c in ledger.channels_of_loc[loc]:
             ta = 0
-            for l in ledger.serve[c]:
-                ta += free[l]
+            for other in ledger.serve[c]:
+                ta += free[other]
             if ta != ta_of(c, sku):
                 self.ta[c, sku] = ta
                 self._set(c, sku, max(0, self.counts[c].item(sku)) - ta)

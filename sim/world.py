@@ -61,7 +61,8 @@ class OracleFeed:
         w = self._w
         led = w.ledger
         as_of_at = led.views["records"].as_of_at
-        on, unc, com, hold = led.on_hand.item, w.wms.uncounted.item, led.committed.item, led.hold.item
+        on, com, hold = led.on_hand.item, led.committed.item, led.hold.item
+        unc = w.wms.uncounted.item
         now = w.env.now
         total, as_of = 0, now
         for loc in led.serve[channel]:

@@ -239,7 +239,7 @@ class StockView:
         locs = self.serve(channel)
         if len(skus) > 8:
             values = np.maximum(self.free(locs, skus) - self.pending[skus], 0)
-            return values, self.prov.as_of_for(locs, skus, now).min(axis=0)
+            return values, self.prov.min_as_of(locs, skus, now)
         # a handful of SKUs: plain Python beats numpy's per-call overhead
         on_hand, hold, released = self.on_hand.item, self.hold.item, self.released.item
         pending, as_of_at = self.pending.item, self.prov.as_of_at

@@ -272,7 +272,7 @@ class Middleware:
         ch = self.systems.channels[c]
         for attempt in range(p.max_retries + 1):
             values = self.allowance(c, skus)
-            as_of = self.view.prov.as_of_for(self.systems.serve(c), skus, env.now).min(axis=0)
+            as_of = self.view.prov.min_as_of(self.systems.serve(c), skus, env.now)
             reply = yield ch.set_inventory(skus, values, as_of)
             stats.pages += 1
             if reply.ok:

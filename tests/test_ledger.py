@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.ledger import ALL_VIEWS, KNOWN_TO_WMS, Ledger
+from sim.provenance import PendingView
 
 
 def make(on_hand: list[list[int]], serve: list[list[int]]) -> tuple[simpy.Environment, Ledger]:
@@ -124,3 +127,36 @@ def test_shrink_is_pending_everywhere_until_counted() -> None:
     (seq,) = led.shrink(0, 0, 1)
     assert all(v.pending(seq) for v in led.views.values())
     assert led.true_available(0, 0) == 9
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    changes=st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 39), st.floats(0, 1e6)), max_size=60
+    ),
+    taken=st.sets(st.integers(0, 59)),
+    locs=st.lists(st.integers(0, 2), min_size=1, max_size=3, unique=True),
+    skus=st.lists(st.integers(0, 39), min_size=1, max_size=40),
+)
+def test_min_as_of_is_the_minimum_over_locations_of_as_of(
+    changes: list[tuple[int, int, float]], taken: set[int], locs: list[int], skus: list[int]
+) -> None:
+    """The fast path (heads first, nextafter once; scalar for <= 16 SKUs) equals the
+    definition for any pending pattern, small pages and large."""
+    times = sorted(t for _, _, t in changes)
+    view = PendingView("v", 3, 40, times)
+    for seq, (loc, sku, _) in enumerate(changes):
+        view.add(loc * 40 + sku, seq)
+    view.include(tuple(s for s in taken if s < len(changes)))
+    now = 2e6
+    want = view.as_of_for(locs, skus, now).min(axis=0)
+    assert view.min_as_of(locs, skus, now).tolist() == want.tolist()
+
+
+def test_free_by_loc_is_free_clipped_at_zero_for_every_location() -> None:
+    _env, led = make([[3, 0], [1, 5]], serve=[[0, 1]])
+    led.accept(led.new_order(0), 1, 2)  # claims location 1 of SKU 1
+    led.accept(led.new_order(0), 0, 4)  # 3 from location 0, 1 from location 1
+    assert led.free_by_loc(0) == [0, 0]
+    assert led.free_by_loc(1) == [0, 3]
+    assert sum(led.free_by_loc(1)) == led.true_available(0, 1)
