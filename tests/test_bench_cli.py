@@ -33,13 +33,15 @@ def test_unknown_workload_and_strategy(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_quick_flash_sale_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
-    main(["bench", "--quick", "-w", "flash_sale", "-s", "oracle", "--json", str(out)])
+    main(["bench", "--quick", "-w", "flash_sale", "-s", "oracle", "-r", "2", "--json", str(out)])
     table = capsys.readouterr().out
     assert "bare SimPy" in table
+    assert "(best of 2)" in table
     assert "flash_sale" in table
     data = json.loads(out.read_text())
     (row,) = data["runs"]
     assert row["strategy"] == "oracle"
+    assert row["repeats"] == 2
     assert row["sim_seconds"] == 600.0
     assert row["domain_events"] > 1000
     assert 0 < row["peak_rss_mb"] < 2048
