@@ -16,7 +16,8 @@ import numpy as np
 
 __all__ = ["CORE_KEYS", "PER_CHANNEL_KEYS", "compute_metrics"]
 
-CORE_KEYS = (
+#: the sales, lag and divergence metrics: run-wide and per channel
+_SALES_KEYS = (
     "orders_accepted",
     "lines_accepted",
     "units_accepted",
@@ -33,6 +34,10 @@ CORE_KEYS = (
     "divergence_mean_abs",
     "divergence_over_frac",
     "divergence_under_frac",
+)
+
+CORE_KEYS = (
+    *_SALES_KEYS,
     "record_accuracy",
     "erp_calls",
     "erp_rejected_calls",
@@ -52,26 +57,7 @@ CORE_KEYS = (
     "events_per_second",
 )
 
-PER_CHANNEL_KEYS = (
-    "orders_accepted",
-    "lines_accepted",
-    "units_accepted",
-    "oversold_units",
-    "oversold_lines",
-    "oversell_rate",
-    "cancelled_lines",
-    "lost_sale_units",
-    "lag_p50_s",
-    "lag_p95_s",
-    "lag_p99_s",
-    "lag_max_s",
-    "unpropagated_changes",
-    "divergence_mean_abs",
-    "divergence_over_frac",
-    "divergence_under_frac",
-    "channel_calls",
-    "channel_throttled_calls",
-)
+PER_CHANNEL_KEYS = (*_SALES_KEYS, "channel_calls", "channel_throttled_calls")
 
 
 def _lag_stats(lags: np.ndarray) -> dict[str, float]:

@@ -30,6 +30,7 @@ __all__ = [
     "load_scenario",
     "parse_value",
     "read_raw",
+    "read_toml",
     "validate_raw",
     "with_overrides",
 ]
@@ -83,17 +84,23 @@ def find_scenario(ref: str | os.PathLike[str]) -> Path:
     raise ScenarioError(f"{text}: no such scenario file or catalogue id (catalogue: {known})")
 
 
-def read_raw(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The file's TOML as a dict, with ``extends`` resolved."""
+def read_toml(path: Path, error: type[Exception] = ValueError) -> dict[str, Any]:
+    """A TOML file as a dict; a missing, unreadable or malformed file raises ``error`` with
+    one message naming the file."""
     try:
         with path.open("rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
-        raise ScenarioError(f"{path}: file not found") from None
+        raise error(f"{path}: file not found") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: malformed TOML: {exc}") from None
+        raise error(f"{path}: malformed TOML: {exc}") from None
     except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+        raise error(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def read_raw(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The file's TOML as a dict, with ``extends`` resolved."""
+    data = read_toml(path, ScenarioError)
     base_ref = data.pop("extends", None)
     if base_ref is None:
         return data

@@ -38,7 +38,6 @@ import multiprocessing
 import os
 import signal
 import sys
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -66,6 +65,7 @@ from sim.scenario import (
     apply_overrides,
     find_scenario,
     read_raw,
+    read_toml,
     validate_raw,
 )
 from sim.schema import Scenario
@@ -155,15 +155,7 @@ def _seeds(value: Any, where: str) -> tuple[int, ...]:
 def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
     """Read a sweep file; structural errors raise ``SweepError`` naming the file and key."""
     p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise SweepError(f"{p}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepError(f"{p}: malformed TOML: {exc}") from None
-    except OSError as exc:
-        raise SweepError(f"{p}: cannot read: {exc.strerror}") from None
+    data = read_toml(p, SweepError)
     where = str(p)
     unknown = set(data) - {"sweep", "set", "grid"}
     if unknown:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sim.cli import main
 from sim.runner import RunResult, run
 from sim.scenario import apply_overrides, validate_raw
 from sim.schema import Scenario
@@ -100,3 +101,14 @@ def cached_run(scenario: str, strategy: str, seed: int, **params: Any) -> RunRes
 @pytest.fixture
 def tiny_scenario() -> Any:
     return tiny
+
+
+def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the command line in-process: (exit code, stdout, stderr)."""
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -11,18 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.cli import main
 from sim.metrics import CORE_KEYS, PER_CHANNEL_KEYS
-
-
-def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.conftest import cli
 
 
 @pytest.fixture(autouse=True)

@@ -14,18 +14,9 @@ from sim import load_scenario, run, write_results
 from sim.cli import main
 from sim.plots import BACKLOG_SERIES, fault_windows, pareto_front
 from sim.report import PLOTS, business_frame, load_results, winners_frame, write_report
+from tests.conftest import cli
 
 SMALL = ["--set", "scenario.duration=6h", "--set", "catalogue.skus=60"]
-
-
-def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

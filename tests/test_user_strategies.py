@@ -12,27 +12,17 @@ import broken_strategies
 import pandas as pd
 import pytest
 
-from sim.cli import main
 from sim.conformance import check_scenario
 from sim.registry import StrategyError, build_strategy, resolve_strategy, strategy_origins
 from sim.runner import StrategyRuntimeError, run
 from strategies.base import FunctionStrategy
+from tests.conftest import cli
 
 
 @pytest.fixture(scope="module")
 def short() -> Any:
     """Two busy hours of smoke: ~185 lines, ~0.1 s a run."""
     return check_scenario("smoke", "2h")
-
-
-def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_module_class_path_and_entry_points_resolve_to_classes() -> None:
