@@ -242,18 +242,13 @@ class StockView:
             return values, self.prov.min_as_of(locs, skus, now)
         # a handful of SKUs: plain Python beats numpy's per-call overhead
         on_hand, hold, released = self.on_hand.item, self.hold.item, self.released.item
-        pending, as_of_at = self.pending.item, self.prov.as_of_at
-        vals, as_of = [], []
+        pending = self.pending.item
+        vals = []
         for s in skus.tolist():
             free = 0
-            a = now
             for loc in locs:
                 x = on_hand(loc, s) - hold(loc, s) - released(loc, s)
                 if x > 0:
                     free += x
-                b = as_of_at(loc, s, now)
-                if b < a:
-                    a = b
             vals.append(max(0, free - pending(s)))
-            as_of.append(a)
-        return np.array(vals, np.int64), np.array(as_of)
+        return np.array(vals, np.int64), self.prov.min_as_of(locs, skus, now)
