@@ -7,8 +7,9 @@ when any check fails.
 - ``conservation_units``: per SKU, initial + received + returned =
   on hand + shipped + scrapped + shrink + in transit.
 - ``conservation_orders``: lines (and units, and orders) accepted = shipped + cancelled +
-  open, every line's parts non-negative, and units shipped by lines = units shipped by
-  movements.
+  open + lost, every line's parts non-negative, and units shipped by lines = units shipped
+  by movements. An order is *lost* when a channel handed it off (more than ``GRACE`` before
+  the end) and it never reached the ERP (``lost_orders``); lost is never counted as open.
 - ``invariants``: no negative stock; hold <= on hand; committed >= 0; truth-committed equals
   the sum of open lines' claims; per SKU, committed <= (on hand - hold) + unbacked, where
   oversold units are never committed and ``unbacked`` counts units that lost their physical
@@ -26,7 +27,10 @@ import numpy as np
 
 from sim.ledger import MOVEMENT_KINDS
 
-__all__ = ["CheckFailure", "failure_message", "run_checks"]
+__all__ = ["GRACE", "CheckFailure", "failure_message", "lost_orders", "run_checks"]
+
+#: seconds before the end of a run in which a handed-off order may still be on its way
+GRACE = 3600.0
 
 _K = {k: i for i, k in enumerate(MOVEMENT_KINDS)}
 
@@ -61,24 +65,42 @@ def _conservation_units(led: Any) -> dict[str, Any]:
     )
 
 
-def _conservation_orders(led: Any) -> dict[str, Any]:
+def lost_orders(world: Any, grace: float = GRACE) -> set[int]:
+    """Ids of orders a channel handed off at least ``grace`` before the end of the run that
+    never reached the ERP: lost by the integration."""
+    end = float(world.env.now)
+    imported = world.erp.imported
+    return {
+        o.id for o in world.ledger.orders if o.visible_at <= end - grace and o.id not in imported
+    }
+
+
+def _conservation_orders(led: Any, lost: set[int]) -> dict[str, Any]:
     problems: list[str] = []
-    shipped = cancelled = open_ = 0
-    l_shipped = l_cancelled = l_open = 0
+    shipped = cancelled = open_ = lost_units = 0
+    l_shipped = l_cancelled = l_open = l_lost = 0
     o_open = o_cancelled = o_shipped = 0
     for ln in led.lines:
         if ln.shipped < 0 or ln.cancelled < 0 or ln.open < 0:
             problems.append(f"line {ln.id}: shipped={ln.shipped} cancelled={ln.cancelled}")
         shipped += ln.shipped
         cancelled += ln.cancelled
-        open_ += ln.open
+        if ln.order.id in lost:
+            lost_units += ln.open
+        else:
+            open_ += ln.open
         if ln.open > 0:
-            l_open += 1
+            if ln.order.id in lost:
+                l_lost += 1
+            else:
+                l_open += 1
         elif ln.cancelled > 0:
             l_cancelled += 1
         else:
             l_shipped += 1
     for order in led.orders:
+        if order.id in lost:
+            continue
         if any(ln.open > 0 for ln in order.lines):
             o_open += 1
         elif any(ln.cancelled > 0 for ln in order.lines):
@@ -86,21 +108,28 @@ def _conservation_orders(led: Any) -> dict[str, Any]:
         else:
             o_shipped += 1
     units = sum(ln.qty for ln in led.lines)
-    if units != shipped + cancelled + open_:
-        problems.append(f"units: accepted={units} != {shipped}+{cancelled}+{open_}")
-    if len(led.lines) != l_shipped + l_cancelled + l_open:
-        problems.append("lines: accepted != shipped + cancelled + open")
-    if len(led.orders) != o_shipped + o_cancelled + o_open:
-        problems.append("orders: accepted != shipped + cancelled + open")
+    if units != shipped + cancelled + open_ + lost_units:
+        problems.append(
+            f"units: accepted={units} != {shipped}+{cancelled}+{open_}+{lost_units} (lost)"
+        )
+    if len(led.lines) != l_shipped + l_cancelled + l_open + l_lost:
+        problems.append("lines: accepted != shipped + cancelled + open + lost")
+    if len(led.orders) != o_shipped + o_cancelled + o_open + len(lost):
+        problems.append("orders: accepted != shipped + cancelled + open + lost")
     moved = int(led.totals["ship"].sum())
     if moved != shipped:
         problems.append(f"units shipped by lines ({shipped}) != by movements ({moved})")
     out: dict[str, Any] = {
         "ok": not problems,
         "violations": len(problems),
-        "lines": {"shipped": l_shipped, "cancelled": l_cancelled, "open": l_open},
-        "units": {"shipped": shipped, "cancelled": cancelled, "open": open_},
-        "orders": {"shipped": o_shipped, "cancelled": o_cancelled, "open": o_open},
+        "lines": {"shipped": l_shipped, "cancelled": l_cancelled, "open": l_open, "lost": l_lost},
+        "units": {"shipped": shipped, "cancelled": cancelled, "open": open_, "lost": lost_units},
+        "orders": {
+            "shipped": o_shipped,
+            "cancelled": o_cancelled,
+            "open": o_open,
+            "lost": len(lost),
+        },
     }
     if problems:
         out["detail"] = problems[0]
@@ -206,7 +235,7 @@ def run_checks(world: Any, extra: dict[str, dict[str, Any]] | None = None) -> di
     led = world.ledger
     checks: dict[str, Any] = {
         "conservation_units": _conservation_units(led),
-        "conservation_orders": _conservation_orders(led),
+        "conservation_orders": _conservation_orders(led, lost_orders(world)),
         "invariants": _invariants(led),
         "ledger_balances": _ledger_balances(world),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -21,27 +22,31 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sim.budget import check_resources
 from sim.chaos import Verdict, chaos_scenario, judge, replay_command
 from sim.checks import CheckFailure
 from sim.dists import parse_duration
+from sim.outdir import OutputError, check_out
 from sim.pool import Job, RunError, default_workers, run_jobs
 from sim.registry import (
     BUILTIN_ORDER,
     StrategyError,
+    check_strategy_tables,
     installed_strategies,
-    params_from_table,
     resolve_strategy,
     strategy_origins,
 )
 from sim.results import confidence_interval, new_run_dir, write_results
-from sim.runner import RunResult, StrategyRuntimeError, run
+from sim.runner import RunResult, SimulationError, StrategyRuntimeError, run
 from sim.scenario import (
     ScenarioError,
     apply_overrides,
     catalogue_entries,
+    cut,
     find_scenario,
     parse_value,
     read_raw,
+    set_text,
     validate_raw,
 )
 from sim.schema import Scenario
@@ -89,12 +94,18 @@ def _say(message: str) -> None:
 
 @contextmanager
 def _errors() -> Iterator[None]:
+    """One line on stderr and an exit code for every error a command can meet: 2 for bad
+    input (a file, an argument, ``--out``), 1 for a run that failed (a check, a strategy,
+    the simulator itself, or writing the results)."""
     try:
         yield
     except (ScenarioError, StrategyError, InputError) as exc:
         _say(f"syncsim: error: {exc}")
         raise typer.Exit(2) from None
-    except (CheckFailure, StrategyRuntimeError) as exc:
+    except OutputError as exc:
+        _say(f"syncsim: error: {exc}" if exc.usage else f"syncsim: cannot write results: {exc}")
+        raise typer.Exit(2 if exc.usage else 1) from None
+    except (CheckFailure, StrategyRuntimeError, SimulationError) as exc:
         _say(f"syncsim: run failed: {exc}")
         raise typer.Exit(1) from None
 
@@ -103,32 +114,71 @@ def _overrides(pairs: Sequence[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs or ():
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InputError(f"--set {pair}: expected KEY=VALUE, e.g. erp.api.concurrency=15")
+        if not sep or not key.strip():
+            raise InputError(f"--set {cut(pair)}: expected KEY=VALUE, e.g. erp.api.concurrency=15")
         out[key.strip()] = parse_value(value.strip())
     return out
 
 
-def _load(ref: str, overrides: dict[str, Any]) -> Scenario:
+def _set_arg(key: str, overrides: dict[str, Any]) -> str | None:
+    """``--set KEY=VALUE`` for the override that set ``key`` (or a table above it)."""
+    for k, v in overrides.items():
+        if key == k or key.startswith(k + "."):
+            return set_text(k, v)
+    return None
+
+
+def _load(
+    ref: str,
+    overrides: dict[str, Any],
+    strategies: Sequence[str] = (),
+    allow_large: bool = False,
+) -> Scenario:
+    """Read, override and validate a scenario; check the strategy tables (and build the
+    ``strategies`` about to run) and the resources the scenario needs, all before any run
+    starts. Errors name the file or the ``--set`` argument responsible."""
     path = find_scenario(ref)
     raw = read_raw(path)
     if overrides:
-        raw = apply_overrides(raw, overrides)
-    return validate_raw(raw, str(path))
+        try:
+            raw = apply_overrides(raw, overrides)
+        except ScenarioError as exc:
+            raise InputError(f"--set {exc}") from None
+    sc = validate_raw(raw, str(path), overrides)
+    try:
+        check_strategy_tables(sc, strategies)
+    except StrategyError as exc:
+        key, _, what = str(exc).partition(": ")
+        arg = _set_arg(key, overrides)
+        if arg is not None and arg.startswith(f"--set {key}="):
+            raise InputError(f"{arg}: {what}") from None  # the argument names the key
+        raise InputError(f"{arg or path}: {exc}") from None
+    check_resources(sc, allow_large, str(path))
+    return sc
 
 
-def _check_strategy_tables(sc: Scenario, source: str) -> None:
-    known = installed_strategies()
-    for name, table in sc.strategies.items():
-        if name not in known and ":" not in name:
-            continue
-        cls = resolve_strategy(name)
-        params = getattr(cls, "Params", None)
-        if params is not None:
-            try:
-                params_from_table(params, table, f"strategies.{name}")
-            except StrategyError as exc:
-                raise ScenarioError(f"{source}: {exc}") from None
+AllowLarge = Annotated[
+    bool,
+    typer.Option(
+        "--allow-large",
+        help="Run a scenario even if its estimated memory, order lines or state exceed "
+        "the limits (refused by default, before anything runs).",
+    ),
+]
+MAX_SEED = 2**63 - 1
+
+
+def _seeds(seed: int, replications: int) -> list[int]:
+    if seed + replications - 1 > MAX_SEED:
+        raise InputError(f"--seed {seed}: seeds must stay below 2**63 (with {replications} runs)")
+    return list(range(seed, seed + replications))
+
+
+def _replay(ref: str, set_: Sequence[str] | None, exc: SimulationError) -> SimulationError:
+    """``exc`` with the command that replays the failed run appended."""
+    sets = "".join(f" --set {s}" for s in set_ or ())
+    cmd = f"syncsim run {ref} -s {exc.strategy} --seed {exc.seed}{sets}"
+    return SimulationError(f"{exc}; replay: {cmd}", exc.strategy, exc.seed)
 
 
 def _progress(total: int, quiet: bool) -> Progress:
@@ -147,6 +197,12 @@ def _progress(total: int, quiet: bool) -> Progress:
 def _advance(prog: Progress, task: Any, done: int, fraction: float) -> None:
     prog.update(task, completed=done + fraction)
 
+
+OUT_HELP = (
+    "Results folder (default results/<scenario>-<time>). Created if new; an existing one "
+    "must be empty or a results folder syncsim wrote (then it is replaced). syncsim never "
+    "deletes files it did not write."
+)
 
 NoHistory = Annotated[
     bool,
@@ -211,9 +267,11 @@ def run_cmd(
         list[str] | None,
         typer.Option("--strategy", "-s", help="Strategy name or module:Class; repeatable."),
     ] = None,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the first replication.")] = 1,
-    replications: Annotated[int, typer.Option("--replications", "-r", min=1)] = 1,
-    out: Annotated[Path | None, typer.Option(help="Results directory.")] = None,
+    seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="Seed of the first replication.")
+    ] = 1,
+    replications: Annotated[int, typer.Option("--replications", "-r", min=1, max=10_000)] = 1,
+    out: Annotated[Path | None, typer.Option(help=OUT_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run objects as JSON.")] = False,
     check_determinism: Annotated[
         bool,
@@ -224,17 +282,18 @@ def run_cmd(
         typer.Option("--set", help="Override a scenario value: KEY=VALUE (dotted path)."),
     ] = None,
     no_history: NoHistory = False,
+    allow_large: AllowLarge = False,
 ) -> None:
     """Run strategies on a scenario; write results/<run-id>/ and print a comparison."""
     with _errors():
-        sc = _load(scenario, _overrides(set_))
         names = strategy or ["batch"]
-        for n in names:
-            resolve_strategy(n)
-        seeds = list(range(seed, seed + replications))
-        target = out or new_run_dir(Path("results"), sc.id)
+        sc = _load(scenario, _overrides(set_), names, allow_large)
+        seeds = _seeds(seed, replications)
+        target = check_out(out) if out else new_run_dir(Path("results"), sc.id)
         try:
             results = run_all(sc, names, seeds, quiet=as_json, keep_history=not no_history)
+        except SimulationError as exc:
+            raise _replay(scenario, set_, exc) from None
         except (CheckFailure, StrategyRuntimeError) as exc:
             kept = getattr(exc, "partial", [])
             if kept:  # the runs so far and the failed run's partial result, marked failed
@@ -261,9 +320,11 @@ def run_cmd(
 @app.command("compare")
 def compare_cmd(
     scenario: Annotated[str, typer.Argument(help="Scenario file or catalogue id.")],
-    replications: Annotated[int, typer.Option("--replications", "-r", min=1)] = 1,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the first replication.")] = 1,
-    out: Annotated[Path | None, typer.Option(help="Results directory.")] = None,
+    replications: Annotated[int, typer.Option("--replications", "-r", min=1, max=10_000)] = 1,
+    seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="Seed of the first replication.")
+    ] = 1,
+    out: Annotated[Path | None, typer.Option(help=OUT_HELP)] = None,
     workers: Annotated[int, typer.Option(min=0, help="Parallel runs (0: one per CPU).")] = 0,
     set_: Annotated[
         list[str] | None,
@@ -273,18 +334,24 @@ def compare_cmd(
         bool, typer.Option("--no-report", help="Do not write report.html and the plots.")
     ] = False,
     no_history: NoHistory = False,
+    allow_large: AllowLarge = False,
 ) -> None:
     """Every built-in strategy on the same seeds (common random numbers), with 95% CIs."""
     with _errors():
-        sc = _load(scenario, _overrides(set_))
         names = [n for n in BUILTIN_ORDER if n in installed_strategies()]
-        seeds = list(range(seed, seed + replications))
-        keep = {"keep_history": not no_history}
+        sc = _load(scenario, _overrides(set_), names, allow_large)
+        seeds = _seeds(seed, replications)
+        target = check_out(out) if out else new_run_dir(Path("results"), sc.id)
+        keep = {"keep_history": not no_history, "allow_large": allow_large}
         jobs = [Job(sc, n, s, options=keep) for s in seeds for n in names]
         with _progress(len(jobs), False) as prog:
             task = prog.add_task(f"{sc.id}: {len(jobs)} runs", total=len(jobs))
-            results = run_jobs(jobs, workers or default_workers(), lambda i, r: prog.advance(task))
-        target = out or new_run_dir(Path("results"), sc.id)
+            try:
+                results = run_jobs(
+                    jobs, workers or default_workers(), lambda i, r: prog.advance(task)
+                )
+            except SimulationError as exc:
+                raise _replay(scenario, set_, exc) from None
         write_results(target, results)
         if not no_report:
             _write_report(target)
@@ -301,8 +368,8 @@ def compare_cmd(
 def chaos_cmd(
     scenario: Annotated[str, typer.Argument(help="Scenario file or catalogue id.")],
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="Name or module:Class.")],
-    seeds: Annotated[int, typer.Option(min=1, help="How many seeds to try.")] = 10,
-    seed: Annotated[int, typer.Option(min=0, help="First seed.")] = 1,
+    seeds: Annotated[int, typer.Option(min=1, max=100_000, help="How many seeds to try.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="First seed.")] = 1,
     recovery_bound: Annotated[
         str, typer.Option(help="Longest acceptable time to recovery (e.g. 4h).")
     ] = "4h",
@@ -310,22 +377,27 @@ def chaos_cmd(
     check_determinism: Annotated[
         bool, typer.Option("--check-determinism", help="Run every seed twice; compare.")
     ] = False,
-    out: Annotated[Path | None, typer.Option(help="Results directory.")] = None,
+    out: Annotated[Path | None, typer.Option(help=OUT_HELP)] = None,
     no_report: Annotated[
         bool, typer.Option("--no-report", help="Do not write report.html and the plots.")
     ] = False,
+    allow_large: AllowLarge = False,
 ) -> None:
     """A seeded fault swarm: each seed draws its own fault plan; every run is checked
     (conservation, invariants, bus accounting, nothing lost, recovery within a bound).
     Failing seeds are printed with the command that replays each; exit 1 if any fails."""
     with _errors():
-        sc = _load(scenario, {})
-        resolve_strategy(strategy)
+        sc = _load(scenario, {}, [strategy], allow_large)
         try:
             bound = parse_duration(recovery_bound)
         except ValueError as exc:
             raise InputError(f"--recovery-bound: {exc}") from None
-        seed_list = list(range(seed, seed + seeds))
+        seed_list = _seeds(seed, seeds)
+        target = (
+            check_out(out)
+            if out
+            else new_run_dir(Path("results"), f"{sc.id}-chaos-{strategy.replace(':', '-')}")
+        )
         # each seed's no-fault twin gives the band that recovery is judged against
         opts = {"check": False, "recovery_baseline": True, "keep_history": False}
         jobs = [
@@ -350,11 +422,10 @@ def chaos_cmd(
                 v.reasons.append("not deterministic: two runs of this seed differ")
         verdicts.append(v)
     kept = [r for r in results[::step] if not isinstance(r, RunError)]
-    target = out or new_run_dir(Path("results"), f"{sc.id}-chaos-{strategy.replace(':', '-')}")
     if kept:
-        write_results(target, kept)
-        if not no_report:
-            with _errors():
+        with _errors():
+            write_results(target, kept)
+            if not no_report:
                 _write_report(target)
     table = Table(title=f"chaos: {sc.id} / {strategy}, seeds {seed_list[0]}..{seed_list[-1]}")
     for col in ("seed", "faults", "verdict", "recovery s", "trace", "why"):
@@ -386,6 +457,8 @@ def _write_report(target: Path) -> None:
         write_report(target)
     except ReportError as exc:
         raise InputError(str(exc)) from None
+    except OSError as exc:
+        raise OutputError(f"{target}: could not write the report ({exc.strerror})", False) from None
 
 
 def _same_run(a: Any, b: Any) -> bool:
@@ -425,15 +498,26 @@ def strategies_cmd() -> None:
 @app.command("validate")
 def validate_cmd(
     file: Annotated[str, typer.Argument(help="Scenario file or catalogue id.")],
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--strategy",
+            "-s",
+            help="Also build these strategies (name or module:Class) from the file's tables.",
+        ),
+    ] = None,
+    allow_large: AllowLarge = False,
 ) -> None:
-    """Check a scenario file (schema and strategy parameters); exit 2 if it is wrong."""
+    """Check a scenario file (schema, strategy parameters, the resources a run needs);
+    exit 2 if it is wrong."""
     with _errors():
         path = find_scenario(file)
-        sc = validate_raw(read_raw(path), str(path))
-        _check_strategy_tables(sc, str(path))
+        sc = _load(file, {}, strategy or (), allow_large)
+        est = check_resources(sc, True)
     out_console.print(
         f"ok: {path} ({sc.id}: {sc.catalogue.skus} SKUs, {len(sc.locations)} locations, "
-        f"{len(sc.channels)} channels, {sc.duration / 86400:g} days)",
+        f"{len(sc.channels)} channels, {sc.duration / 86400:g} days; a run needs "
+        f"{est.describe()})",
         markup=False,
         highlight=False,
         soft_wrap=True,
@@ -457,9 +541,12 @@ _baseline.register(app)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point: usage errors become one line and exit code 2."""
-    if os.getcwd() not in sys.path:  # module:Class from the current directory, as python -m
-        sys.path.insert(0, os.getcwd())
+    """Console entry point: usage errors become one line and exit code 2; nothing ends in a
+    traceback (an unexpected exception is one line naming it and where it was raised)."""
+    # module:Class from the current folder, as python -m does, but after installed packages:
+    # a user's own strategies/ or sim/ folder must not shadow syncsim's
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         code = app(args=list(argv) if argv is not None else None, standalone_mode=False)
     except _cx.NoArgsIsHelpError as exc:
@@ -470,8 +557,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
+        _say("syncsim: interrupted")
         sys.exit(130)
+    except Exception as exc:  # a bug of syncsim's own: one line, not a traceback
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+        _say(f"syncsim: internal error: {type(exc).__name__}: {cut(str(exc), 300)}{where}")
+        sys.exit(1)
     if isinstance(code, int) and code:
         sys.exit(code)
 

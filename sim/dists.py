@@ -20,9 +20,10 @@ import re
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
 
 __all__ = [
+    "MAX_DURATION",
     "Dist",
     "Duration",
     "Exponential",
@@ -31,6 +32,9 @@ __all__ = [
     "Uniform",
     "parse_duration",
 ]
+
+#: the longest duration anywhere in a scenario (seconds; about 317 years)
+MAX_DURATION = 1e10
 
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-z]*)\s*$")
@@ -51,6 +55,8 @@ def parse_duration(value: Any) -> float:
         raise ValueError(f"expected a duration such as 900, '15m' or '2h', got {value!r}")
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"a duration must be finite and >= 0, got {value!r}")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"a duration must be at most {MAX_DURATION:g} s, got {value!r}")
     return seconds
 
 
@@ -59,7 +65,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Law(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @property
     def mean(self) -> float:  # pragma: no cover - every law overrides
@@ -105,7 +111,7 @@ class LogNormal(_Law):
 
     dist: Literal["lognormal"]
     mean_: Duration = Field(alias="mean")
-    cv: float = Field(0.5, ge=0)
+    cv: Annotated[float, Strict()] = Field(0.5, ge=0, le=100)
 
     @property
     def mean(self) -> float:

@@ -29,9 +29,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sim.dists import Dist, Duration, Fixed
+from sim.fields import Interval, Real, SpecModel
 
 __all__ = [
     "FAULT_KINDS",
@@ -53,9 +54,7 @@ __all__ = [
 ]
 
 
-class _Fault(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
+class _Fault(SpecModel):
     start: Duration
     duration: Duration = Field(gt=0)
 
@@ -70,29 +69,29 @@ class ErpMaintenance(_Fault):
 
 class ErpSlowdown(_Fault):
     kind: Literal["erp_slowdown"]
-    factor: float = Field(4.0, ge=1)
+    factor: Real = Field(4.0, ge=1, le=1000)
 
 
 class Throttle(_Fault):
     kind: Literal["throttle"]
     target: str = "channels"
-    rate: float = Field(0.8, ge=0, le=1)
-    retry_after: Duration = 2.0
+    rate: Real = Field(0.8, ge=0, le=1)
+    retry_after: Interval = 2.0
 
 
 class HttpErrors(_Fault):
     kind: Literal["http_errors"]
     target: str = "channels"
-    rate: float = Field(0.5, ge=0, le=1)
+    rate: Real = Field(0.5, ge=0, le=1)
     status: Literal[500, 502, 503] = 502
 
 
 class Timeouts(_Fault):
     kind: Literal["timeouts"]
     target: str = "erp"
-    rate: float = Field(0.3, ge=0, le=1)
+    rate: Real = Field(0.3, ge=0, le=1)
     delay: Duration = 30.0
-    applied: float = Field(0.5, ge=0, le=1, description="probability the call took effect")
+    applied: Real = Field(0.5, ge=0, le=1, description="probability the call took effect")
 
 
 class ChannelOutage(_Fault):
@@ -102,7 +101,7 @@ class ChannelOutage(_Fault):
 
 class BusDuplicates(_Fault):
     kind: Literal["bus_duplicates"]
-    rate: float = Field(0.1, ge=0, le=1)
+    rate: Real = Field(0.1, ge=0, le=1)
     delay: Dist = Field(default_factory=lambda: Fixed(value=20.0))
 
 
@@ -113,7 +112,7 @@ class BusReorder(_Fault):
 
 class BusLoss(_Fault):
     kind: Literal["bus_loss"]
-    rate: float = Field(0.01, ge=0, le=1)
+    rate: Real = Field(0.01, ge=0, le=1)
 
 
 class ConsumerCrash(_Fault):
@@ -133,13 +132,15 @@ class WebhookDelay(_Fault):
     kind: Literal["webhook_delay"]
     target: str = "channels"
     delay: Dist = Field(default_factory=lambda: Fixed(value=600.0))
-    duplicate_rate: float = Field(0.2, ge=0, le=1)
+    duplicate_rate: Real = Field(0.2, ge=0, le=1)
 
 
 class ClockSkew(_Fault):
     kind: Literal["clock_skew"]
     target: Literal["erp", "wms"] = "erp"
-    offset: float = Field(-120.0, description="seconds the system's clock is off (may be < 0)")
+    offset: Real = Field(
+        -120.0, ge=-1e7, le=1e7, description="seconds the system's clock is off (may be < 0)"
+    )
 
 
 Fault = Annotated[

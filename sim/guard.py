@@ -2,12 +2,14 @@
 what a strategy did wrong in one line.
 
 The watchdog works outside the simulation clock. SimPy only moves on when a process yields;
-a strategy that loops without yielding freezes simulated time for ever. ``Watchdog`` counts
-the environment's steps and, from a wall-clock interval timer (``signal.setitimer`` in the
-main thread of the harness process), raises ``StrategyHung`` inside the running code when no
-step has completed for ``budget`` wall seconds. It never changes what a healthy run does (it
-only reads a step counter), so results stay deterministic. Where no interval timer is
-available (another thread, another OS) the watchdog is off.
+a strategy that loops without yielding freezes simulated time for ever. ``Watchdog`` reads
+the run loop's step counter (``sim.loop.Loop.steps``, kept per batch of steps, so nothing is
+added to each step) and the clock and, from a wall-clock interval timer
+(``signal.setitimer`` in the main thread of the harness process), raises ``StrategyHung``
+inside the running code when neither has moved for ``budget`` wall seconds. It never changes
+what a healthy run does (it only reads), so results stay deterministic. Where no interval
+timer is available (another thread, another OS) the watchdog is off. Loops in zero
+simulated time (steps happen, the clock stays) are the run loop's own liveness guard.
 
 Writes outside the APIs are refused where they happen: channels' shown counts and their
 ``as_of`` are read-only arrays, and their privileged ``apply_write*`` refuse in a run
@@ -19,15 +21,20 @@ from __future__ import annotations
 
 import os
 import signal
+import sysconfig
 import threading
 import time
 import types
 from pathlib import Path
 from typing import Any
 
+import simpy
+
 __all__ = [
     "DEFAULT_STEP_BUDGET",
     "HARNESS_PATHS",
+    "LIBRARY_PATHS",
+    "STRATEGY_PATH",
     "StrategyHung",
     "Watchdog",
     "describe_exception",
@@ -57,22 +64,34 @@ def step_budget(value: float | None = None) -> float:
         return DEFAULT_STEP_BUDGET
 
 
-#: code of the harness itself: sim/, mocks/ and SimPy (for naming where a strategy failed)
-HARNESS_PATHS = (
-    str(Path(__file__).parent),
-    str(Path(__file__).parent.parent / "mocks"),
-    "simpy",
+#: code of the harness itself: syncsim's kernel (sim/) and mocks (mocks/)
+HARNESS_PATHS: tuple[str, ...] = (
+    str(Path(__file__).resolve().parent) + os.sep,
+    str(Path(__file__).resolve().parent.parent / "mocks") + os.sep,
+)
+#: syncsim's built-in strategies: strategy code, like a user's own module
+STRATEGY_PATH = str(Path(__file__).resolve().parent.parent / "strategies") + os.sep
+#: the standard library and installed packages (SimPy, numpy, ...): neither harness nor strategy
+LIBRARY_PATHS: tuple[str, ...] = tuple(
+    sorted(
+        {
+            p + os.sep
+            for key in ("stdlib", "platstdlib", "purelib", "platlib")
+            if (p := sysconfig.get_paths().get(key))
+        }
+        | {str(Path(simpy.__file__).resolve().parent.parent) + os.sep, "<frozen "}
+    )
 )
 
 
 class Watchdog:
-    """``with Watchdog(env, budget):`` around ``env.run``; see the module docstring."""
+    """``with Watchdog(loop, budget):`` around ``loop.run``; see the module docstring."""
 
-    def __init__(self, env: Any, budget: float) -> None:
-        self.env = env
+    def __init__(self, loop: Any, budget: float) -> None:
+        self.loop = loop
+        self.env = loop.env
         self.budget = float(budget)
-        self.steps = 0
-        self._seen = -1
+        self._seen: tuple[int, float] = (-1, -1.0)
         self._since = 0.0
         self._active = False
         self._prev_handler: Any = None
@@ -86,13 +105,6 @@ class Watchdog:
         )
         if not usable:
             return self
-        inner = self.env.step
-
-        def counting_step() -> None:
-            self.steps += 1
-            inner()
-
-        self.env.step = counting_step  # instance attribute: Environment.run calls self.step()
         self._since = time.monotonic()
         self._prev_handler = signal.signal(signal.SIGALRM, self._tick)
         tick = max(0.01, self.budget / 4)
@@ -102,8 +114,9 @@ class Watchdog:
 
     def _tick(self, signum: int, frame: types.FrameType | None) -> None:
         now = time.monotonic()
-        if self.steps != self._seen:
-            self._seen, self._since = self.steps, now
+        seen = (self.loop.steps, float(self.env.now))
+        if seen != self._seen:
+            self._seen, self._since = seen, now
             return
         if now - self._since >= self.budget:
             self._since = now  # once per budget, should the hung code catch it
@@ -117,13 +130,12 @@ class Watchdog:
             return
         signal.setitimer(signal.ITIMER_REAL, 0, 0)
         signal.signal(signal.SIGALRM, self._prev_handler)
-        del self.env.step
         self._active = False
 
 
 def describe_exception(exc: BaseException) -> str:
     """What a strategy did, in one line, from the exception it raised."""
-    if isinstance(exc, StrategyHung):
+    if isinstance(exc, StrategyHung) or type(exc).__name__ == "Spinning":
         return str(exc)
     if isinstance(exc, ValueError) and "read-only" in str(exc):
         return f"wrote into a read-only system state array outside its APIs ({exc})"

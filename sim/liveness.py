@@ -1,8 +1,13 @@
 """Liveness and history checks, and recovery after faults.
 
 Safety checks (``sim.checks``) fail a run at once. The checks here ask whether everything
-that should have come through did: reported in ``checks["liveness"]`` of every run, and
-required by ``syncsim chaos`` and the conformance checker.
+that should have come through did: reported in ``checks["liveness"]`` of every run. Loss
+fails a plain run too (``liveness["ok"]`` is part of ``checks["ok"]``): an order handed off
+that never reached the ERP, or a bus message a consumer group never got, unless the
+scenario makes loss legitimate (a non-durable bus with a loss rate or a ``bus_loss``
+fault), in which case ``liveness["loss"]`` reports it and says why it is allowed.
+Duplicates are reported, not failed (at-least-once delivery makes them normal);
+``syncsim chaos`` and the conformance checker require none of either.
 
 - ``orders``: a total queue from channels to the ERP: every order handed off before
   ``end - grace`` is in the ERP exactly once;
@@ -10,6 +15,8 @@ required by ``syncsim chaos`` and the conformance checker.
   every published event once);
 - ``erp_imports``: the orders in the ERP lie between those whose import was acknowledged and
   those whose import was attempted (or taken in by a privileged reference);
+- ``bus``: per consumer group, messages never delivered (lost at publish, expired, skipped);
+- ``loss``: lost orders and lost messages, and whether the scenario allows loss;
 - ``faults``: whether each planned fault fired (touched at least one call, message or
   component); reported, not part of ``ok`` (ERP maintenance cannot touch the oracle).
 
@@ -26,14 +33,27 @@ from typing import Any
 
 import numpy as np
 
+from sim.checks import GRACE
 from sim.history import QueueRecord, total_queue
 
-__all__ = ["divergence_series", "liveness_checks", "time_to_recovery"]
+__all__ = ["divergence_series", "liveness_checks", "loss_allowed", "time_to_recovery"]
 
 HOLD = 3  # samples in a row within the band
 
 
-def liveness_checks(world: Any, strategy: Any, grace: float = 3600.0) -> dict[str, Any]:
+def loss_allowed(scenario: Any) -> str | None:
+    """Why the scenario makes message loss legitimate, or None if it does not."""
+    bus = scenario.bus
+    if bus.durable:
+        return None
+    if bus.loss_rate > 0:
+        return f"non-durable bus with loss_rate {bus.loss_rate:g}"
+    if any(f.kind == "bus_loss" for f in scenario.faults):
+        return "non-durable bus with a bus_loss fault"
+    return None
+
+
+def liveness_checks(world: Any, strategy: Any, grace: float = GRACE) -> dict[str, Any]:
     led, erp = world.ledger, world.erp
     end = float(world.env.now)
     handed = [o.id for o in led.orders]
@@ -58,15 +78,37 @@ def liveness_checks(world: Any, strategy: Any, grace: float = 3600.0) -> dict[st
     queues_fn = getattr(strategy, "queues", None)
     queues = {q.name: total_queue(q) for q in (queues_fn() if callable(queues_fn) else [])}
     faults = world.faults.report()
+    bus_lost = {name: acc["lost"] for name, acc in world.bus.accounting().items()}
+    lost_messages = sum(bus_lost.values()) + sum(q["lost"] for q in queues.values())
+    allowed = loss_allowed(world.scenario)
+    loss: dict[str, Any] = {
+        "ok": (orders["lost"] == 0 and lost_messages == 0) or allowed is not None,
+        "lost_orders": orders["lost"],
+        "lost_messages": lost_messages,
+        "allowed": allowed,
+    }
+    if not loss["ok"]:
+        loss["detail"] = (
+            f"{orders['lost']} orders never reached the ERP, {lost_messages} messages never "
+            "reached a consumer"
+        )
     out: dict[str, Any] = {
         "orders": orders,
         "erp_imports": imports,
         "queues": queues,
+        "bus": {"lost": bus_lost},
+        "loss": loss,
         "faults": {"ok": all(f["fired"] for f in faults), "planned": faults},
         "history": world.history.counts(),
     }
     # fault coverage is reported, not required: a fault may not apply to a strategy
-    out["ok"] = orders["ok"] and imports["ok"] and all(q["ok"] for q in queues.values())
+    out["ok"] = loss["ok"] and orders["unexpected"] == 0 and imports["ok"]
+    if not out["ok"]:
+        out["detail"] = loss.get("detail") or (
+            f"{orders['unexpected']} unexpected orders in the ERP"
+            if orders["unexpected"]
+            else f"ERP imports outside [acknowledged, attempted]: {imports}"
+        )
     return out
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 
 from sim.dists import Dist, Duration, Fixed, LogNormal, Uniform
+from sim.fields import Int, Interval, Real, SpecModel
 
 __all__ = [
     "AdobeCommerce",
@@ -28,8 +29,8 @@ __all__ = [
 ]
 
 
-class _Preset(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class _Preset(SpecModel):
+    """A platform's parameters (strict scalars, finite numbers; ``sim.fields``)."""
 
 
 def _lognormal(mean: float, cv: float = 0.5) -> Any:
@@ -46,15 +47,15 @@ class Shopify(_Preset):
     platform: Literal["shopify"]
     plan: Literal["standard", "advanced", "plus"] = "standard"
     api: Literal["graphql", "rest"] = "graphql"
-    bucket_size: int = 40
-    graphql_capacity: int = 1000
-    graphql_mutation_cost: int = 10
+    bucket_size: Int = Field(40, ge=1, le=10**9)
+    graphql_capacity: Int = Field(1000, ge=1, le=10**9)
+    graphql_mutation_cost: Int = Field(10, ge=1, le=10**9)
     latency: Dist = Field(default_factory=lambda: _lognormal(0.15))
-    webhook_duplicate_rate: float = Field(0.01, ge=0, le=1)
+    webhook_duplicate_rate: Real = Field(0.01, ge=0, le=1)
     webhook_jitter: Dist = Field(
         default_factory=lambda: Uniform.model_validate({"dist": "uniform", "low": 0, "high": 10})
     )
-    webhook_retries: int = Field(8, ge=0)
+    webhook_retries: Int = Field(8, ge=0, le=100)
     webhook_retry_window: Duration = 4 * 3600.0
     webhook_timeout: Duration = 5.0
 
@@ -74,8 +75,8 @@ class AdobeCommerce(_Preset):
     sync shipments back, deducts them twice."""
 
     platform: Literal["adobe_commerce"]
-    out_of_stock_threshold: int = Field(0, ge=0)
-    bulk_limit: int = Field(500, ge=1)
+    out_of_stock_threshold: Int = Field(0, ge=0, le=10**9)
+    bulk_limit: Int = Field(500, ge=1, le=10**9)
     latency: Dist = Field(default_factory=lambda: _lognormal(0.4))
 
 
@@ -85,10 +86,10 @@ class BigCommerce(_Preset):
     shared by every app installed on the store."""
 
     platform: Literal["bigcommerce"]
-    quota: int = Field(150, ge=1)
-    window: Duration = 30.0
-    other_apps_share: float = Field(0.0, ge=0, lt=1, description="quota used by other apps")
-    bulk_limit: int = Field(2000, ge=1)
+    quota: Int = Field(150, ge=1, le=10**9)
+    window: Interval = 30.0
+    other_apps_share: Real = Field(0.0, ge=0, lt=1, description="quota used by other apps")
+    bulk_limit: Int = Field(2000, ge=1, le=10**9)
     apply_delay: Dist = Field(
         default_factory=lambda: Uniform.model_validate({"dist": "uniform", "low": 2, "high": 30})
     )
@@ -101,11 +102,11 @@ class Amazon(_Preset):
     minutes of delay; orders pending (stock reserved) before the seller is told."""
 
     platform: Literal["amazon"]
-    feed_rate: float = Field(1 / 120, gt=0, description="createFeed requests per second")
-    feed_burst: int = Field(15, ge=1)
-    submissions: int = Field(5, ge=1)
-    submissions_window: Duration = 300.0
-    max_items: int = Field(25_000, ge=1)
+    feed_rate: Real = Field(1 / 120, gt=0, le=1e6, description="createFeed requests per second")
+    feed_burst: Int = Field(15, ge=1, le=10**9)
+    submissions: Int = Field(5, ge=1, le=10**9)
+    submissions_window: Interval = 300.0
+    max_items: Int = Field(25_000, ge=1, le=10**9)
     processing: Dist = Field(default_factory=lambda: _lognormal(300.0, 0.5))
     pending_period: Dist = Field(default_factory=lambda: _lognormal(900.0, 0.8))
     latency: Dist = Field(default_factory=lambda: _lognormal(0.5))
@@ -116,8 +117,8 @@ class NetSuite(_Preset):
     a request is refused at once with SSS_REQUEST_LIMIT_EXCEEDED; no queueing."""
 
     platform: Literal["netsuite"]
-    base_concurrency: int = Field(5, ge=1)
-    licences: int = Field(1, ge=0, description="SuiteCloud Plus licences (+10 each)")
+    base_concurrency: Int = Field(5, ge=1, le=10**9)
+    licences: Int = Field(1, ge=0, le=10**9, description="SuiteCloud Plus licences (+10 each)")
     service_time: Dist = Field(default_factory=lambda: _lognormal(1.0, 0.6))
     error_code: str = "SSS_REQUEST_LIMIT_EXCEEDED"
 
@@ -132,11 +133,11 @@ class Dynamics(_Preset):
     Retry-After; ExecuteMultiple batches of at most 1,000 operations."""
 
     platform: Literal["dynamics"]
-    window: Duration = 300.0
-    requests: int = Field(6000, ge=1)
+    window: Interval = 300.0
+    requests: Int = Field(6000, ge=1, le=10**9)
     execution_seconds: Duration = 1200.0
-    concurrency: int = Field(52, ge=1)
-    max_batch: int = Field(1000, ge=1)
+    concurrency: Int = Field(52, ge=1, le=10**9)
+    max_batch: Int = Field(1000, ge=1, le=10**9)
     service_time: Dist = Field(default_factory=lambda: _lognormal(0.3, 0.6))
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Mapping
+import math
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -23,6 +26,7 @@ __all__ = [
     "BUILTIN_ORDER",
     "StrategyError",
     "build_strategy",
+    "check_strategy_tables",
     "installed_strategies",
     "params_from_table",
     "resolve_strategy",
@@ -95,6 +99,43 @@ def resolve_strategy(ref: Any) -> Any:
     return obj
 
 
+def _refuse_loose(value: Any, params_cls: type, key: str, where: str) -> None:
+    """What pydantic's lax mode would accept by accident in any strategy's parameters: a
+    number that is not finite, and a boolean for a field that is a number (``True`` is not
+    ``1``). syncsim's own parameter types are strict anyway (``sim.fields``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise StrategyError(f"{where}.{key}: expected a finite number, got {value!r}")
+    if isinstance(value, dict | list | tuple):
+        items = value.values() if isinstance(value, dict) else value
+        for v in items:
+            _refuse_loose(v, params_cls, key, where)
+        return
+    if isinstance(value, bool):
+        try:
+            hint = typing.get_type_hints(params_cls).get(key)
+        except Exception:  # a hint that cannot be resolved: pydantic will say what it wants
+            return
+        if hint is not None and bool not in _scalar_types(hint):
+            raise StrategyError(f"{where}.{key}: expected {_hint_name(hint)}, got a boolean")
+
+
+def _scalar_types(hint: Any) -> set[Any]:
+    """The plain types a hint admits (through Optional, unions and Annotated)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        return _scalar_types(typing.get_args(hint)[0])
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_scalar_types(a) for a in typing.get_args(hint)))
+    if origin is typing.Literal:
+        return {type(a) for a in typing.get_args(hint)}
+    return {hint if origin is None else origin}
+
+
+def _hint_name(hint: Any) -> str:
+    names = sorted(t.__name__ for t in _scalar_types(hint) if isinstance(t, type))
+    return " or ".join(n for n in names if n != "NoneType") or "a value"
+
+
 def params_from_table(params_cls: type, table: Mapping[str, Any], where: str) -> Any:
     """Build a strategy's frozen parameter dataclass from a scenario table."""
     if not dataclasses.is_dataclass(params_cls):
@@ -104,6 +145,8 @@ def params_from_table(params_cls: type, table: Mapping[str, Any], where: str) ->
         if key not in names:
             allowed = ", ".join(sorted(names)) or "none"
             raise StrategyError(f"{where}.{key}: unknown parameter (allowed: {allowed})")
+    for key, value in table.items():
+        _refuse_loose(value, params_cls, key, where)
     try:
         return TypeAdapter(params_cls).validate_python(dict(table))
     except ValidationError as exc:
@@ -117,14 +160,43 @@ def build_strategy(ref: Any, scenario: Scenario, overrides: Mapping[str, Any] | 
         return obj  # an instance, configured by its maker
     name = getattr(obj, "name", obj.__name__)
     # a user strategy's table may be keyed by its name or by the module:Class it was given as
+    key = name
     table = dict(scenario.strategies.get(name, {}))
-    if not table and isinstance(ref, str) and ref != name:
-        table = dict(scenario.strategies.get(ref, {}))
+    if not table and isinstance(ref, str) and ref != name and ref in scenario.strategies:
+        key, table = ref, dict(scenario.strategies[ref])
     table.update(overrides or {})
     params_cls = getattr(obj, "Params", None)
     if params_cls is None:
         if table:
-            raise StrategyError(f"strategies.{name}: {name} takes no parameters")
+            raise StrategyError(f"strategies.{key}: {name} takes no parameters")
         return obj()
-    params = params_from_table(params_cls, table, f"strategies.{name}")
+    params = params_from_table(params_cls, table, f"strategies.{key}")
     return obj(params)
+
+
+def check_strategy_tables(scenario: Scenario, refs: Sequence[Any] = ()) -> list[Any]:
+    """Validate the scenario's ``[strategies.<name>]`` tables before any run starts, and build
+    the strategies ``refs`` (names, ``module:Class`` paths, classes or instances) from it.
+
+    Every table must belong to an installed strategy, a ``module:Class`` path or one of
+    ``refs`` (a user strategy's table may be keyed by its ``name``), and its parameters must
+    fit that strategy's ``Params``. Returns the built strategies, in ``refs`` order.
+    ``StrategyError`` messages name the table and key (``strategies.batch.interval: ...``)."""
+    built = [build_strategy(ref, scenario) for ref in refs]
+    names = set(installed_strategies())
+    names |= {str(r) for r in refs if isinstance(r, str)}
+    names |= {str(getattr(b, "name", "")) for b in built}
+    for key in scenario.strategies:
+        if key in names:
+            if ":" not in key and key not in {str(getattr(b, "name", "")) for b in built}:
+                build_strategy(key, scenario)  # an installed strategy not run: still checked
+            continue
+        if ":" in key:
+            build_strategy(key, scenario)
+            continue
+        known = ", ".join(installed_strategies()) or "none installed"
+        raise StrategyError(
+            f"strategies.{key}: no such strategy (known: {known}; a table for your own "
+            "strategy is keyed by its module:Class, or by its name when it is run)"
+        )
+    return built

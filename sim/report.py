@@ -37,6 +37,7 @@ import pandas as pd
 import typer
 
 from sim import plots
+from sim.outdir import syncsim_files
 from sim.results import confidence_interval
 from sim.schema import Costs
 
@@ -364,6 +365,15 @@ def write_report(results_dir: Path) -> Path:
         "business": json.loads(biz.to_json(orient="index")),
     }
     d = data.path
+    names = [f"{n}.png" for n in pngs] + ["report.json", "report.html"]
+    sidecar["files"] = names
+    ours = syncsim_files(d) or set()
+    clash = [n for n in names if (d / n).exists() and n not in ours]
+    if clash:
+        raise ReportError(
+            f"{d}: would overwrite {', '.join(clash[:3])}, which syncsim did not write; "
+            "move it away first"
+        )
     tmp = Path(tempfile.mkdtemp(prefix=".report.", dir=d))
     try:
         for n, (png, _) in pngs.items():

@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -34,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.outdir import MARKER, OutputError, check_out, discard, new_temp_dir, replace_dir
 from sim.runner import LAG_QUANTILES
 
 __all__ = [
@@ -224,7 +222,10 @@ def _version(dist: str) -> str | None:
 
 
 def manifest(results: Sequence[Any], command: Sequence[str] | None = None) -> dict[str, Any]:
+    """The manifest of a results folder: syncsim's marker (``sim.outdir``), versions, seeds,
+    git commit, command line and every run's trace hash."""
     return {
+        "syncsim": MARKER,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": list(command if command is not None else sys.argv),
         "git_commit": _git_commit(),
@@ -261,10 +262,17 @@ def new_run_dir(root: Path, label: str) -> Path:
 
 
 def write_results(out: Path, results: Sequence[Any], command: Sequence[str] | None = None) -> Path:
-    """Write every file for ``results`` into ``out`` atomically; returns ``out``."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    """Write every file for ``results`` into ``out`` atomically; returns ``out``.
+
+    ``out`` follows ``sim.outdir``'s rule: created if new, replaced only if syncsim wrote it
+    (and then only syncsim's files are removed), refused otherwise (``OutputError``). A
+    failure while writing (a full disk, no permission) raises ``OutputError`` with
+    ``usage=False`` and leaves nothing behind."""
+    out = check_out(Path(out))
+    try:
+        tmp = new_temp_dir(out)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the results folder ({exc.strerror})") from None
     try:
         runs = runs_frame(results)
         runs.to_parquet(tmp / "runs.parquet", index=False)
@@ -275,12 +283,18 @@ def write_results(out: Path, results: Sequence[Any], command: Sequence[str] | No
         if history is not None:
             history.to_parquet(tmp / "history.parquet", index=False)
         summary_frame(runs).to_csv(tmp / "summary.csv", index=False)
-        (tmp / "manifest.json").write_text(json.dumps(manifest(results, command), indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        meta = manifest(results, command)
+        meta["files"] = [*sorted(p.name for p in tmp.iterdir()), "manifest.json"]
+        (tmp / "manifest.json").write_text(json.dumps(meta, indent=2))
+        replace_dir(tmp, out)
+    except OSError as exc:
+        discard(tmp)
+        raise OutputError(
+            f"{out}: could not write results ({exc.strerror or exc}); nothing was written",
+            usage=False,
+        ) from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
         raise
     return out
 

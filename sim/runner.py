@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import math
+import os
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -21,9 +23,19 @@ from typing import Any
 
 import numpy as np
 
+from sim.budget import check_resources
 from sim.checks import CheckFailure, failure_message, run_checks
-from sim.guard import HARNESS_PATHS, StrategyHung, Watchdog, describe_exception, step_budget
+from sim.guard import (
+    HARNESS_PATHS,
+    LIBRARY_PATHS,
+    STRATEGY_PATH,
+    StrategyHung,
+    Watchdog,
+    describe_exception,
+    step_budget,
+)
 from sim.liveness import divergence_series, liveness_checks, time_to_recovery
+from sim.loop import Loop, Spinning, StepBudgetExceeded
 from sim.metrics import CORE_KEYS, compute_metrics
 from sim.registry import StrategyError, build_strategy
 from sim.scenario import load_scenario, with_overrides
@@ -33,14 +45,31 @@ from sim.world import World
 __all__ = [
     "LAG_QUANTILES",
     "RunResult",
+    "SimulationError",
     "StrategyRuntimeError",
     "collect",
     "partial_result",
     "run",
     "run_many",
     "simulate",
+    "strategy_name",
     "trace_hash",
 ]
+
+
+class SimulationError(RuntimeError):
+    """The simulator itself failed (not the strategy): an internal error, a run that needed
+    more steps than allowed, or metrics outside their domain. ``str()`` is one line naming
+    the run, the time and the place; there is no partial result (its numbers could not be
+    trusted). ``strategy`` and ``seed`` say which run, for a replay command."""
+
+    def __init__(self, message: str, strategy: str = "", seed: int = 0) -> None:
+        super().__init__(message)
+        self.strategy = strategy
+        self.seed = seed
+
+    def __reduce__(self) -> Any:  # keep the fields across process pools
+        return (type(self), (str(self), self.strategy, self.seed))
 
 
 class StrategyRuntimeError(RuntimeError):
@@ -112,6 +141,11 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
+def strategy_name(strategy: Any) -> str:
+    """The name a strategy instance reports itself by (its ``name``, else its class name)."""
+    return str(getattr(strategy, "name", type(strategy).__name__))
+
+
 def _params_dict(strategy: Any) -> dict[str, Any]:
     params = getattr(strategy, "params", None)
     if params is not None and dataclasses.is_dataclass(params) and not isinstance(params, type):
@@ -158,18 +192,57 @@ def _lag_quantiles(world: World) -> dict[str, tuple[int, list[float]]]:
     return out
 
 
-def _where(exc: BaseException) -> str:
-    """Where the strategy raised: SimPy re-raises a process's exception as a copy whose
-    ``__cause__`` is the original; the innermost frame outside SimPy names the place."""
+def _frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    """The traceback of ``exc``: SimPy re-raises a process's exception as a copy whose
+    ``__cause__`` is the original; follow it to the frames that raised."""
     while exc.__cause__ is not None and type(exc.__cause__) is type(exc):
         exc = exc.__cause__
-    frames = list(traceback.extract_tb(exc.__traceback__))
-    own = [f for f in frames if not any(h in f.filename for h in HARNESS_PATHS)]
-    frames = own or [f for f in frames if "simpy" not in f.filename]
-    if not frames:
-        return ""
-    f = frames[-1]
-    return f" ({Path(f.filename).name}:{f.lineno})"
+    return list(traceback.extract_tb(exc.__traceback__))
+
+
+def _place(frame: tuple[str, int, str] | traceback.FrameSummary) -> str:
+    filename, lineno = (frame[0], frame[1]) if isinstance(frame, tuple) else frame[:2]
+    return f" ({Path(filename).name}:{lineno})"
+
+
+def _strategy_dirs(strategy: Any) -> tuple[str, ...]:
+    """Where the strategy's own code lives: syncsim's strategies/ and the folder of the
+    strategy's module (an installed plug-in, a user's file; a function's for
+    ``FunctionStrategy``)."""
+    dirs = {STRATEGY_PATH}
+    for obj in (type(strategy), getattr(strategy, "fn", None)):
+        try:
+            dirs.add(str(Path(inspect.getfile(obj)).resolve().parent) + os.sep)  # type: ignore[arg-type]
+        except (TypeError, OSError):
+            continue
+    return tuple(sorted(dirs))
+
+
+def _is_strategy_code(filename: str, own: tuple[str, ...]) -> bool:
+    """Code of a strategy: the strategy's own folders, or a user's code anywhere outside
+    syncsim's kernel and mocks, the standard library and installed packages."""
+    if filename.startswith(own):
+        return True
+    return not filename.startswith(HARNESS_PATHS + LIBRARY_PATHS)
+
+
+def _blame(exc: BaseException, own: tuple[str, ...]) -> tuple[bool, str]:
+    """(whether strategy code was running when ``exc`` was raised, where it was raised)."""
+    if isinstance(exc, Spinning):  # the code that kept scheduling events at one instant
+        mine = [f for f in exc.stack if _is_strategy_code(f[0], own)]
+        if mine:
+            return True, f" in {Spinning.place(mine[0])}"
+        return False, f" in {Spinning.place(exc.stack[0])}" if exc.stack else ""
+    frames = _frames(exc)
+    if isinstance(exc, StrategyHung) and not any(
+        f.filename.startswith(HARNESS_PATHS) for f in frames
+    ):
+        return True, ""
+    own_frames = [f for f in frames if _is_strategy_code(f.filename, own)]
+    if own_frames:
+        return True, _place(own_frames[-1])
+    inner = [f for f in frames if not f.filename.startswith(LIBRARY_PATHS)]
+    return False, _place((inner or frames)[-1]) if frames else ""
 
 
 def simulate(
@@ -178,33 +251,54 @@ def simulate(
     seed: int,
     progress: Callable[[float], None] | None = None,
     budget: float | None = None,
+    max_steps: int | None = None,
 ) -> tuple[World, Any, float]:
     """Build the world, start ``strategy`` (an instance) and run to the end.
 
     Returns the finished world (for inspection), the strategy and the wall seconds spent.
     ``budget``: wall seconds a single step may take before the strategy is declared hung
-    (``sim.guard``; default ``$SYNCSIM_STEP_BUDGET`` or 30, 0 = no watchdog).
+    (``sim.guard``; default ``$SYNCSIM_STEP_BUDGET`` or 30, 0 = no watchdog). The run loop
+    (``sim.loop``) stops a run whose clock stops advancing; ``max_steps`` bounds its steps.
+    A strategy that raises, hangs or spins raises ``StrategyRuntimeError``; the simulator's
+    own failure raises ``SimulationError``.
     """
-    name = str(getattr(strategy, "name", type(strategy).__name__))
-    world = World(scenario, seed)
+    name = strategy_name(strategy)
+    try:
+        world = World(scenario, seed)
+    except Exception as exc:
+        where = _place(_frames(exc)[-1]) if exc.__traceback__ else ""
+        raise SimulationError(
+            f"internal error building the world ({scenario.id} / seed {seed}): "
+            f"{type(exc).__name__}: {exc}{where}",
+            name,
+            seed,
+        ) from exc
     env = world.env
     for ch in world.channels:
         ch.strict_writes = True
+    loop = Loop(env, max_steps=_max_steps(max_steps))
     wall0 = time.perf_counter()
     try:
-        with Watchdog(env, step_budget(budget)):
+        with Watchdog(loop, step_budget(budget)):
             strategy.start(env, world.systems)
             world.start()
-            steps = 50 if progress else 1
-            for k in range(1, steps + 1):
-                env.run(until=scenario.duration * k / steps)
-                if progress:
-                    progress(k / steps)
+            loop.run(scenario.duration, progress)
     except (StrategyError, CheckFailure):
         raise
+    except StepBudgetExceeded as exc:
+        raise SimulationError(f"{scenario.id} / {name} / seed {seed}: {exc}", name, seed) from None
     except (Exception, StrategyHung) as exc:
+        mine, where = _blame(exc, _strategy_dirs(strategy))
+        if not mine:
+            what = str(exc) if isinstance(exc, Spinning) else f"{type(exc).__name__}: {exc}"
+            raise SimulationError(
+                f"internal error at t={env.now:.1f}s ({scenario.id} / {name} / seed {seed}): "
+                f"{what}{where}",
+                name,
+                seed,
+            ) from exc
         err = StrategyRuntimeError(
-            f"strategy {name!r} failed at t={env.now:.1f}s: {describe_exception(exc)}{_where(exc)}",
+            f"strategy {name!r} failed at t={env.now:.1f}s: {describe_exception(exc)}{where}",
             world,
             strategy,
         )
@@ -215,6 +309,28 @@ def simulate(
         if callable(close):
             close()
     return world, strategy, time.perf_counter() - wall0
+
+
+def _max_steps(value: int | None) -> int | None:
+    """``value``, else ``$SYNCSIM_MAX_STEPS`` (a bound used by fuzzing), else no bound."""
+    if value is not None:
+        return value
+    raw = os.environ.get("SYNCSIM_MAX_STEPS", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _out_of_domain(
+    metrics: Mapping[str, float], per_channel: Mapping[str, Mapping[str, float]]
+) -> list[str]:
+    """Core metrics that are NaN, infinite or negative: each is a count, a rate, a time or
+    a fraction, so every one of them must be a finite number >= 0."""
+    rows = [("", metrics), *((f"{c}.", m) for c, m in per_channel.items())]
+    return [
+        f"{prefix}{k}={m[k]!r}"
+        for prefix, m in rows
+        for k in CORE_KEYS
+        if k in m and not (math.isfinite(float(m[k])) and float(m[k]) >= 0)
+    ]
 
 
 def collect(
@@ -228,7 +344,7 @@ def collect(
     """Metrics and checks of a finished world; raises ``CheckFailure`` if a safety check
     fails. ``baseline`` is the divergence series of the same run without faults."""
     sc = world.scenario
-    name = str(getattr(strategy, "name", type(strategy).__name__))
+    name = strategy_name(strategy)
     bus = getattr(world.systems.bus, "stats_dict", None)
     metrics, per_channel = compute_metrics(world, wall, bus() if callable(bus) else None)
     extra = getattr(strategy, "metrics", None)
@@ -237,9 +353,18 @@ def collect(
             raise StrategyError(f"strategy {name!r} metrics() redefines core metric {key!r}")
         metrics[key] = value
     metrics["time_to_recovery_s"] = time_to_recovery(world, baseline)
+    bad = _out_of_domain(metrics, per_channel)
+    if bad:
+        raise SimulationError(
+            f"internal error ({sc.id} / {name} / seed {world.seed}): metrics outside their "
+            f"domain: {', '.join(bad[:5])}",
+            name,
+            world.seed,
+        )
     bus_check = getattr(world.systems.bus, "check", None)
     checks = run_checks(world, {"bus_accounting": bus_check()} if callable(bus_check) else None)
-    checks["liveness"] = liveness_checks(world, strategy)  # reported; not part of checks.ok
+    checks["liveness"] = liveness_checks(world, strategy)  # loss fails the run, as a check
+    checks["ok"] = checks["ok"] and checks["liveness"]["ok"]
     result = RunResult(
         scenario=sc.id,
         strategy=name,
@@ -275,6 +400,7 @@ def run(
     recovery_baseline: bool = True,
     keep_history: bool = True,
     step_budget: float | None = None,
+    allow_large: bool = False,
 ) -> RunResult:
     """Run one scenario with one strategy and one seed; see the module docstring.
 
@@ -283,12 +409,15 @@ def run(
     ``recovery_baseline``, the same run without faults is simulated too, for the no-fault
     band of ``time_to_recovery_s``. A strategy that raises, hangs (``step_budget`` wall
     seconds without yielding) or writes outside its APIs raises ``StrategyRuntimeError``
-    carrying the partial result (``exc.result``: ``ok`` False, ``error`` set).
+    carrying the partial result (``exc.result``: ``ok`` False, ``error`` set); the
+    simulator's own failure raises ``SimulationError``. A scenario past the resource limits
+    (``sim.budget``) raises ``ResourceError`` before anything runs, unless ``allow_large``.
     """
     if isinstance(scenario, Scenario):
         sc = with_overrides(scenario, overrides) if overrides else scenario
     else:
         sc = load_scenario(scenario, overrides)
+    check_resources(sc, allow_large)
     strat = build_strategy(strategy, sc, strategy_params)
     try:
         world, strat, wall = simulate(sc, strat, seed, progress, step_budget)
@@ -334,7 +463,10 @@ def run_many(
     progress: Callable[[float], None] | None = None,
 ) -> list[RunResult]:
     """Every strategy on every seed (common random numbers: same seeds for all)."""
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
+    if isinstance(scenario, Scenario):
+        sc = with_overrides(scenario, overrides) if overrides else scenario
+    else:
+        sc = load_scenario(scenario, overrides)
     results = []
     for seed in seeds:
         for strategy in strategies:

@@ -10,6 +10,7 @@ expected; the CLI prints it and exits with code 2.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sim.fields import MIN_INTERVAL
 from sim.schema import Scenario
 
 __all__ = [
@@ -25,12 +27,15 @@ __all__ = [
     "apply_overrides",
     "catalogue_dir",
     "catalogue_entries",
+    "cut",
     "describe_validation_error",
     "find_scenario",
     "load_scenario",
     "parse_value",
+    "quoted",
     "read_raw",
     "read_toml",
+    "set_text",
     "validate_raw",
     "with_overrides",
 ]
@@ -71,6 +76,8 @@ def find_scenario(ref: str | os.PathLike[str]) -> Path:
     if path.is_file():
         return path
     text = str(ref)
+    if path.is_dir():
+        raise ScenarioError(f"{text}: is a directory, not a scenario file")
     if path.suffix == ".toml" or os.sep in text or "/" in text:
         raise ScenarioError(f"{text}: file not found")
     cat = catalogue_dir()
@@ -92,8 +99,14 @@ def read_toml(path: Path, error: type[Exception] = ValueError) -> dict[str, Any]
             return tomllib.load(fh)
     except FileNotFoundError:
         raise error(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: malformed TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason})") from None
+    except RecursionError:
+        raise error(f"{path}: malformed TOML: nested too deeply") from None
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -128,8 +141,22 @@ def parse_value(text: str) -> Any:
     """A command-line value as TOML (``30``, ``"15m"``, ``true``, ``[1, 2]``), else a string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
+
+
+#: the longest value an error message quotes before it is cut
+MAX_QUOTED = 60
+
+
+def cut(text: str, limit: int = MAX_QUOTED) -> str:
+    """``text`` for an error message, cut to about ``limit`` characters."""
+    return text if len(text) <= limit else f"{text[: limit - 14]}... ({len(text):,} chars)"
+
+
+def quoted(value: Any, limit: int = MAX_QUOTED) -> str:
+    """``repr(value)`` for an error message, cut to about ``limit`` characters."""
+    return cut(repr(value), limit)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -165,12 +192,65 @@ def _step(node: Any, part: str, dotted: str) -> Any:
     return node.setdefault(part, {})
 
 
-def validate_raw(raw: Mapping[str, Any], source: str) -> Scenario:
-    """Validate a raw dict; errors become one-line ``ScenarioError`` messages."""
+def validate_raw(
+    raw: Mapping[str, Any], source: str, overrides: Mapping[str, Any] | None = None
+) -> Scenario:
+    """Validate a raw dict; errors become one-line ``ScenarioError`` messages naming
+    ``source`` or, when the offending field was set by an override, ``--set KEY=VALUE``."""
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(f"{source}: {describe_validation_error(exc, raw)}") from None
+        where = _override_for(exc, raw, overrides) or source
+        raise ScenarioError(f"{where}: {describe_validation_error(exc, raw)}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: nested too deeply") from None
+
+
+def _override_for(
+    exc: ValidationError, raw: Any, overrides: Mapping[str, Any] | None
+) -> str | None:
+    """``--set KEY=VALUE`` if the first error's field was set (or is under a table set) by
+    an override, else None."""
+    if not overrides:
+        return None
+    path = _loc_path(exc.errors(include_url=False)[0]["loc"], raw)
+    for key, value in overrides.items():
+        k = _dotted_as_loc(key, raw)
+        if path == k or path.startswith((k + ".", k + "[")):
+            return set_text(key, value)
+    return None
+
+
+def _dotted_as_loc(dotted: str, raw: Any) -> str:
+    """An override's dotted path written as ``_loc_path`` writes field paths (list items
+    as ``name[item]``)."""
+    parts: list[str] = []
+    node = raw
+    for part in dotted.split("."):
+        if isinstance(node, list):
+            idx = next(
+                (
+                    i
+                    for i, item in enumerate(node)
+                    if isinstance(item, dict) and (item.get("name") == part or str(i) == part)
+                ),
+                None,
+            )
+            if idx is None:
+                return dotted
+            name = node[idx].get("name") if isinstance(node[idx], dict) else None
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{name or idx}]"]
+            node = node[idx]
+        else:
+            parts.append(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def set_text(key: str, value: Any) -> str:
+    """An override as the user wrote it on the command line: ``--set KEY=VALUE``."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return f"--set {key}={cut(text)}"
 
 
 def describe_validation_error(exc: ValidationError, raw: Any = None) -> str:
@@ -183,11 +263,17 @@ def describe_validation_error(exc: ValidationError, raw: Any = None) -> str:
         msg = "unknown key"
     elif kind == "missing":
         msg = "required key is missing"
+    elif kind == "greater_than_equal" and first.get("ctx", {}).get("ge") == MIN_INTERVAL:
+        msg = f"a period must be at least {MIN_INTERVAL:g} s (1 ms)"
+        got = first.get("input")
+        msg += f" (got {quoted(got)})"
     else:
         msg = first["msg"].removeprefix("Value error, ")
         got = first.get("input")
         if "input" in first and not isinstance(got, dict | list) and repr(got) not in msg:
-            msg += f" (got {got!r})"
+            msg += f" (got {quoted(got)})"
+        if len(msg) > 200:
+            msg = msg[:180] + "..."
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{loc}: {msg}{more}" if loc else f"{msg}{more}"
 
@@ -204,7 +290,11 @@ def _loc_path(loc: tuple[Any, ...], raw: Any) -> str:
             node = node[item] if isinstance(node, list) and item < len(node) else None
         else:
             # discriminated unions add the tag as a path item; it is not a key in the file
-            if isinstance(node, dict) and item not in node and item in _UNION_TAGS:
+            if (
+                isinstance(node, dict)
+                and item not in node
+                and (item in _UNION_TAGS or item in node.values())
+            ):
                 continue
             parts.append(str(item))
             node = node.get(item) if isinstance(node, dict) else None
@@ -229,4 +319,4 @@ def load_scenario(
     raw = read_raw(path)
     if overrides:
         raw = apply_overrides(raw, overrides)
-    return validate_raw(raw, str(path))
+    return validate_raw(raw, str(path), overrides)

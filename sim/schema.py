@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from sim.dists import Dist, Duration, Fixed
 from sim.faultplan import Fault
+from sim.fields import MAX_COUNT, MAX_HORIZON, Count, Flag, Int, Interval, Real, SpecModel
 from sim.presets import ChannelPreset, ErpPreset
 
 __all__ = [
@@ -41,8 +42,8 @@ __all__ = [
 ]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class _Model(SpecModel):
+    """A frozen part of a scenario (strict scalars, finite numbers; ``sim.fields``)."""
 
 
 def _zero() -> Fixed:
@@ -53,16 +54,18 @@ class ScenarioMeta(_Model):
     id: str = Field(pattern=r"^[a-z0-9_]+-v[0-9]+$", description="versioned id, e.g. peak_week-v1")
     description: str = ""
     start: dt.datetime = dt.datetime(2026, 11, 23)
-    duration: Duration = Field(86400.0, gt=0, description="simulated seconds")
-    sample_interval: Duration = Field(300.0, gt=0, description="time-series sampling period")
+    duration: Interval = Field(
+        86400.0, le=MAX_HORIZON, description="simulated seconds (at most three years)"
+    )
+    sample_interval: Interval = Field(300.0, description="time-series sampling period")
 
 
 class Catalogue(_Model):
-    skus: int = Field(ge=1)
-    zipf: float = Field(1.0, ge=0, description="popularity exponent; 0 = uniform")
-    price_low: float = Field(5.0, gt=0)
-    price_high: float = Field(250.0, gt=0)
-    categories: int = Field(12, ge=1)
+    skus: Int = Field(ge=1, le=10_000_000)
+    zipf: Real = Field(1.0, ge=0, le=10, description="popularity exponent; 0 = uniform")
+    price_low: Real = Field(5.0, gt=0, le=1e9)
+    price_high: Real = Field(250.0, gt=0, le=1e9)
+    categories: Int = Field(12, ge=1, le=100_000)
 
 
 class Location(_Model):
@@ -87,18 +90,20 @@ class ChannelApi(_Model):
     """The channel's inventory API: latency, a leaky bucket and a bulk limit."""
 
     latency: Dist = Field(default_factory=lambda: Fixed(value=0.2))
-    bucket_size: int = Field(40, ge=0, description="requests the bucket holds; 0: no rate limit")
-    leak_rate: float = Field(2.0, gt=0, description="requests per second restored")
-    bulk_limit: int = Field(250, ge=1, description="items per inventory write")
+    bucket_size: Int = Field(
+        40, ge=0, le=10**9, description="requests the bucket holds; 0: no rate limit"
+    )
+    leak_rate: Real = Field(2.0, gt=0, le=1e6, description="requests per second restored")
+    bulk_limit: Int = Field(250, ge=1, le=10**7, description="items per inventory write")
 
 
 class Channel(_Model):
     name: str = Field(min_length=1)
     kind: Literal["storefront", "marketplace", "b2b"]
     locations: list[str] = Field(min_length=1, description="locations serving it, in priority")
-    orders_per_hour: float = Field(ge=0, description="mean rate before profiles and peaks")
-    lines_per_order: float = Field(1.3, ge=1)
-    units_per_line: float = Field(1.2, ge=1)
+    orders_per_hour: Real = Field(ge=0, le=1e6, description="mean rate before profiles and peaks")
+    lines_per_order: Real = Field(1.3, ge=1, le=1000)
+    units_per_line: Real = Field(1.2, ge=1, le=1e6)
     accept_rule: Literal["full", "partial", "backorder"] = "full"
     handoff_delay: Dist = Field(default_factory=_zero)
     pending_period: Dist = Field(default_factory=_zero)
@@ -123,7 +128,7 @@ class Channel(_Model):
 class Peak(_Model):
     start: Duration
     duration: Duration = Field(gt=0)
-    multiplier: float = Field(gt=0)
+    multiplier: Real = Field(gt=0, le=1000)
 
 
 class ScriptedOrder(_Model):
@@ -131,14 +136,14 @@ class ScriptedOrder(_Model):
 
     at: Duration
     channel: str
-    sku: int = Field(ge=0)
-    quantity: int = Field(1, ge=1)
+    sku: Int = Field(ge=0)
+    quantity: Int = Field(1, ge=1, le=MAX_COUNT)
 
 
 class Demand(_Model):
-    enabled: bool = True
-    daily_profile: list[float] = Field(default_factory=lambda: [1.0] * 24)
-    weekly_profile: list[float] = Field(default_factory=lambda: [1.0] * 7)
+    enabled: Flag = True
+    daily_profile: list[Real] = Field(default_factory=lambda: [1.0] * 24)
+    weekly_profile: list[Real] = Field(default_factory=lambda: [1.0] * 7)
     peaks: list[Peak] = Field(default_factory=list)
     scripted: list[ScriptedOrder] = Field(default_factory=list)
 
@@ -160,13 +165,13 @@ class Demand(_Model):
 class ErpApi(_Model):
     """Capacity of the ERP's integration API."""
 
-    concurrency: int = Field(10, ge=1, description="calls served at once")
+    concurrency: Int = Field(10, ge=1, le=10**6, description="calls served at once")
     overflow: Literal["queue", "reject", "throttle"] = "queue"
     service_time: Dist = Field(default_factory=lambda: Fixed(value=0.25))
     per_item: Duration = Field(0.0005, description="extra service seconds per item in a call")
     reject_latency: Duration = 0.05
-    window: Duration = Field(300.0, gt=0, description="rate window for overflow = throttle")
-    window_requests: int = Field(0, ge=0, description="requests per window; 0: no window")
+    window: Interval = Field(300.0, description="rate window for overflow = throttle")
+    window_requests: Int = Field(0, ge=0, le=10**9, description="requests per window; 0: no window")
     maintenance: list[Window] = Field(default_factory=list)
     error_code: str = "REQUEST_LIMIT_EXCEEDED"
 
@@ -176,15 +181,15 @@ class Posting(_Model):
 
     mode: Literal["realtime", "delay", "batch"] = "realtime"
     delay: Dist = Field(default_factory=_zero)
-    interval: Duration = Field(900.0, gt=0)
+    interval: Interval = 900.0
 
 
 class Replenishment(_Model):
-    enabled: bool = True
-    review_interval: Duration = Field(86400.0, gt=0)
+    enabled: Flag = True
+    review_interval: Interval = 86400.0
     lead_time: Dist = Field(default_factory=lambda: Fixed(value=4 * 86400.0))
-    reorder_cover_days: float = Field(5.0, ge=0)
-    order_up_to_days: float = Field(12.0, ge=0)
+    reorder_cover_days: Real = Field(5.0, ge=0, le=3650)
+    order_up_to_days: Real = Field(12.0, ge=0, le=3650)
 
 
 class Erp(_Model):
@@ -204,10 +209,10 @@ class Erp(_Model):
 class Stock(_Model):
     """Initial stock: days of expected demand, drawn uniformly per SKU and location."""
 
-    cover_days_low: float = Field(3.0, ge=0)
-    cover_days_high: float = Field(15.0, ge=0)
-    min_units: int = Field(1, ge=0)
-    fixed_units: int | None = Field(None, ge=0, description="same quantity everywhere")
+    cover_days_low: Real = Field(3.0, ge=0, le=3650)
+    cover_days_high: Real = Field(15.0, ge=0, le=3650)
+    min_units: Count = 1
+    fixed_units: Count | None = Field(None, description="same quantity everywhere")
 
 
 class Returns(_Model):
@@ -220,14 +225,14 @@ class Returns(_Model):
     still cannot sell them before QC, so every system over-shows them meanwhile).
     """
 
-    enabled: bool = False
+    enabled: Flag = False
     counted: Literal["after_qc", "at_receipt"] = "after_qc"
-    rate: dict[str, float] = Field(
+    rate: dict[str, Real] = Field(
         default_factory=lambda: {"storefront": 0.08, "marketplace": 0.05, "b2b": 0.02}
     )
     delay: Dist = Field(default_factory=lambda: Fixed(value=5 * 86400.0))
     qc_delay: Dist = Field(default_factory=lambda: Fixed(value=86400.0))
-    restock_fraction: float = Field(0.8, ge=0, le=1)
+    restock_fraction: Real = Field(0.8, ge=0, le=1)
 
     @field_validator("rate")
     @classmethod
@@ -241,17 +246,19 @@ class Returns(_Model):
 
 
 class Transfers(_Model):
-    enabled: bool = False
-    interval: Duration = Field(86400.0, gt=0)
+    enabled: Flag = False
+    interval: Interval = 86400.0
     lead_time: Dist = Field(default_factory=lambda: Fixed(value=2 * 86400.0))
 
 
 class Shrink(_Model):
-    enabled: bool = False
-    rate_per_day: float = Field(0.001, ge=0, description="fraction of units lost per day")
-    interval: Duration = Field(3600.0, gt=0)
-    count_interval: Duration = Field(86400.0, gt=0)
-    count_fraction: float = Field(0.1, ge=0, le=1)
+    enabled: Flag = False
+    rate_per_day: Real = Field(
+        0.001, ge=0, le=1e4, description="units lost per unit of shelf stock per day (a rate)"
+    )
+    interval: Interval = 3600.0
+    count_interval: Interval = 86400.0
+    count_fraction: Real = Field(0.1, ge=0, le=1)
 
 
 class Bus(_Model):
@@ -265,16 +272,16 @@ class Bus(_Model):
     message that fails ``max_deliveries`` times goes to the group's dead-letter queue.
     """
 
-    partitions: int = Field(16, ge=1)
+    partitions: Int = Field(16, ge=1, le=10_000)
     latency: Dist = Field(default_factory=lambda: Fixed(value=0.05))
     reorder_jitter: Dist = Field(default_factory=_zero)
-    duplicate_rate: float = Field(0.0, ge=0, le=1)
+    duplicate_rate: Real = Field(0.0, ge=0, le=1)
     duplicate_delay: Dist = Field(default_factory=lambda: Fixed(value=30.0))
-    durable: bool = True
-    loss_rate: float = Field(0.0, ge=0, le=1)
-    retention: Duration = Field(7 * 86400.0, gt=0)
-    ack_timeout: Duration = Field(30.0, gt=0)
-    max_deliveries: int = Field(5, ge=1)
+    durable: Flag = True
+    loss_rate: Real = Field(0.0, ge=0, le=1)
+    retention: Interval = 7 * 86400.0
+    ack_timeout: Interval = 30.0
+    max_deliveries: Int = Field(5, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _durable_loses_nothing(self) -> Bus:
@@ -286,11 +293,15 @@ class Bus(_Model):
 class Costs(_Model):
     """What the business feels, per scenario: turns metrics into money and hours."""
 
-    currency: str = "USD"
-    oversell_cost_per_line: float = Field(25.0, ge=0, description="handling, service, penalty")
-    lost_margin_rate: float = Field(0.3, ge=0, le=1, description="margin share of a lost sale")
-    reconciliation_minutes_per_line: float = Field(6.0, ge=0, description="manual fix-up work")
-    hourly_rate: float = Field(45.0, ge=0)
+    currency: str = Field("USD", min_length=1, max_length=8)
+    oversell_cost_per_line: Real = Field(
+        25.0, ge=0, le=1e9, description="handling, service, penalty"
+    )
+    lost_margin_rate: Real = Field(0.3, ge=0, le=1, description="margin share of a lost sale")
+    reconciliation_minutes_per_line: Real = Field(
+        6.0, ge=0, le=1e6, description="manual fix-up work"
+    )
+    hourly_rate: Real = Field(45.0, ge=0, le=1e9)
 
 
 class Scenario(_Model):

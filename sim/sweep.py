@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -56,6 +57,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from sim.outdir import SWEEP_FILE, SWEEP_MARKER, OutputError, check_out
 from sim.pool import Job, RunError
 from sim.registry import StrategyError, build_strategy, resolve_strategy
 from sim.results import lags_frame, manifest, per_channel_frame, runs_frame, summary_frame
@@ -405,10 +407,20 @@ def _write_parts(out: Path, r: SweepRun, result: Any) -> None:
         _atomic_parquet(frames[part], out / part / f"{r.run_id}.parquet")
 
 
+def _readable(path: Path) -> bool:
+    """A part file that Parquet can open (a run interrupted while writing, a damaged disk:
+    not finished, so it is run again)."""
+    try:
+        pq.read_metadata(path)
+    except Exception:  # pyarrow raises several types for a truncated or damaged file
+        return False
+    return True
+
+
 def finished(out: Path) -> set[str]:
-    """Run ids with a runs part file under ``out``."""
+    """Run ids with a readable runs part file under ``out``."""
     d = out / "runs"
-    return {p.stem for p in d.glob("*.parquet")} if d.is_dir() else set()
+    return {p.stem for p in d.glob("*.parquet") if _readable(p)} if d.is_dir() else set()
 
 
 def consolidate(out: Path, runs: Sequence[SweepRun], command: Sequence[str] | None = None) -> None:
@@ -420,6 +432,7 @@ def consolidate(out: Path, runs: Sequence[SweepRun], command: Sequence[str] | No
             pd.read_parquet(out / part / f"{r.run_id}.parquet")
             for r in runs
             if (out / part / f"{r.run_id}.parquet").is_file()
+            and _readable(out / part / f"{r.run_id}.parquet")
         ]
         frame = pd.concat([p for p in pieces if not p.empty], ignore_index=True) if pieces else None
         if frame is None:
@@ -436,6 +449,7 @@ def consolidate(out: Path, runs: Sequence[SweepRun], command: Sequence[str] | No
     rows = frames["runs"]
     meta = manifest([], command)
     meta.update(
+        syncsim=SWEEP_MARKER,
         scenarios=sorted(set(rows.get("scenario", []))),
         strategies=list(dict.fromkeys(rows.get("strategy", []))),
         seeds=sorted({int(s) for s in rows.get("seed", [])}),
@@ -460,9 +474,10 @@ def run_sweep(
     """Execute the runs not yet finished under ``out``, writing each as it finishes, then
     consolidate. ``on_done(run, result)`` after each run is written (a ``RunError`` for a
     run that raised: it is not written, so the next call retries it)."""
-    out = Path(out)
+    out = check_out(Path(out), sweep=True)
     for part in PARTS:
         (out / part).mkdir(parents=True, exist_ok=True)
+    (out / SWEEP_FILE).write_text("a syncsim sweep folder: rerun the sweep to resume it\n")
     done = finished(out)
     todo = [r for r in runs if r.run_id not in done]
     outcome = SweepOutcome(out, len(runs), [r.run_id for r in runs if r.run_id in done], [])
@@ -525,6 +540,10 @@ def register(app: Any) -> None:
         except (SweepError, ScenarioError, StrategyError) as exc:
             fail(f"syncsim: error: {exc}", 2)
         target = out or Path("results") / sweep_file.stem
+        try:
+            check_out(target, "--out", sweep=True)
+        except OutputError as exc:
+            fail(f"syncsim: error: {exc}", 2)
         done = finished(target) & {r.run_id for r in runs}
         progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -555,6 +574,10 @@ def register(app: Any) -> None:
                     else:
                         submit = serial if n_workers <= 1 else process_pool(n_workers)
                     outcome = run_sweep(runs, target, submit, advance, sys.argv)
+        except OSError as exc:
+            fail(f"syncsim: cannot write results: {target}: {exc.strerror or exc}", 1)
+        except OutputError as exc:
+            fail(f"syncsim: error: {exc}", 2 if exc.usage else 1)
         except KeyboardInterrupt:
             now = len(finished(target) & {r.run_id for r in runs})
             fail(

@@ -18,12 +18,14 @@ import numpy as np
 from mocks.api import Reply
 
 __all__ = [
+    "MIN_RETRY_WAIT",
     "PARKED_RETRY",
     "ClientStats",
     "backoff",
     "call_with_retry",
     "import_until_taken",
     "push_availability",
+    "retry_wait",
 ]
 
 
@@ -46,6 +48,16 @@ def backoff(rng: np.random.Generator, attempt: int, base: float, cap: float) -> 
 
 
 PARKED_RETRY = 600.0  # seconds between attempts at an order import whose retries all failed
+
+#: the shortest wait before a retry: a server's "Retry-After: 0" must not make a client
+#: loop in zero simulated time
+MIN_RETRY_WAIT = 1e-3
+
+
+def retry_wait(reply: Reply) -> float:
+    """How long a 429 asks the client to wait (``Retry-After``), never less than
+    ``MIN_RETRY_WAIT``."""
+    return max(float(reply.retry_after or 0.0), MIN_RETRY_WAIT)
 
 
 def import_until_taken(
@@ -94,12 +106,12 @@ def call_with_retry(
             return reply
         if reply.status == 429 and reply.retry_after is not None:
             stats.waits_for_retry_after += 1
-            yield env.timeout(reply.retry_after)
+            yield env.timeout(retry_wait(reply))
             continue
         if reply.status == 400 or attempt >= max_retries:
             return reply
         stats.retries += 1
-        wait = reply.retry_after if reply.retry_after else backoff(rng, attempt, base, cap)
+        wait = retry_wait(reply) if reply.retry_after else backoff(rng, attempt, base, cap)
         attempt += 1
         yield env.timeout(wait)
 

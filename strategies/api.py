@@ -28,12 +28,14 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import simpy
+from pydantic import Field, Strict
 
 from sim.dists import Duration
+from sim.fields import Count, Flag, Interval, Retries
 from strategies._fulfill import FulfillmentSync
 from strategies._push import ClientStats, call_with_retry, import_until_taken, push_availability
 from strategies.base import SyncStrategy
@@ -45,15 +47,15 @@ __all__ = ["ApiParams", "ApiStrategy"]
 @dataclass(frozen=True)
 class ApiParams:
     mode: Literal["poll", "push"] = "poll"
-    poll_interval: Duration = 60.0
+    poll_interval: Interval = 60.0
     poll_overlap: Duration = 600.0
-    push_workers: int = 4
-    atp_check: bool = False
+    push_workers: Annotated[int, Strict(), Field(ge=1, le=1000)] = 4
+    atp_check: Flag = False
     atp_timeout: Duration = 2.0
     atp_fallback: Literal["accept", "reject"] = "accept"
     atp_kinds: tuple[str, ...] = ("storefront", "b2b")
-    safety_stock: int = 0
-    max_retries: int = 8
+    safety_stock: Count = 0
+    max_retries: Retries = 8
 
 
 class ApiStrategy(SyncStrategy):

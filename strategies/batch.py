@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sim.dists import Duration
+from sim.fields import Count, Interval, Positive, Retries
 from strategies._fulfill import FulfillmentSync
 from strategies._push import ClientStats, call_with_retry, push_availability
 from strategies.base import SyncStrategy
@@ -31,13 +32,13 @@ __all__ = ["BatchParams", "BatchStrategy", "channel_values", "import_orders_loop
 
 @dataclass(frozen=True)
 class BatchParams:
-    interval: Duration = 900.0
+    interval: Interval = 900.0
     mode: Literal["full", "changed"] = "full"
-    order_import_interval: Duration = 300.0
-    safety_stock: int = 0
+    order_import_interval: Interval = 300.0
+    safety_stock: Count = 0
     first_export: Duration | None = None
-    page_size: int | None = None
-    max_retries: int = 8
+    page_size: Positive | None = None
+    max_retries: Retries = 8
     transport: Literal["direct", "http"] = "direct"
 
 

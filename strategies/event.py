@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.dists import Duration
+from sim.fields import Count, Flag, Interval, Retries
 from strategies._fulfill import FulfillmentSync
 from strategies._push import ClientStats, import_until_taken, push_availability
 from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView, queue_record
@@ -29,11 +29,11 @@ __all__ = ["ChannelConsumer", "EventParams", "EventStrategy", "OrderImporter"]
 
 @dataclass(frozen=True)
 class EventParams:
-    idempotent: bool = True
-    flush_interval: Duration = 5.0
-    dlq_replay: bool = True
-    safety_stock: int = 0
-    max_retries: int = 8
+    idempotent: Flag = True
+    flush_interval: Interval = 5.0
+    dlq_replay: Flag = True
+    safety_stock: Count = 0
+    max_retries: Retries = 8
 
 
 class OrderImporter:

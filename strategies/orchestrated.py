@@ -39,14 +39,16 @@ from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field, Strict
 
 from mocks.api import ApiServer
-from sim.dists import Dist, Duration, Fixed
+from sim.dists import Dist, Fixed
+from sim.fields import Count, Flag, Fraction, Interval, Retries
 from strategies._fulfill import FulfillmentSync
-from strategies._push import ClientStats, backoff, call_with_retry
+from strategies._push import ClientStats, backoff, call_with_retry, retry_wait
 from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView, queue_record
 from strategies.base import SyncStrategy
 from strategies.connectors import http_systems
@@ -59,24 +61,24 @@ __all__ = ["Middleware", "OrchestratedParams", "OrchestratedStrategy", "order_sw
 class OrchestratedParams:
     reserve_kinds: tuple[str, ...] = ("storefront", "b2b")
     reserve_latency: Dist = field(default_factory=lambda: Fixed(value=0.05))
-    reserve_concurrency: int = 100
-    push_interval: Duration = 10.0
-    safety_stock: int = 0
-    shares: dict[str, float] = field(default_factory=dict)
-    ring_fence: dict[str, float] = field(default_factory=dict)
-    fence_below: int = 0
-    inflight_buffer: bool = True
-    inflight_z: float = 1.65
-    velocity_window: Duration = 6 * 3600.0
+    reserve_concurrency: Annotated[int, Strict(), Field(ge=1, le=100_000)] = 100
+    push_interval: Interval = 10.0
+    safety_stock: Count = 0
+    shares: dict[str, Fraction] = field(default_factory=dict)
+    ring_fence: dict[str, Fraction] = field(default_factory=dict)
+    fence_below: Count = 0
+    inflight_buffer: Flag = True
+    inflight_z: Annotated[float, Strict(), Field(ge=0, le=10)] = 1.65
+    velocity_window: Interval = 6 * 3600.0
     priority: tuple[str, ...] = ()
-    scarce_below: int = 0
-    reconcile_interval: Duration = 3600.0
-    order_sweep_interval: Duration = 900.0
-    replay_interval: Duration = 600.0
-    max_retries: int = 5
-    backoff_base: Duration = 1.0
-    backoff_cap: Duration = 120.0
-    reservation_ttl: Duration = 4 * 3600.0
+    scarce_below: Count = 0
+    reconcile_interval: Interval = 3600.0
+    order_sweep_interval: Interval = 900.0
+    replay_interval: Interval = 600.0
+    max_retries: Retries = 5
+    backoff_base: Interval = 1.0
+    backoff_cap: Interval = 120.0
+    reservation_ttl: Interval = 4 * 3600.0
     fallback: Literal["accept", "reject"] = "accept"
     transport: Literal["direct", "http"] = "direct"
 
@@ -280,7 +282,7 @@ class Middleware:
                 return True
             if reply.status == 429 and reply.retry_after is not None:
                 stats.waits_for_retry_after += 1
-                yield env.timeout(reply.retry_after)
+                yield env.timeout(retry_wait(reply))
                 continue
             if attempt < p.max_retries:
                 stats.retries += 1

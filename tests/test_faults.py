@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from sim.chaos import chaos_scenario, draw_plan
+from sim.checks import CheckFailure
 from sim.cli import main
 from sim.faultplan import FAULT_KINDS
 from sim.runner import run
@@ -96,15 +97,22 @@ def test_consumer_crash_with_dlq_replay_loses_and_duplicates_nothing() -> None:
     assert r.metrics["event_dlq"] == 0
 
 
-def test_consumer_crash_without_replay_counts_the_loss() -> None:
+def test_consumer_crash_without_replay_counts_the_loss_and_fails_the_run() -> None:
     sc = faulted("consumer_crash")
-    r = run(sc, "event", 1, strategy_params={"dlq_replay": False}, recovery_baseline=False)
+    params = {"dlq_replay": False}
+    with pytest.raises(CheckFailure, match=r"liveness \(0 orders never reached the ERP, \d+"):
+        run(sc, "event", 1, strategy_params=params, recovery_baseline=False)
+    r = run(sc, "event", 1, strategy_params=params, recovery_baseline=False, check=False)
     live = r.checks["liveness"]
     assert not live["ok"]
+    assert not r.checks["ok"]  # a plain run that loses events fails, named in the checks
     lost = [q["lost"] for q in live["queues"].values()]
     assert all(n > 0 for n in lost)
     assert r.metrics["event_dlq"] == sum(lost)
-    assert r.checks["ok"]  # units and orders are safe; events were lost, and counted
+    assert live["loss"]["lost_messages"] == sum(lost)
+    assert live["loss"]["allowed"] is None
+    for name in ("conservation_units", "conservation_orders", "invariants"):
+        assert r.checks[name]["ok"]  # units and orders are safe; events were lost
 
 
 @pytest.mark.parametrize("strategy", ["oracle", "batch", "api", "event", "orchestrated"])
@@ -149,11 +157,18 @@ def test_erp_orders_lie_between_acknowledged_and_attempted_imports() -> None:
     not retry shows both."""
     plan = {"faults": [{"kind": "timeouts", "target": "erp", **W, "rate": 0.5, "applied": 0.5}]}
     sc = load_scenario("smoke", plan)
-    r = run(sc, "tests.broken_strategies:DropsOrdersOnError", 1, recovery_baseline=False)
+    r = run(
+        sc, "tests.broken_strategies:DropsOrdersOnError", 1, recovery_baseline=False, check=False
+    )
     imports = r.checks["liveness"]["erp_imports"]
     assert imports["ok"]
     assert imports["acknowledged"] < imports["actual"] < imports["attempted"]
-    assert r.checks["liveness"]["orders"]["lost"] > 0
+    lost = r.checks["liveness"]["orders"]["lost"]
+    assert lost > 0
+    assert not r.checks["ok"]  # lost orders fail a plain run
+    orders = r.checks["conservation_orders"]
+    assert orders["ok"]
+    assert orders["orders"]["lost"] == lost  # counted on their own, never as open
 
 
 def test_history_is_written_with_invoke_ok_fail_info(tmp_path: Path, monkeypatch: Any) -> None:

@@ -21,8 +21,9 @@ class NoSync(SyncStrategy):
 
     name = "nosync"
 
-    def start(self, env, systems):
-        pass
+    def start(self, env, systems):  # orders reach the ERP; availability is never synced
+        for ch in systems.channels:
+            ch.subscribe_orders(lambda order: systems.erp.import_orders([order]))
 
 
 def test_oracle_never_oversells(syncsim):
