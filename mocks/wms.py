@@ -21,7 +21,7 @@ import numpy as np
 
 from mocks.api import ApiServer
 from mocks.erp import Erp, Snapshot
-from sim.ledger import KNOWN_TO_WMS, Ledger, Line
+from sim.ledger import ALL_VIEWS, KNOWN_TO_WMS, Ledger, Line
 from sim.schema import Location, Returns, Shrink
 
 __all__ = ["Movement", "Wms"]
@@ -139,12 +139,17 @@ class Wms:
             self.env.timeout(delay).callbacks.append(lambda _: self.release(line, loc, qty))
 
     def release(self, line: Line, loc: int, qty: int) -> None:
-        """The ERP released ``qty`` of ``line`` to location ``loc`` for picking."""
+        """The ERP released ``qty`` of ``line`` to location ``loc`` for picking: the stock is
+        dedicated to the line there, in the truth too (``Ledger.release``). The ERP allocated
+        it and the WMS released it, so every system's record knows it; strategies learn it
+        from the release movement, which carries the truth changes."""
         if not line.released:
             line.released = True
             self.view.include(line.accept_seqs)
         self.released[loc, line.sku] += qty
-        self._emit(Movement("release", loc, line.sku, qty, self.env.now, line=line), post=False)
+        seqs = self.ledger.release(line, loc, qty, ALL_VIEWS)
+        mv = Movement("release", loc, line.sku, qty, self.env.now, seqs, line=line)
+        self._emit(mv, post=False)
         self._after(self.locations[loc].pick_delay, self._pick, line, loc, qty)
 
     def _pick(self, line: Line, loc: int, qty: int) -> None:
@@ -154,6 +159,7 @@ class Wms:
         if got < qty:
             self.count(loc, sku)  # a short pick triggers a count of the bin, posted first
             self.released[loc, sku] -= qty - got
+            self.ledger.short(line, loc, qty - got)
             self._emit(Movement("short", loc, sku, qty - got, self.env.now, line=line))
         if got:
             self.picked[loc, sku] += got

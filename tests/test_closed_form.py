@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sim.checks import failure_message, run_checks
 from sim.registry import build_strategy
 from sim.runner import run, simulate
 from sim.scenario import load_scenario
+from sim.world import World
 from strategies._push import ClientStats, push_availability
 from strategies.base import FunctionStrategy
 from tests.conftest import script, tiny
@@ -78,6 +80,41 @@ def test_batch_lag_is_exact_when_every_delay_is_known() -> None:
     assert r.metrics["lag_max_s"] == pytest.approx(490.0)
     assert r.metrics["unpropagated_changes"] == 0
     assert r.per_channel["b"]["lag_p50_s"] == pytest.approx(490.0)
+
+
+def test_truth_claims_what_the_wms_releases_for_an_oversold_line() -> None:
+    """Channel a takes 5 on backorder with 2 in stock: 3 oversold. 10 units arrive at t=200;
+    the ERP allocates the 3 waiting units at once, the WMS releases them 50 s later. From
+    then on the truth agrees with the ERP: 12 - 5 = 7 free, not 10 (DESIGN §3)."""
+    sc = tiny(
+        {
+            "stock.fixed_units": 2,
+            "channels.a.accept_rule": "backorder",
+            "erp.backorder_timeout": 10_000,
+        },
+        locations=[{"name": "DC", "release_delay": 50, "pick_delay": 5000}],
+    )
+    world = World(sc, 1)
+    world.start()
+    env, led, erp = world.env, world.ledger, world.erp
+    env.run(until=100)
+    order = world.channels[0].place([0], [5])
+    assert order is not None
+    erp.intake(order)
+    (line,) = order.lines
+    assert (line.oversold, line.claims) == (3, {0: 2})
+    env.run(until=200)
+    world.wms.receive(0, 0, 10)
+    assert erp.backordered_units() == 0
+    env.run(until=249)
+    assert led.true_available(0, 0) == 10  # allocated by the ERP, not released yet
+    env.run(until=251)
+    assert line.claims == {0: 5}
+    assert led.true_available(0, 0) == 7
+    assert int(erp.on_hand[0, 0] - erp.committed[0, 0]) == 7
+    assert led.oversold_units == [3, 0]
+    checks = run_checks(world)
+    assert checks["ok"], failure_message(checks)
 
 
 def test_oracle_lag_is_zero_and_channels_agree_with_truth() -> None:
