@@ -314,23 +314,21 @@ class Ledger:
         if need:
             unbacked = line.open - line.claimed
             prio = self.serve[line.channel]
-            moved = 0
+            moved, moved_from = 0, []
             for other in sorted(line.claims, key=lambda x: -prio.index(x)):
-                if need == 0:
-                    break
-                take = min(need, line.claims[other] - ded.get(other, 0))
+                take = min(need - moved, line.claims[other] - ded.get(other, 0))
                 if other == loc or take <= 0:
                     continue
                 self._unclaim(line, other, take)
-                seqs.append(self._change(other, sku, known_by))
+                moved_from.append(other)
                 moved += take
-                need -= take
-            added = moved + min(need, unbacked)
+            added = moved + min(need - moved, unbacked)
             if added:
                 line.claims[loc] = line.claims.get(loc, 0) + added
                 self._claimants.setdefault(loc * self.n_sku + sku, {})[line.id] = line
                 self.committed[loc, sku] += added
-                seqs.append(self._change(loc, sku, known_by))
+                # announced once the claim has moved: no listener sees it half-way
+                seqs = [self._change(x, sku, known_by) for x in (*moved_from, loc)]
         ded[loc] = ded.get(loc, 0) + qty
         if seqs and (self.free(loc, sku) < 0 or sku in self._deficit):
             self._deficit.add(sku)

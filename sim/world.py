@@ -238,7 +238,8 @@ class World:
         for ch in self.channels:
             ch.prices = self.catalogue.prices
         self.divergence = Divergence(env, self.ledger, [ch.count for ch in self.channels])
-        self.lag = LagTracker(env, self.ledger, len(self.channels))
+        self.lag = LagTracker(env, len(self.channels), self.ledger.n_sku)
+        self.divergence.listeners.append(self.lag.on_change)
         for ch in self.channels:
             ch.shown_listeners.append(self.divergence.on_shown)
             ch.write_listeners.append(self.lag.on_write)

@@ -198,3 +198,46 @@ def test_postings_backlog_is_the_mean_over_each_sample_and_obeys_littles_law(
     assert sampled_mean == pytest.approx(rate * wait, rel=0.08)
     assert t_last < world.env.now
     assert max(v for _, _, _, v in rows) > 0
+
+
+def test_a_truth_change_that_leaves_true_available_as_it_was_starts_no_clock() -> None:
+    """DESIGN §8: only changes of true_available(c, s) start lag clocks. 2 units arrive at
+    t=5 (the ERP posts in batches: it does not know); a takes both on backorder at t=10;
+    both are lost to shrink at t=20 (free -2); the ERP cannot allocate the line and cancels
+    it at t=30 (free back to 0). The shrink and the cancellation are truth changes, but
+    what a and b should show stays 0: only t=5 and t=10 start clocks."""
+    sc = tiny(
+        {
+            "stock.fixed_units": 0,
+            "channels.a.accept_rule": "backorder",
+            "erp.backorder_timeout": 0,
+            "erp.posting.mode": "batch",
+            "erp.posting.interval": 100_000,
+        }
+    )
+    world = World(sc, 1)
+    world.start()
+    env, led = world.env, world.ledger
+    env.run(until=5)
+    world.wms.receive(0, 0, 2)
+    env.run(until=10)
+    order = world.channels[0].place([0], [2])
+    assert order is not None
+    env.run(until=20)
+    led.shrink(0, 0, 2)
+    world.wms.uncounted[0, 0] += 2  # what Wms.run_shrink records for a silent loss
+    assert led.free(0, 0) == -2
+    env.run(until=30)
+    n_changes = len(led.chg_t)
+    world.erp.intake(order)
+    assert order.lines[0].cancelled == 2
+    assert len(led.chg_t) == n_changes + 1  # the claim ended: a truth change
+    assert led.free(0, 0) == 0
+    env.run(until=40)
+    for ch in world.channels:
+        ch.apply_write_one(0, 0, 40.0)
+    for c in (0, 1):
+        t0, lags, waiting = world.lag.samples(c)
+        assert t0.tolist() == [5.0, 10.0]
+        assert lags.tolist() == [35.0, 30.0]
+        assert waiting == 0
