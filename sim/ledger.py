@@ -63,7 +63,9 @@ __all__ = [
 
 # Provenance views. "wms": what the WMS knows (movements, released orders); "erp": what the ERP
 # knows (posted movements, imported orders); "records": the WMS record plus every accepted
-# order, instantly (what the oracle sees; behind the truth only by uncounted shrink).
+# order, instantly (what the oracle sees; behind the truth only by uncounted shrink). A record
+# ahead of the truth (returns booked into stock at receipt, before QC) is no truth change:
+# nothing is pending for it, the record is simply wrong until QC (divergence, not lag).
 VIEWS = ("wms", "erp", "records")
 ALL_VIEWS: frozenset[str] = frozenset(VIEWS)
 KNOWN_TO_WMS: frozenset[str] = frozenset({"wms", "records"})
