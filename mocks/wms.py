@@ -2,12 +2,14 @@
 
 Released order lines are picked after the location's pick delay (a short pick when the shelf
 has less than the line needs; the bin is then counted) and shipped after its ship delay.
+Releasing stock for a line dedicates it to the line in the truth too (``Ledger.release``).
 Purchase orders are received, transfers travel between locations, returns arrive into
 quality hold and are released or scrapped after QC, shrink silently removes stock until a
 cycle count finds it. Every movement goes to the ERP's posting process and to the WMS's
 stock-event subscribers.
 
-The WMS record equals the physical stock except where shrink has not been counted yet.
+The WMS record equals the physical stock except where shrink has not been counted yet and,
+under ``returns.counted = "at_receipt"``, where returns were booked into stock before QC.
 Integration API: ``read_stock`` (through the WMS's ``ApiServer``) and ``subscribe``.
 """
 
@@ -33,8 +35,9 @@ class Movement:
 
     Kinds: receipt, ship, short (a short pick), return, qc_release, scrap, transfer_out,
     transfer_in, count (a cycle-count adjustment) and release (a line released for picking;
-    not posted, only published). ``seqs`` are the truth changes it carries (a system takes
-    them in when it applies the movement). ``version``, ``on_hand``, ``hold`` and
+    not posted, only published; its claim moves to the released stock in the truth).
+    ``seqs`` are the truth changes it carries (a system takes them in when it applies the
+    movement). ``version``, ``on_hand``, ``hold`` and
     ``released`` are the WMS record of (loc, sku) right after the movement: the version
     increases by one with every change of that record.
     """
