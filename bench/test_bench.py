@@ -17,7 +17,7 @@ from sim.bench import WORKLOADS, bare_simpy_rate, bench_one, workload_path
 
 pytestmark = pytest.mark.benchmark
 
-STRATEGIES = ("oracle", "batch", "api", "event", "orchestrated")
+STRATEGIES = ("oracle", "perfect", "batch", "api", "event", "orchestrated")
 
 
 def test_bare_simpy(benchmark: Any) -> None:

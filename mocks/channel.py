@@ -196,7 +196,16 @@ class Channel:
 
     def _checkout(self, skus: list[int], qtys: list[int]) -> Generator[Any, Any, None]:
         rule = self.spec.accept_rule
-        cart = [_accept(rule, int(q), self.shown(int(s))) for s, q in zip(skus, qtys, strict=True)]
+        # line by line, as ``_accept`` will take them: a later line of the same SKU sees what
+        # the earlier ones leave (else it asks the hook for units it will then refuse)
+        left: dict[int, int] = {}
+        cart = []
+        for s, q in zip(skus, qtys, strict=True):
+            s = int(s)
+            shows = left.get(s, self.shown(s))
+            take = _accept(rule, int(q), shows)
+            left[s] = max(0, shows - take)
+            cart.append(take)
         if not any(cart):
             self._accept(skus, qtys, cart)
             return

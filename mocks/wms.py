@@ -2,12 +2,14 @@
 
 Released order lines are picked after the location's pick delay (a short pick when the shelf
 has less than the line needs; the bin is then counted) and shipped after its ship delay.
+Releasing stock for a line dedicates it to the line in the truth too (``Ledger.release``).
 Purchase orders are received, transfers travel between locations, returns arrive into
 quality hold and are released or scrapped after QC, shrink silently removes stock until a
 cycle count finds it. Every movement goes to the ERP's posting process and to the WMS's
 stock-event subscribers.
 
-The WMS record equals the physical stock except where shrink has not been counted yet.
+The WMS record equals the physical stock except where shrink has not been counted yet and,
+under ``returns.counted = "at_receipt"``, where returns were booked into stock before QC.
 Integration API: ``read_stock`` (through the WMS's ``ApiServer``) and ``subscribe``.
 """
 
@@ -21,7 +23,7 @@ import numpy as np
 
 from mocks.api import ApiServer
 from mocks.erp import Erp, Snapshot
-from sim.ledger import KNOWN_TO_WMS, Ledger, Line
+from sim.ledger import ALL_VIEWS, KNOWN_TO_WMS, Ledger, Line
 from sim.schema import Location, Returns, Shrink
 
 __all__ = ["Movement", "Wms"]
@@ -33,8 +35,9 @@ class Movement:
 
     Kinds: receipt, ship, short (a short pick), return, qc_release, scrap, transfer_out,
     transfer_in, count (a cycle-count adjustment) and release (a line released for picking;
-    not posted, only published). ``seqs`` are the truth changes it carries (a system takes
-    them in when it applies the movement). ``version``, ``on_hand``, ``hold`` and
+    not posted, only published; its claim moves to the released stock in the truth).
+    ``seqs`` are the truth changes it carries (a system takes them in when it applies the
+    movement). ``version``, ``on_hand``, ``hold`` and
     ``released`` are the WMS record of (loc, sku) right after the movement: the version
     increases by one with every change of that record.
     """
@@ -139,12 +142,17 @@ class Wms:
             self.env.timeout(delay).callbacks.append(lambda _: self.release(line, loc, qty))
 
     def release(self, line: Line, loc: int, qty: int) -> None:
-        """The ERP released ``qty`` of ``line`` to location ``loc`` for picking."""
+        """The ERP released ``qty`` of ``line`` to location ``loc`` for picking: the stock is
+        dedicated to the line there, in the truth too (``Ledger.release``). The ERP allocated
+        it and the WMS released it, so every system's record knows it; strategies learn it
+        from the release movement, which carries the truth changes."""
         if not line.released:
             line.released = True
             self.view.include(line.accept_seqs)
         self.released[loc, line.sku] += qty
-        self._emit(Movement("release", loc, line.sku, qty, self.env.now, line=line), post=False)
+        seqs = self.ledger.release(line, loc, qty, ALL_VIEWS)
+        mv = Movement("release", loc, line.sku, qty, self.env.now, seqs, line=line)
+        self._emit(mv, post=False)
         self._after(self.locations[loc].pick_delay, self._pick, line, loc, qty)
 
     def _pick(self, line: Line, loc: int, qty: int) -> None:
@@ -154,6 +162,7 @@ class Wms:
         if got < qty:
             self.count(loc, sku)  # a short pick triggers a count of the bin, posted first
             self.released[loc, sku] -= qty - got
+            self.ledger.short(line, loc, qty - got)
             self._emit(Movement("short", loc, sku, qty - got, self.env.now, line=line))
         if got:
             self.picked[loc, sku] += got

@@ -11,12 +11,15 @@ when any check fails.
   by movements. An order is *lost* when a channel handed it off (more than ``GRACE`` before
   the end) and it never reached the ERP (``lost_orders``); lost is never counted as open.
 - ``invariants``: no negative stock; hold <= on hand; committed >= 0; truth-committed equals
-  the sum of open lines' claims; per SKU, committed <= (on hand - hold) + unbacked, where
-  oversold units are never committed and ``unbacked`` counts units that lost their physical
-  backing after acceptance (see ``sim.ledger``).
+  the sum of open lines' claims; every line claims at most its open quantity, and at each
+  location at least what the WMS has released there for it (its dedicated units); per SKU,
+  committed <= (on hand - hold) + unbacked, where ``unbacked`` counts units claimed beyond
+  the stock that backs them (lost after acceptance, or backed by a release where no free
+  stock was left; see ``sim.ledger``).
 - ``ledger_balances``: on hand and hold per (location, SKU) recomputed from the movement log
-  equal the balances; the WMS record equals physical plus uncounted shrink; the ERP record
-  plus its unposted movements equals the WMS record.
+  equal the balances; the WMS record equals physical plus uncounted shrink; what the WMS has
+  released per (location, SKU) equals the lines' dedicated units there; the ERP record plus
+  its unposted movements equals the WMS record.
 """
 
 from __future__ import annotations
@@ -148,6 +151,10 @@ def _invariants(led: Any) -> dict[str, Any]:
             claims[loc, ln.sku] += q
         if ln.claimed > ln.open:
             return {"ok": False, "violations": 1, "detail": f"line {ln.id} claims > open"}
+        for loc, q in ln.dedicated.items():
+            if q > ln.claims.get(loc, 0):
+                detail = f"line {ln.id}: {q} units released at location {loc} but not claimed"
+                return {"ok": False, "violations": 1, "detail": detail}
     r2 = _result(
         claims != led.committed,
         lambda loc, s: (
@@ -157,8 +164,9 @@ def _invariants(led: Any) -> dict[str, Any]:
     )
     if not r2["ok"]:
         return r2
-    # claims never exceed free stock when made; stock lost under claims afterwards
-    # (misallocated shipments, transfers, shrink) is counted in ``unbacked`` when it happens
+    # claims never exceed free stock when made at acceptance; a deficit made afterwards
+    # (misallocated shipments, transfers, shrink, a release that backs an oversold part
+    # where the stock was claimed) is counted in ``unbacked`` when it appears
     shelf = (led.on_hand - led.hold).sum(axis=0)
     committed = led.committed.sum(axis=0)
     bound = shelf + led.unbacked
@@ -194,6 +202,19 @@ def _ledger_balances(world: Any) -> dict[str, Any]:
     if not r["ok"]:
         return r
     wms = world.wms
+    dedicated = np.zeros_like(wms.released)
+    for ln in led.lines:
+        for loc, q in ln.dedicated.items():
+            dedicated[loc, ln.sku] += q
+    r = _result(
+        dedicated != wms.released,
+        lambda loc, s: (
+            f"WMS released {wms.released[loc, s]} but lines' dedicated units "
+            f"{dedicated[loc, s]} at location {loc}, SKU {s}"
+        ),
+    )
+    if not r["ok"]:
+        return r
     r = _result(
         (wms.record_on_hand != led.on_hand + wms.uncounted)
         | (wms.uncounted < 0)

@@ -13,15 +13,28 @@ no strategy can grade itself. Per (location, SKU)::
     true_available(c, s) = sum over the locations serving channel c of max(0, free)
 
 When a channel accepts a line, the line claims its quantity from ``free`` at the channel's
-locations in priority order; what cannot be claimed is *oversold*. Shipping consumes claims
-first; cancelling releases the unclaimed (oversold) part first.
+locations in priority order; what cannot be claimed is *oversold* (``oversold_units`` and
+``Line.oversold`` are measured then, once) and stays *unbacked*. From then on the claim
+follows the stock (DESIGN §3):
 
-Claims are kept feasible: when a location's ``free`` goes negative (the ERP shipped a line
-from a location where another line held the claim, a transfer or shrink took claimed units),
-claims there move to other locations that can serve the claiming line and have free stock,
-now or as soon as some appears, so that earlier commitments are honoured first. A deficit
-that cannot be covered when it appears is counted in ``unbacked`` (units promised to an
-accepted line that lost their physical backing after acceptance).
+- when the WMS releases ``q`` units of a line at a location for picking (``release``), ``q``
+  units of the line are claimed there: first what the line already claims there, then
+  claims it holds at its other locations (they move), then its unbacked part (it becomes
+  backed). Those units are *dedicated* (``Line.dedicated``) until they ship or the pick
+  comes up short (``short``); a dedicated claim never moves;
+- shipping consumes claims, at the shipping location first;
+- cancelling ends the unbacked part first, then claims not dedicated to a release.
+
+So truth never counts stock as free that the warehouse has already dedicated to a line.
+
+Claims are kept feasible: when a location's ``free`` goes negative (a release backed an
+oversold part where the stock was already claimed, the ERP shipped a line from a location
+where another line held the claim, a transfer or shrink took claimed units), claims there
+that are not dedicated move to other locations that can serve the claiming line and have
+free stock, now or as soon as some appears, so that earlier commitments are honoured first.
+A deficit that cannot be covered when it appears is counted in ``unbacked`` (units promised
+to an accepted line that have no physical backing: lost after acceptance, or backed by a
+release where there was no free stock).
 
 Every change of ``free`` at a (location, SKU) is a *truth change*: it gets a sequence number,
 is logged with its time (for lag), is registered as pending in every provenance view that did
@@ -50,7 +63,9 @@ __all__ = [
 
 # Provenance views. "wms": what the WMS knows (movements, released orders); "erp": what the ERP
 # knows (posted movements, imported orders); "records": the WMS record plus every accepted
-# order, instantly (what the oracle sees; behind the truth only by uncounted shrink).
+# order, instantly (what the oracle sees; behind the truth only by uncounted shrink). A record
+# ahead of the truth (returns booked into stock at receipt, before QC) is no truth change:
+# nothing is pending for it, the record is simply wrong until QC (divergence, not lag).
 VIEWS = ("wms", "erp", "records")
 ALL_VIEWS: frozenset[str] = frozenset(VIEWS)
 KNOWN_TO_WMS: frozenset[str] = frozenset({"wms", "records"})
@@ -90,6 +105,7 @@ class Line:
         "cancelled",
         "channel",
         "claims",
+        "dedicated",
         "id",
         "order",
         "oversold",
@@ -108,6 +124,9 @@ class Line:
         self.qty = qty
         self.t = t
         self.claims: dict[int, int] = {}
+        # units the WMS has released at a location for this line and not yet shipped or
+        # shorted: claimed there, never moved (``Ledger.release``)
+        self.dedicated: dict[int, int] = {}
         self.oversold = 0
         self.shipped = 0
         self.cancelled = 0
@@ -245,6 +264,7 @@ class Ledger:
         self.on_hand[loc, sku] -= qty
         self._log("ship", loc, sku, qty)
         line.shipped += qty
+        self._undedicate(line, loc, qty)
         released = self._release(line, qty, prefer=loc)
         seqs = []
         if released.get(loc, 0) != qty:
@@ -257,7 +277,8 @@ class Ledger:
         return seqs
 
     def cancel(self, line: Line, qty: int, known_by: frozenset[str] = ALL_VIEWS) -> list[int]:
-        """``qty`` open units of ``line`` are cancelled; the unclaimed part goes first."""
+        """``qty`` open units of ``line`` are cancelled; the unclaimed part goes first, then
+        claims not dedicated to a release."""
         if qty <= 0:
             return []
         if qty > line.open:
@@ -271,20 +292,96 @@ class Ledger:
             seqs += self._rebalance(line.sku, known_by)
         return seqs
 
+    def release(self, line: Line, loc: int, qty: int, known_by: frozenset[str]) -> list[int]:
+        """The WMS released ``qty`` units of ``line`` at ``loc`` for picking: they are claimed
+        there and dedicated to the line until they ship (``ship``) or the pick comes up short
+        (``short``).
+
+        The claim is made of, in order: what the line already claims at ``loc`` and has not
+        dedicated; claims it holds at its other locations and has not dedicated (they move
+        here, the channel's last location first); its unbacked part (it becomes backed
+        here). Every change of ``free`` is a truth change known to ``known_by``. A claim
+        beyond ``loc``'s free stock leaves ``free`` negative there: other lines' claims move
+        away where they can (``_rebalance``), and what is left is counted in ``unbacked``.
+        """
+        if qty <= 0:
+            return []
+        sku = line.sku
+        ded = line.dedicated
+        if qty > line.open - sum(ded.values()):
+            raise AssertionError(f"line {line.id}: releasing {qty} > open and not released")
+        before = self._deficit_units(sku) if sku in self._deficit else 0  # else none anywhere
+        need = qty - min(qty, max(0, line.claims.get(loc, 0) - ded.get(loc, 0)))
+        seqs: list[int] = []
+        if need:
+            unbacked = line.open - line.claimed
+            prio = self.serve[line.channel]
+            moved, moved_from = 0, []
+            for other in sorted(line.claims, key=lambda x: -prio.index(x)):
+                take = min(need - moved, line.claims[other] - ded.get(other, 0))
+                if other == loc or take <= 0:
+                    continue
+                self._unclaim(line, other, take)
+                moved_from.append(other)
+                moved += take
+            added = moved + min(need - moved, unbacked)
+            if added:
+                line.claims[loc] = line.claims.get(loc, 0) + added
+                self._claimants.setdefault(loc * self.n_sku + sku, {})[line.id] = line
+                self.committed[loc, sku] += added
+                # announced once the claim has moved: no listener sees it half-way
+                seqs = [self._change(x, sku, known_by) for x in (*moved_from, loc)]
+        ded[loc] = ded.get(loc, 0) + qty
+        if seqs and (self.free(loc, sku) < 0 or sku in self._deficit):
+            self._deficit.add(sku)
+            seqs += self._rebalance(sku, known_by)
+            self.unbacked[sku] += max(0, self._deficit_units(sku) - before)
+        return seqs
+
+    def short(self, line: Line, loc: int, qty: int) -> None:
+        """A pick of ``line`` at ``loc`` came up ``qty`` units short: those units are no
+        longer dedicated there. The claim stays (no truth change) until the line is released
+        elsewhere (its claim moves there), ships or is cancelled."""
+        self._undedicate(line, loc, qty)
+
+    def _undedicate(self, line: Line, loc: int, qty: int) -> None:
+        d = line.dedicated.get(loc, 0) - qty
+        if d > 0:
+            line.dedicated[loc] = d
+        else:
+            line.dedicated.pop(loc, None)
+
+    def _unclaim(self, line: Line, loc: int, qty: int) -> None:
+        line.claims[loc] -= qty
+        if line.claims[loc] == 0:
+            del line.claims[loc]
+            del self._claimants[loc * self.n_sku + line.sku][line.id]
+        self.committed[loc, line.sku] -= qty
+
     def _release(self, line: Line, qty: int, prefer: int | None) -> dict[int, int]:
-        order = sorted(line.claims, key=lambda x: (x != prefer, -self.serve[line.channel].index(x)))
+        """End ``qty`` units of ``line``'s claims: at ``prefer`` first, then claims not
+        dedicated to a release (the channel's last location first), then dedicated ones."""
+        prio = self.serve[line.channel]
+        order = sorted(line.claims, key=lambda x: (x != prefer, -prio.index(x)))
         released: dict[int, int] = {}
-        for loc in order:
-            if qty == 0:
-                break
-            take = min(qty, line.claims[loc])
-            line.claims[loc] -= take
-            if line.claims[loc] == 0:
-                del line.claims[loc]
-                del self._claimants[loc * self.n_sku + line.sku][line.id]
-            self.committed[loc, line.sku] -= take
-            released[loc] = take
-            qty -= take
+        for dedicated in (False, True):
+            for loc in order:
+                if qty == 0:
+                    return released
+                have = line.claims.get(loc, 0)
+                if loc != prefer:
+                    spare = have - line.dedicated.get(loc, 0)
+                    have = have - spare if dedicated else spare
+                take = min(qty, have)
+                if take <= 0:
+                    continue
+                self._unclaim(line, loc, take)
+                if line.claims.get(loc, 0) < line.dedicated.get(loc, 0):
+                    line.dedicated[loc] = line.claims.get(loc, 0)
+                    if not line.dedicated[loc]:
+                        del line.dedicated[loc]
+                released[loc] = released.get(loc, 0) + take
+                qty -= take
         return released
 
     # -- physical movements -----------------------------------------------------------------
@@ -370,7 +467,8 @@ class Ledger:
                 for dst in self.serve[line.channel]:
                     if dst == loc or deficit == 0 or loc not in line.claims:
                         continue
-                    move = min(deficit, line.claims[loc], self.free(dst, sku))
+                    spare = line.claims[loc] - line.dedicated.get(loc, 0)  # dedicated stay
+                    move = min(deficit, spare, self.free(dst, sku))
                     if move <= 0:
                         continue
                     line.claims[loc] -= move

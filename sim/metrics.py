@@ -1,9 +1,11 @@
 """Metrics of a run, computed against the ledger of truth (DESIGN §8; keys are contracts).
 
-Lag, by provenance: every truth change of SKU s at location L at time t0 is, for every
-channel c that L serves, one lag sample ``t1 - t0``, where t1 is the time of the first write
-to c for s whose ``as_of`` is >= t0 (the first time c shows a value computed from information
-that includes the change). Changes never reflected by the end count as
+Lag, by provenance: every change of ``true_available(c, s)`` at time t0 is one lag sample
+``t1 - t0`` for channel c, where t1 is the time of the first write to c for s whose ``as_of``
+is >= t0 (the first time c shows a value computed from information that includes the
+change). A truth change that leaves what c should show as it was (a claim ended at a
+location in deficit, stock moving between locations that c both sells from) is no change
+for c and has no sample. Changes never reflected by the end count as
 ``unpropagated_changes`` and are left out of the percentiles. Lag samples, divergence and
 record accuracy are all kept exactly, as the run goes, by ``sim.recorder``.
 """

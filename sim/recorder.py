@@ -1,17 +1,22 @@
 """Live metric recorders: exact lag samples and time-weighted integrals kept as the run goes.
 
-``LagTracker`` measures lag by provenance (DESIGN §8): every truth change of SKU s at a
-location at t0 waits, for every channel c that the location serves, in a queue for (c, s);
-the first write to (c, s) whose ``as_of`` is >= t0 takes it out and records ``now - t0``.
+``Divergence`` keeps ``true_available(c, s)`` for every channel and SKU up to date on every
+truth change, and per channel the sum over SKUs of |shown - true_available| and the number
+of SKUs shown above (over) and below (under) the truth, and integrates them over simulated
+time each time one of them changes: the time-weighted means are exact, not sampled. It
+tells its ``listeners`` which (channel, SKU) pairs' ``true_available`` changed.
+
+``LagTracker`` measures lag by provenance (DESIGN §8), fed by ``Divergence``: every change
+of ``true_available(c, s)`` at t0 waits in a queue for (c, s) (a truth change that leaves
+what c should show as it was, e.g. a claim ended where stock is in deficit, starts no
+clock); the first write to (c, s) whose ``as_of`` is >= t0 takes it out and records
+``now - t0``.
 Writes are seen in time order, so this is exactly "the first time c shows a value computed
 from information that includes the change"; changes still queued at the end were never
 propagated. Memory holds only the changes not yet propagated.
 
-``Divergence`` keeps, per channel, the sum over SKUs of |shown - true_available| and the
-number of SKUs shown above (over) and below (under) the truth, and integrates them over
-simulated time each time one of them changes: the time-weighted means are exact, not
-sampled. ``RecordAccuracy`` does the same for "ERP on-hand equals physical" over
-(location, SKU) pairs. ``Sampler`` records the time series for plots.
+``RecordAccuracy`` integrates "ERP on-hand equals physical" over (location, SKU) pairs the
+same way as ``Divergence``. ``Sampler`` records the time series for plots.
 """
 
 from __future__ import annotations
@@ -31,28 +36,30 @@ _SCALAR = (int, np.integer)  # a tuple: ``int | np.integer`` builds a new union 
 
 
 class LagTracker:
-    """Lag of every truth change to every channel that sells it, measured online."""
+    """Lag of every change of ``true_available(c, s)`` to channel c, measured online.
 
-    def __init__(self, env: Any, ledger: Ledger, n_channels: int) -> None:
+    Clocks are started by ``on_change`` (wire it to ``Divergence.listeners``) and stopped by
+    ``on_write`` (wire it to every channel's write listeners).
+    """
+
+    def __init__(self, env: Any, n_channels: int, n_sku: int) -> None:
         self.env = env
-        self.ledger = ledger
-        self.n_sku = ledger.n_sku
-        self.head = np.full((n_channels, ledger.n_sku), _INF)  # oldest waiting t0
+        self.n_sku = n_sku
+        self.head = np.full((n_channels, n_sku), _INF)  # oldest waiting t0
         self._queues: dict[int, deque[float]] = {}
         self.t0: list[list[float]] = [[] for _ in range(n_channels)]
         self.lag: list[list[float]] = [[] for _ in range(n_channels)]
-        ledger.available_listeners.append(self.on_truth)
 
-    def on_truth(self, loc: int, sku: int) -> None:
+    def on_change(self, c: int, sku: int) -> None:
+        """``true_available(c, sku)`` changed now: start a clock for channel ``c``."""
         now = self.env.now
-        for c in self.ledger.channels_of_loc[loc]:
-            key = c * self.n_sku + sku
-            q = self._queues.get(key)
-            if q is None:
-                q = self._queues[key] = deque()
-            if not q:
-                self.head[c, sku] = now
-            q.append(now)
+        key = c * self.n_sku + sku
+        q = self._queues.get(key)
+        if q is None:
+            q = self._queues[key] = deque()
+        if not q:
+            self.head[c, sku] = now
+        q.append(now)
 
     def on_write(self, c: int, skus: Any, as_of: Any) -> None:
         if isinstance(skus, _SCALAR):
@@ -86,12 +93,18 @@ class LagTracker:
 
 
 class Divergence:
-    """Exact time-weighted divergence between shown and true availability per channel."""
+    """Exact time-weighted divergence between shown and true availability per channel.
+
+    ``ta`` is ``true_available`` per (channel, SKU), kept current on every truth change;
+    ``listeners`` are called ``fn(channel, sku)`` for every pair whose value changed (the
+    lag clocks start there), in the order the channels are served by the changed location.
+    """
 
     def __init__(self, env: Any, ledger: Ledger, counts: Sequence[np.ndarray]) -> None:
         self.env = env
         self.ledger = ledger
         self.counts = list(counts)
+        self.listeners: list[Callable[[int, int], None]] = []
         self.ta = ledger.true_available_all().astype(np.int64)
         shown = np.stack([np.maximum(c, 0) for c in self.counts])
         self.d = shown - self.ta
@@ -135,6 +148,8 @@ class Divergence:
             if ta != ta_of(c, sku):
                 self.ta[c, sku] = ta
                 self._set(c, sku, max(0, self.counts[c].item(sku)) - ta)
+                for fn in self.listeners:
+                    fn(c, sku)
 
     def on_shown(self, c: int, skus: Any) -> None:
         if isinstance(skus, _SCALAR):

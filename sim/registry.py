@@ -24,6 +24,7 @@ from sim.schema import Scenario
 
 __all__ = [
     "BUILTIN_ORDER",
+    "FLOORS",
     "StrategyError",
     "build_strategy",
     "check_strategy_tables",
@@ -34,7 +35,11 @@ __all__ = [
 ]
 
 GROUP = "syncsim.strategies"
-BUILTIN_ORDER = ("oracle", "batch", "api", "event", "orchestrated")
+BUILTIN_ORDER = ("oracle", "perfect", "batch", "api", "event", "orchestrated")
+#: the reference floors (instant, free, through the privileged ``systems.oracle`` feed):
+#: ``oracle`` shows the system of record, ``perfect`` the physical truth. Reports show them
+#: next to the strategies and never rank them.
+FLOORS = ("oracle", "perfect")
 
 
 class StrategyError(ValueError):

@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -38,6 +39,7 @@ import typer
 
 from sim import plots
 from sim.outdir import syncsim_files
+from sim.registry import FLOORS
 from sim.results import confidence_interval
 from sim.schema import Costs
 
@@ -149,13 +151,14 @@ _TS_COLS = ["scenario", "strategy", "seed", "t", "channel", "series", "value"]
 _LAG_COLS = ["scenario", "strategy", "seed", "channel", "n", "q", "lag_s"]
 
 
-def winners_frame(runs: pd.DataFrame, floor: str = "oracle") -> pd.DataFrame:
+def winners_frame(runs: pd.DataFrame, floors: Sequence[str] = FLOORS) -> pd.DataFrame:
     """Per metric: mean per strategy (with the 95% CI half-width) and the winner(s): the
-    strategies whose mean is best in the metric's direction (ties share the win). ``floor``
-    (the oracle: every channel updated instantly from the truth, which no integration can
-    reach) is shown but not ranked when other strategies are there."""
+    strategies whose mean is best in the metric's direction (ties share the win). ``floors``
+    (``oracle``: the system of record shown instantly; ``perfect``: the physical truth shown
+    instantly; no integration can reach either) are shown but not ranked when other
+    strategies are there."""
     names = list(dict.fromkeys(runs["strategy"]))
-    ranked = [n for n in names if n != floor] or names
+    ranked = [n for n in names if n not in floors] or names
     rows = []
     for metric, label, direction in METRICS:
         if metric not in runs.columns:
@@ -228,7 +231,10 @@ def _render(data: ResultsData) -> tuple[dict[str, tuple[bytes, int]], dict[str, 
     else:
         figs["divergence"] = plots.divergence(data.timeseries, windows)
         figs["backlog"] = plots.backlog(data.timeseries, windows)
-    figs["load_vs_lag"] = plots.load_vs_lag(data.runs)
+    # perfect is a floor too (the plot leaves one out of the front, the oracle): with no ERP
+    # call and no lag it would be the whole Pareto front, so it is not drawn there
+    real = data.runs[data.runs["strategy"] != "perfect"]
+    figs["load_vs_lag"] = plots.load_vs_lag(real if not real.empty else data.runs)
     currency = next(iter(data.costs.values())).currency if data.costs else "USD"
     figs["business"] = plots.business(business_frame(data.runs, data.costs), currency)
     rendered = {name: (plots.png_bytes(fig), plots.series_count(fig)) for name, fig in figs.items()}
@@ -296,7 +302,7 @@ def _html(data: ResultsData, pngs: dict[str, tuple[bytes, int]], skipped: dict[s
         + "</tr>"
         for s, row in biz.iterrows()
     )  # fmt: skip
-    real = biz.drop(index="oracle", errors="ignore")  # the floor is not a candidate
+    real = biz.drop(index=list(FLOORS), errors="ignore")  # the floors are not candidates
     cheapest = str((real if not real.empty else biz)["total_cost"].idxmin())
     costs_txt = "; ".join(
         f"{sid}: {c.oversell_cost_per_line:g} per oversold line, margin "
@@ -337,12 +343,12 @@ git commit {esc(str(m.get("git_commit")))}; created {esc(str(m.get("created")))}
 <h2>Summary: the winner per metric</h2>
 <p>Mean over replications (± half-width of the 95% confidence interval); the best mean in
 the metric's direction is in bold. A winner on overlapping intervals is not significant.
-The oracle (every channel updated instantly from the truth) is the floor no integration
-can reach: shown, not ranked.</p>
+The floors no integration can reach are shown, not ranked: oracle (the system of record,
+shown instantly) and perfect (the physical truth, shown instantly).</p>
 <table>{"".join(head)}{"".join(body)}</table>
 <h2>Business view</h2>
 <p>Per run, from the scenario's cost parameters ({esc(costs_txt)}). Lowest total
-(oracle aside): <b>{esc(cheapest)}</b>. Manual reconciliation counts the oversold lines.</p>
+(floors aside): <b>{esc(cheapest)}</b>. Manual reconciliation counts the oversold lines.</p>
 <table><tr><th>strategy</th>{"".join(f"<th>{esc(lbl)}</th>" for _, lbl in biz_cols)}</tr>
 {biz_rows}</table>
 <h2>Plots</h2>

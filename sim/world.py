@@ -38,35 +38,54 @@ __all__ = ["OracleFeed", "Provenance", "Systems", "World"]
 
 
 class OracleFeed:
-    """Privileged, zero-cost hooks for the reference ``oracle`` strategy only.
+    """Privileged, zero-cost hooks for the reference floors only (``oracle`` and ``perfect``).
 
     Real strategies must use the systems' integration APIs; this feed exists so that the
-    floor every strategy is measured against can be computed inside the same world.
+    floors every strategy is measured against can be computed inside the same world:
+    ``record_available`` is the system of record (the WMS record and every accepted order)
+    as it stands now, ``true_available`` is the physical truth. Both are instant and free.
     """
 
     def __init__(self, world: World) -> None:
         self._w = world
 
     def on_change(self, fn: Callable[[int, int], None]) -> None:
-        """``fn(loc, sku)`` whenever the WMS record's availability may have changed."""
+        """``fn(loc, sku)`` whenever the WMS record's availability may have changed: every
+        truth change, a cycle count (the record catches up with shrink) and a return booked
+        into stock at receipt (``returns.counted = "at_receipt"``: no truth change)."""
         self._w.ledger.available_listeners.append(fn)
-        self._w.wms.subscribe(lambda mv: fn(mv.loc, mv.sku) if mv.kind == "count" else None)
+
+        def record_only(mv: Any) -> None:
+            if mv.kind == "count" or (mv.kind == "qc_release" and not mv.seqs):
+                fn(mv.loc, mv.sku)
+
+        self._w.wms.subscribe(record_only)
+
+    def on_truth(self, fn: Callable[[int, int], None]) -> None:
+        """``fn(loc, sku)`` on every truth change: ``free`` at (loc, sku) changed now, so
+        ``true_available`` of the channels that ``loc`` serves may have changed."""
+        self._w.ledger.available_listeners.append(fn)
 
     def on_accept(self, fn: Callable[[Order], None]) -> None:
+        """``fn(order)`` the moment a channel accepts an order (before its hand-off)."""
         for ch in self._w.channels:
             ch.accept_listeners.append(fn)
 
     def record_available(self, channel: int, sku: int) -> tuple[int, float]:
-        """Availability from the WMS record and every accepted order, with its ``as_of``."""
+        """Availability of ``sku`` for ``channel`` on the system of record now, and its
+        ``as_of``: per location the WMS record (on hand with shrink not yet counted, quality
+        hold less returns booked into stock at receipt) less every accepted order's claim
+        (truth-committed), clipped at 0 and summed. ``as_of`` comes from the ``records``
+        view: the record is behind the truth by the shrink no count has found yet."""
         w = self._w
         led = w.ledger
         as_of_at = led.views["records"].as_of_at
         on, com, hold = led.on_hand.item, led.committed.item, led.hold.item
-        unc = w.wms.uncounted.item
+        unc, unheld = w.wms.uncounted.item, w.wms.unheld.item
         now = w.env.now
         total, as_of = 0, now
         for loc in led.serve[channel]:
-            f = on(loc, sku) + unc(loc, sku) - com(loc, sku) - hold(loc, sku)
+            f = on(loc, sku) + unc(loc, sku) - com(loc, sku) - hold(loc, sku) + unheld(loc, sku)
             if f > 0:
                 total += f
             a = as_of_at(loc, sku, now)
@@ -74,10 +93,18 @@ class OracleFeed:
                 as_of = a
         return total, as_of
 
+    def true_available(self, channel: int, sku: int) -> int:
+        """``true_available(channel, sku)`` of the ledger of truth now (DESIGN §3): physical
+        stock less claims and quality hold, per location clipped at 0, summed. Current to
+        now by definition."""
+        return self._w.ledger.true_available(channel, sku)
+
     def write(self, channel: int, sku: int, value: int, as_of: float) -> None:
+        """Set what ``channel`` shows of ``sku`` now, current to truth time ``as_of``."""
         self._w.channels[channel]._apply_one(sku, value, as_of)
 
     def import_order(self, order: Order) -> None:
+        """Take ``order`` into the ERP now, at no cost (no API call, no capacity)."""
         self._w.erp.privileged.add(order.id)
         self._w.erp.intake(order)
 
@@ -238,7 +265,8 @@ class World:
         for ch in self.channels:
             ch.prices = self.catalogue.prices
         self.divergence = Divergence(env, self.ledger, [ch.count for ch in self.channels])
-        self.lag = LagTracker(env, self.ledger, len(self.channels))
+        self.lag = LagTracker(env, len(self.channels), self.ledger.n_sku)
+        self.divergence.listeners.append(self.lag.on_change)
         for ch in self.channels:
             ch.shown_listeners.append(self.divergence.on_shown)
             ch.write_listeners.append(self.lag.on_write)

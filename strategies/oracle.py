@@ -1,10 +1,14 @@
-"""``oracle``: every view updated instantly and consistently from the WMS record.
+"""``oracle``: every channel shows the system of record, instantly.
 
-The floor that the other strategies are measured against. Through the world's privileged
+The floor for any sync of the system of record. Through the world's privileged
 ``systems.oracle`` feed (zero latency, zero cost, no capacity) it rewrites a channel's shown
-availability the moment the WMS record or any channel's commitments change, and imports every
-order into the ERP the moment it is accepted. Its oversells are only those that sync cannot
-prevent (shrink the WMS has not counted yet); its lag is zero.
+availability the moment the WMS record or any channel's commitments change: per location,
+the WMS record's on hand and quality hold less every accepted order's claim. It imports
+every order into the ERP the moment it is accepted. Its lag is zero; it oversells exactly
+where the record is wrong (shrink no cycle count has found yet, returns booked into stock at
+receipt under ``returns.counted = "at_receipt"``), which no sync of that record can avoid.
+The gap between it and ``perfect`` (physical truth) is the cost of record errors; the gap
+between a strategy and it is the cost of the strategy's sync.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ __all__ = ["OracleStrategy"]
 
 
 class OracleStrategy(SyncStrategy):
-    """Instant, free, perfectly consistent sync: the reference floor."""
+    """Instant, free, perfectly consistent sync of the WMS record: the floor for any sync."""
 
     name = "oracle"
 

@@ -6,7 +6,10 @@ reservations: storefronts and B2B portals reserve at checkout through its API (w
 a marketplace cannot call out, so its orders count once they are handed off, and what it
 sells meanwhile is invisible to the middleware.
 
-Allocation rules decide what each channel may show and reserve:
+Allocation rules decide what each channel may show and reserve. A channel's *pool* of a SKU
+is the free stock of the canonical view at its locations (on hand - hold - released, per
+location clipped at 0) less the lines accepted and not yet released, the open checkout
+reservations and:
 
 - ``safety_stock`` units held back per SKU;
 - an in-flight buffer (``inflight_buffer``): from the orders of channels that cannot reserve,
@@ -16,11 +19,26 @@ Allocation rules decide what each channel may show and reserve:
   (``inflight_z``: 1.65 covers about 95%) are kept out of what reserving channels may take;
   symmetrically, a channel that cannot reserve is shown its value less the sales expected
   everywhere before its next push (the same quantile, with lambda = the SKU's total sales
-  rate x ``push_interval``);
-- ``ring_fence``: for a channel that cannot reserve, a fraction of stock set aside for it
-  alone when stock runs low (at most ``fence_below`` units; 0: always), which it alone sees;
-- ``shares``: the fraction of what is left that a channel may use;
-- ``priority`` and ``scarce_below``: when stock is scarce, only the first channel listed.
+  rate x ``push_interval``).
+
+Then, in this order:
+
+- ``ring_fence``: a fence of fraction f for channel X reserves floor(f x pool of X) units
+  for X alone when X's pool is at most ``fence_below`` units (0: always), whatever X's
+  kind. No other channel may sell into the reserve: another channel c loses the part of
+  it that c can reach, i.e. the reserve less the free stock at X's locations that c does
+  not sell from (the reserve is kept there first). Fences of several channels add up
+  (at most c's pool). X itself still sells from the common pool plus its reserve, unless
+  it is listed in ``fence_only``: then, while its fence applies, it may use its reserve
+  only. Fencing X never takes anything from X.
+- ``priority`` and ``scarce_below``: when a channel's pool is at most ``scarce_below``
+  units, the channels listed in ``priority`` are served in that order, every channel not
+  listed after all of them: a channel may use only the stock at its locations that no
+  channel ranked above it can reach, as long as any of those *contends* for the SKU
+  (asked for it at checkout or sold it within the last ``velocity_window``). So under
+  scarcity the n-th listed channel is served before the (n+1)-th, which gets the scarce
+  units only where (or when) no channel above it wants them.
+- ``shares``: the fraction of what is left that a channel may use.
 
 Every ``push_interval`` the SKUs that changed are pushed to each channel through its
 rate-limited API, retried with exponential backoff and full jitter; pages that still fail go
@@ -65,12 +83,19 @@ class OrchestratedParams:
     push_interval: Interval = 10.0
     safety_stock: Count = 0
     shares: dict[str, Fraction] = field(default_factory=dict)
+    # channel -> fraction of its pool reserved for it alone (others cannot sell into it)
     ring_fence: dict[str, Fraction] = field(default_factory=dict)
+    # fences apply while the fenced channel's pool is at most this many units (0: always)
     fence_below: Count = 0
+    # fenced channels that may use their reserve only (by default: common pool + reserve)
+    fence_only: tuple[str, ...] = ()
     inflight_buffer: Flag = True
     inflight_z: Annotated[float, Strict(), Field(ge=0, le=10)] = 1.65
+    # sales-rate memory; also how long a channel that asked for a SKU contends for it
     velocity_window: Interval = 6 * 3600.0
+    # channels served first to last when stock is scarce (channels not listed come last)
     priority: tuple[str, ...] = ()
+    # a channel's pool at or below this many units is scarce (priority applies)
     scarce_below: Count = 0
     reconcile_interval: Interval = 3600.0
     order_sweep_interval: Interval = 900.0
@@ -101,9 +126,32 @@ class Middleware:
             overflow="queue", service_time=p.reserve_latency,
         )  # fmt: skip
         names = [ch.name for ch in systems.channels]
+        for what, listed in (
+            ("ring_fence", list(p.ring_fence)),
+            ("fence_only", list(p.fence_only)),
+            ("priority", list(p.priority)),
+        ):
+            for n in listed:
+                if n not in names:
+                    raise ValueError(f"{what}: no channel named {n!r} (channels: {names})")
+        for n in p.fence_only:
+            if p.ring_fence.get(n, 0.0) <= 0:
+                raise ValueError(f"fence_only: {n!r} has no ring_fence to be limited to")
         self.share = np.array([p.shares.get(n, 1.0) for n in names])
         self.fence = np.array([p.ring_fence.get(n, 0.0) for n in names])
-        self.first = names.index(p.priority[0]) if p.priority else -1
+        self.fence_only = [n in p.fence_only for n in names]
+        locs = [set(systems.serve(c)) for c in range(n_ch)]
+        # fenced channels, and per (fenced X, other c): X's locations c does not sell from
+        self._fences = [c for c in range(n_ch) if self.fence[c] > 0]
+        self._outside = {
+            (x, c): sorted(locs[x] - locs[c]) for x in self._fences for c in range(n_ch)
+        }
+        # priority: the channels ranked above each channel (unlisted ones share the last rank)
+        rank = [p.priority.index(n) if n in p.priority else len(p.priority) for n in names]
+        self._above = [[h for h in range(n_ch) if rank[h] < rank[c]] for c in range(n_ch)]
+        self._locs = locs
+        # when each channel last asked for (checkout) or sold each SKU: contention
+        self.wanted = np.full((n_ch, n_sku), -np.inf)
         self.reserves = [ch.kind in p.reserve_kinds for ch in systems.channels]
         # sales velocity (units/s, decayed) and hand-off lateness of non-reserving channels
         self.rate = np.zeros((n_ch, n_sku))
@@ -112,7 +160,6 @@ class Middleware:
         self.rate_all = np.zeros(n_sku)
         self.rate_all_t = np.zeros(n_sku)
         self._invisible = [c for c, r in enumerate(self.reserves) if not r]
-        self.fenced = min(1.0, sum(float(self.fence[c]) for c in self._invisible))
         # reservations granted at checkout, waiting for their order line to be handed off
         self.held = np.zeros(n_sku, np.int64)
         self._held_q: list[dict[int, deque[list[float]]]] = [{} for _ in range(n_ch)]
@@ -140,6 +187,7 @@ class Middleware:
         from another channel teaches the in-flight buffer."""
         if ev.kind != "accepted":
             return
+        self._contend(ev.channel, ev.sku)
         self._learn_all(ev.sku, ev.qty)
         if not self.reserves[ev.channel]:
             self._learn(ev)
@@ -191,25 +239,81 @@ class Middleware:
 
     def allow(self, c: int, s: int) -> int:
         """The allocation rules for one channel and SKU (see the module docstring)."""
-        view, p = self.view, self.p
+        p = self.p
+        pool = self._pool(c, s)
+        allowed = pool
+        if self._fences:
+            allowed = max(0, pool - self._fenced_off(c, s))
+            if self.fence_only[c] and self._fence_applies(pool):
+                allowed = min(allowed, math.floor(pool * self.fence[c]))
+        if self._above[c] and pool <= p.scarce_below:
+            allowed = min(allowed, self._unwanted_above(c, s, allowed))
+        return math.floor(allowed * self.share[c])
+
+    def _free_at(self, locs: Any, s: int) -> int:
+        """Free stock of the canonical view at ``locs``: on hand - hold - released, per
+        location clipped at 0."""
+        view = self.view
         on_hand, hold, released = view.on_hand.item, view.hold.item, view.released.item
         free = 0
-        for loc in self.systems.serve(c):
+        for loc in locs:
             x = on_hand(loc, s) - hold(loc, s) - released(loc, s)
             if x > 0:
                 free += x
-        free = max(0, free - view.pending.item(s) - self.held.item(s) - p.safety_stock)
+        return free
+
+    def _pool(self, c: int, s: int) -> int:
+        """What channel ``c`` could use of ``s`` before fences, priority and shares: free
+        stock at its locations less pending lines, open reservations, safety stock and the
+        in-flight (or display) buffer."""
+        p = self.p
+        free = self._free_at(self.systems.serve(c), s)
+        free = max(0, free - self.view.pending.item(s) - self.held.item(s) - p.safety_stock)
         if p.inflight_buffer:
             buffer = self.inflight(s) if self.reserves[c] else self.display_buffer(s)
             free = max(0, free - buffer)
-        if p.fence_below <= 0 or free <= p.fence_below:
-            if self.fence[c] > 0:
-                free = math.floor(free * self.fence[c])
-            elif self.reserves[c] and self.fenced > 0:
-                free -= math.floor(free * self.fenced)
-        if self.first >= 0 and c != self.first and free <= p.scarce_below:
-            return 0
-        return math.floor(free * self.share[c])
+        return free
+
+    def _fence_applies(self, pool: int) -> bool:
+        return self.p.fence_below <= 0 or pool <= self.p.fence_below
+
+    def _fenced_off(self, c: int, s: int) -> int:
+        """Units of ``s`` that the other channels' ring fences keep from channel ``c``: each
+        fenced channel's reserve less the free stock at its locations ``c`` cannot reach."""
+        taken = 0
+        for x in self._fences:
+            if x == c:
+                continue
+            pool = self._pool(x, s)
+            if not self._fence_applies(pool):
+                continue
+            reserve = math.floor(pool * self.fence[x])
+            if reserve > 0:
+                taken += max(0, reserve - self._free_at(self._outside[(x, c)], s))
+        return taken
+
+    def _unwanted_above(self, c: int, s: int, allowed: int) -> int:
+        """Under scarcity: what ``c`` may use of ``s`` given the channels ranked above it,
+        the stock at its locations none of them that contends for ``s`` can reach (all of
+        ``allowed`` when none contends)."""
+        horizon = self.env.now - self.p.velocity_window
+        wanted = self.wanted.item
+        reach: set[int] = set()
+        for h in self._above[c]:
+            if wanted(h, s) >= horizon:
+                reach |= self._locs[h]
+        if not reach:
+            return allowed
+        return self._free_at([loc for loc in self.systems.serve(c) if loc not in reach], s)
+
+    def _contend(self, c: int, s: int) -> None:
+        """Channel ``c`` asked for or sold ``s`` now. When it starts to contend for ``s``
+        (and priority is in use), the channels ranked below it are pushed again."""
+        new = self.wanted.item(c, s) < self.env.now - self.p.velocity_window
+        self.wanted[c, s] = self.env.now
+        if new and self.p.priority:
+            for d in self.dirty:
+                d.add(s)
 
     # -- reservations at checkout -----------------------------------------------------------
     def checkout(self, channel: Any, skus: list[int], cart: list[int]) -> Any:
@@ -223,6 +327,8 @@ class Middleware:
             return self._fallback(cart)
         granted = []
         for sku, want in zip(skus, cart, strict=True):
+            if want:
+                self._contend(c, sku)
             g = min(want, self.allow(c, sku)) if want else 0
             if g:
                 self.held[sku] += g

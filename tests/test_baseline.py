@@ -35,7 +35,7 @@ def test_doubled_interval_regresses_lag_and_divergence(capsys: pytest.CaptureFix
     assert "note: parameter interval is 1800.0, baseline had 900.0" in out
     last = err.strip().splitlines()[-1]
     assert last.startswith("syncsim: baseline check failed: ")
-    assert "regressed: lag_p50_s 851.7 -> 1369 (+516.9)" in last
+    assert "regressed: lag_p50_s 853.6 -> 1372 (+518.9)" in last
     assert "divergence_mean_abs" in last
 
 

@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sim.checks import failure_message, run_checks
 from sim.registry import build_strategy
 from sim.runner import run, simulate
 from sim.scenario import load_scenario
+from sim.world import World
 from strategies._push import ClientStats, push_availability
 from strategies.base import FunctionStrategy
 from tests.conftest import script, tiny
@@ -78,6 +80,41 @@ def test_batch_lag_is_exact_when_every_delay_is_known() -> None:
     assert r.metrics["lag_max_s"] == pytest.approx(490.0)
     assert r.metrics["unpropagated_changes"] == 0
     assert r.per_channel["b"]["lag_p50_s"] == pytest.approx(490.0)
+
+
+def test_truth_claims_what_the_wms_releases_for_an_oversold_line() -> None:
+    """Channel a takes 5 on backorder with 2 in stock: 3 oversold. 10 units arrive at t=200;
+    the ERP allocates the 3 waiting units at once, the WMS releases them 50 s later. From
+    then on the truth agrees with the ERP: 12 - 5 = 7 free, not 10 (DESIGN §3)."""
+    sc = tiny(
+        {
+            "stock.fixed_units": 2,
+            "channels.a.accept_rule": "backorder",
+            "erp.backorder_timeout": 10_000,
+        },
+        locations=[{"name": "DC", "release_delay": 50, "pick_delay": 5000}],
+    )
+    world = World(sc, 1)
+    world.start()
+    env, led, erp = world.env, world.ledger, world.erp
+    env.run(until=100)
+    order = world.channels[0].place([0], [5])
+    assert order is not None
+    erp.intake(order)
+    (line,) = order.lines
+    assert (line.oversold, line.claims) == (3, {0: 2})
+    env.run(until=200)
+    world.wms.receive(0, 0, 10)
+    assert erp.backordered_units() == 0
+    env.run(until=249)
+    assert led.true_available(0, 0) == 10  # allocated by the ERP, not released yet
+    env.run(until=251)
+    assert line.claims == {0: 5}
+    assert led.true_available(0, 0) == 7
+    assert int(erp.on_hand[0, 0] - erp.committed[0, 0]) == 7
+    assert led.oversold_units == [3, 0]
+    checks = run_checks(world)
+    assert checks["ok"], failure_message(checks)
 
 
 def test_oracle_lag_is_zero_and_channels_agree_with_truth() -> None:
@@ -161,3 +198,46 @@ def test_postings_backlog_is_the_mean_over_each_sample_and_obeys_littles_law(
     assert sampled_mean == pytest.approx(rate * wait, rel=0.08)
     assert t_last < world.env.now
     assert max(v for _, _, _, v in rows) > 0
+
+
+def test_a_truth_change_that_leaves_true_available_as_it_was_starts_no_clock() -> None:
+    """DESIGN §8: only changes of true_available(c, s) start lag clocks. 2 units arrive at
+    t=5 (the ERP posts in batches: it does not know); a takes both on backorder at t=10;
+    both are lost to shrink at t=20 (free -2); the ERP cannot allocate the line and cancels
+    it at t=30 (free back to 0). The shrink and the cancellation are truth changes, but
+    what a and b should show stays 0: only t=5 and t=10 start clocks."""
+    sc = tiny(
+        {
+            "stock.fixed_units": 0,
+            "channels.a.accept_rule": "backorder",
+            "erp.backorder_timeout": 0,
+            "erp.posting.mode": "batch",
+            "erp.posting.interval": 100_000,
+        }
+    )
+    world = World(sc, 1)
+    world.start()
+    env, led = world.env, world.ledger
+    env.run(until=5)
+    world.wms.receive(0, 0, 2)
+    env.run(until=10)
+    order = world.channels[0].place([0], [2])
+    assert order is not None
+    env.run(until=20)
+    led.shrink(0, 0, 2)
+    world.wms.uncounted[0, 0] += 2  # what Wms.run_shrink records for a silent loss
+    assert led.free(0, 0) == -2
+    env.run(until=30)
+    n_changes = len(led.chg_t)
+    world.erp.intake(order)
+    assert order.lines[0].cancelled == 2
+    assert len(led.chg_t) == n_changes + 1  # the claim ended: a truth change
+    assert led.free(0, 0) == 0
+    env.run(until=40)
+    for ch in world.channels:
+        ch.apply_write_one(0, 0, 40.0)
+    for c in (0, 1):
+        t0, lags, waiting = world.lag.samples(c)
+        assert t0.tolist() == [5.0, 10.0]
+        assert lags.tolist() == [35.0, 30.0]
+        assert waiting == 0

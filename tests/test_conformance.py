@@ -77,7 +77,7 @@ def test_cli_check_bad_strategy_is_one_line_exit_2(capsys: pytest.CaptureFixture
     )
 
 
-BUILTINS = ["oracle", "batch", "api", "event", "orchestrated"]
+BUILTINS = ["oracle", "perfect", "batch", "api", "event", "orchestrated"]
 
 
 @pytest.mark.slow

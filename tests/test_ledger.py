@@ -160,3 +160,120 @@ def test_free_by_loc_is_free_clipped_at_zero_for_every_location() -> None:
     assert led.free_by_loc(0) == [0, 0]
     assert led.free_by_loc(1) == [0, 3]
     assert sum(led.free_by_loc(1)) == led.true_available(0, 1)
+
+
+# -- claims follow the stock: release, short, ship and cancel (DESIGN §3) ---------------------
+
+
+def test_release_backs_an_oversold_part_where_the_wms_dedicates_stock() -> None:
+    """A line accepted blind (nothing free) is all oversold; stock arrives, the WMS releases
+    3 of it for the line: truth no longer counts those 3 as free."""
+    _env, led = make([[0]], serve=[[0]])
+    line = led.accept(led.new_order(0), 0, 3)
+    assert (line.oversold, line.claims) == (3, {})
+    led.receive(0, 0, 5, KNOWN_TO_WMS)
+    assert led.true_available(0, 0) == 5
+    seqs = led.release(line, 0, 3, ALL_VIEWS)
+    assert len(seqs) == 1
+    assert line.claims == {0: 3}
+    assert line.dedicated == {0: 3}
+    assert led.true_available(0, 0) == 2
+    assert led.oversold_units == [3]  # measured at acceptance, unchanged
+    assert led.unbacked[0] == 0
+    led.ship(line, 0, 3, KNOWN_TO_WMS)
+    assert (line.claims, line.dedicated, led.committed[0, 0]) == ({}, {}, 0)
+    assert led.true_available(0, 0) == 2
+
+
+def test_release_first_uses_the_claim_already_at_the_location() -> None:
+    _env, led = make([[5]], serve=[[0]])
+    line = led.accept(led.new_order(0), 0, 4)
+    n = len(led.chg_t)
+    assert led.release(line, 0, 4, ALL_VIEWS) == []  # nothing changes in the truth
+    assert len(led.chg_t) == n
+    assert line.dedicated == {0: 4}
+    assert led.free(0, 0) == 1
+
+
+def test_release_moves_a_backed_claim_to_the_releasing_location() -> None:
+    """Claimed at A at acceptance, released at B by the ERP: A's stock is free again."""
+    _env, led = make([[3], [3]], serve=[[0, 1]])
+    line = led.accept(led.new_order(0), 0, 2)
+    assert line.claims == {0: 2}
+    seqs = led.release(line, 1, 2, ALL_VIEWS)
+    assert len(seqs) == 2  # A's free rose, B's fell
+    assert line.claims == {1: 2}
+    assert led.free_by_loc(0) == [3, 1]
+    assert led.true_available(0, 0) == 4
+
+
+def test_release_moves_claims_before_backing_the_unbacked_part() -> None:
+    """Line of 5 claims 3 at A (2 oversold); the ERP allocates 2 at B, then 3 at A."""
+    _env, led = make([[3], [0]], serve=[[0, 1]])
+    line = led.accept(led.new_order(0), 0, 5)
+    led.receive(1, 0, 4, KNOWN_TO_WMS)
+    led.release(line, 1, 2, ALL_VIEWS)
+    assert line.claims == {0: 1, 1: 2}
+    led.release(line, 0, 3, ALL_VIEWS)
+    assert line.claims == {0: 3, 1: 2}
+    assert line.dedicated == {0: 3, 1: 2}
+    assert led.free_by_loc(0) == [0, 2]
+    assert led.unbacked[0] == 0
+
+
+def test_a_release_beyond_free_stock_moves_other_claims_or_counts_unbacked() -> None:
+    """An oversold line released at A where another line holds the last units: that claim
+    moves to B when B can serve its line; the rest is counted as unbacked."""
+    _env, led = make([[2], [1]], serve=[[0], [0, 1], [0]])
+    blind = led.accept(led.new_order(0), 0, 1)  # claims A
+    other = led.accept(led.new_order(1), 0, 1)  # claims A, could use B
+    third = led.accept(led.new_order(2), 0, 1)  # nothing left at A: oversold
+    assert (blind.claims, other.claims, third.oversold) == ({0: 1}, {0: 1}, 1)
+    led.release(third, 0, 1, ALL_VIEWS)
+    assert other.claims == {1: 1}  # moved out of the way
+    assert third.claims == {0: 1}
+    assert led.unbacked[0] == 0
+    assert led.free_by_loc(0) == [0, 0]
+    fourth = led.accept(led.new_order(0), 0, 1)  # oversold too, and nowhere to go
+    led.release(fourth, 0, 1, ALL_VIEWS)
+    assert fourth.claims == {0: 1}
+    assert led.free(0, 0) == -1
+    assert led.unbacked[0] == 1
+    assert led.committed[:, 0].sum() <= (led.on_hand - led.hold)[:, 0].sum() + led.unbacked[0]
+
+
+def test_a_dedicated_claim_does_not_move_when_its_location_loses_stock() -> None:
+    _env, led = make([[2], [5]], serve=[[0, 1]])
+    line = led.accept(led.new_order(0), 0, 2)
+    led.release(line, 0, 2, ALL_VIEWS)
+    led.shrink(0, 0, 1)
+    assert line.claims == {0: 2}  # the warehouse picks at A: the claim stays with the pick
+    assert led.unbacked[0] == 1
+
+
+def test_a_short_pick_ends_the_dedication_and_a_release_elsewhere_moves_the_claim() -> None:
+    _env, led = make([[1], [5]], serve=[[0, 1]])
+    line = led.accept(led.new_order(0), 0, 1)
+    led.release(line, 0, 1, ALL_VIEWS)
+    led.short(line, 0, 1)
+    assert (line.claims, line.dedicated) == ({0: 1}, {})
+    led.release(line, 1, 1, ALL_VIEWS)
+    assert (line.claims, line.dedicated) == ({1: 1}, {1: 1})
+    assert led.free_by_loc(0) == [1, 4]
+
+
+def test_cancel_ends_claims_not_dedicated_to_a_release_first() -> None:
+    _env, led = make([[2], [2]], serve=[[0, 1]])
+    line = led.accept(led.new_order(0), 0, 4)  # claims A 2, B 2
+    led.release(line, 1, 2, ALL_VIEWS)  # B's 2 are dedicated
+    led.cancel(line, 2)
+    assert line.claims == {1: 2}
+    assert led.free_by_loc(0) == [2, 0]
+
+
+def test_release_of_more_than_the_open_undedicated_quantity_is_refused() -> None:
+    _env, led = make([[5]], serve=[[0]])
+    line = led.accept(led.new_order(0), 0, 2)
+    led.release(line, 0, 2, ALL_VIEWS)
+    with pytest.raises(AssertionError, match="releasing"):
+        led.release(line, 0, 1, ALL_VIEWS)

@@ -13,6 +13,7 @@ import pytest
 from sim import load_scenario, run, write_results
 from sim.cli import main
 from sim.plots import BACKLOG_SERIES, fault_windows, pareto_front
+from sim.registry import BUILTIN_ORDER
 from sim.report import PLOTS, business_frame, load_results, winners_frame, write_report
 from tests.conftest import cli
 
@@ -55,13 +56,14 @@ def test_each_plot_draws_the_expected_number_of_series(compared: Path) -> None:
     ts = pd.read_parquet(compared / "timeseries.parquet")
     lags = pd.read_parquet(compared / "lags.parquet")
     n = runs["strategy"].nunique()
-    assert n == 5
+    assert n == len(BUILTIN_ORDER) == 6
     assert side["outcomes"]["series"] == 2  # oversold and lost-sale bars
     per_channel = lags[lags["channel"] != "*"]
     assert side["lag_cdf"]["series"] == len(per_channel.groupby(["strategy", "channel"]))
     assert side["lag_cdf"]["series"] == n * 3  # smoke has three channels
     assert side["divergence"]["series"] == 2 * n  # over and under, per strategy
-    assert side["load_vs_lag"]["series"] == n + 1  # one point per strategy + the front
+    # one point per strategy but perfect (a floor at no load and no lag) + the front
+    assert side["load_vs_lag"]["series"] == (n - 1) + 1
     run_wide = ts[ts["channel"] == "*"]
     expected = sum(
         run_wide[(run_wide["series"] == s) & (run_wide["value"] > 0)]["strategy"].nunique()
@@ -76,8 +78,9 @@ def test_winners_and_business_view_follow_the_runs(compared: Path) -> None:
     side = json.loads((compared / "report.json").read_text())
     runs = pd.read_parquet(compared / "runs.parquet")
     means = runs.groupby("strategy")[["oversold_lines", "lag_p50_s", "erp_calls"]].mean()
-    means = means.drop(index="oracle")  # the floor is shown, not ranked
-    assert "oracle" not in set(side["winners"].values())
+    means = means.drop(index=["oracle", "perfect"])  # the floors are shown, not ranked
+    won = {w for v in side["winners"].values() for w in v.split(", ")}
+    assert not {"oracle", "perfect"} & won
     assert side["winners"]["lag_p50_s"] == means["lag_p50_s"].idxmin()
     assert side["winners"]["erp_calls"] == means["erp_calls"].idxmin()
     best = means["oversold_lines"].min()
@@ -175,7 +178,7 @@ def test_winner_direction_and_ties() -> None:
         }
     )  # fmt: skip
     w = winners_frame(runs).set_index("metric")["winner"]
-    assert winners_frame(runs, floor="a").set_index("metric")["winner"]["oversold_lines"] == "b"
+    assert winners_frame(runs, floors=["a"]).set_index("metric")["winner"]["oversold_lines"] == "b"
     assert w["oversold_lines"] == "a"
     assert w["record_accuracy"] == "b"  # higher is better
     assert w["erp_calls"] == "(tie)"

@@ -1,4 +1,5 @@
-"""Oracle and batch on catalogue scenarios: the numbers the core issue asks for."""
+"""The floors (oracle, perfect) and batch on catalogue scenarios: the numbers the core issue
+asks for."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ SEEDS = (1, 2, 3)
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_oracle_never_oversells_on_smoke_and_has_no_lag(seed: int) -> None:
+    """smoke has no shrink and counts returns after QC: the record is right, and the
+    oracle, the record shown instantly, is the truth."""
     r = cached_run("smoke", "oracle", seed)
     assert r.metrics["lines_accepted"] > 1000
     assert r.metrics["oversold_lines"] == 0
@@ -28,6 +31,35 @@ def test_oracle_never_oversells_on_peak_week() -> None:
     assert r.metrics["oversold_lines"] == 0
     assert r.metrics["lag_p99_s"] == 0.0
     assert r.metrics["divergence_mean_abs"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("scenario", "overrides"),
+    [
+        ("record_accuracy", {}),
+        ("returns_qc", {"returns.counted": "at_receipt", "scenario.duration": "1d"}),
+    ],
+    ids=["uncounted-shrink", "returns-counted-at-receipt"],
+)
+def test_oracle_oversells_where_the_record_is_wrong_and_perfect_never(
+    scenario: str, overrides: dict[str, object]
+) -> None:
+    """Where the WMS record is wrong (shrink not yet counted; returns booked into stock
+    before QC) the record is never below the shelf: the oracle shows at least the truth,
+    so it oversells and never under-shows. ``perfect`` shows the truth itself: no oversell,
+    no divergence, no lag, on the same seed."""
+    oracle = run(scenario, "oracle", 1, overrides=overrides, keep_history=False).metrics
+    perfect = run(scenario, "perfect", 1, overrides=overrides, keep_history=False).metrics
+    assert oracle["oversold_lines"] > 0
+    assert oracle["divergence_over_frac"] > 0
+    assert oracle["divergence_under_frac"] == 0.0
+    assert oracle["lost_sale_units"] == 0
+    assert perfect["lines_accepted"] > 5000
+    assert perfect["oversold_lines"] == 0
+    assert perfect["divergence_mean_abs"] == 0.0
+    assert perfect["lag_max_s"] == 0.0
+    assert perfect["unpropagated_changes"] == 0
+    assert perfect["lost_sale_units"] == 0
 
 
 def test_batch_oversells_grow_with_the_interval_on_smoke() -> None:

@@ -13,7 +13,13 @@ import pandas as pd
 import pytest
 
 from sim.conformance import check_scenario
-from sim.registry import StrategyError, build_strategy, resolve_strategy, strategy_origins
+from sim.registry import (
+    BUILTIN_ORDER,
+    StrategyError,
+    build_strategy,
+    resolve_strategy,
+    strategy_origins,
+)
 from sim.runner import StrategyRuntimeError, run
 from strategies.base import FunctionStrategy
 from tests.conftest import cli
@@ -30,7 +36,8 @@ def test_module_class_path_and_entry_points_resolve_to_classes() -> None:
     assert cls is broken_strategies.WallClockBatch
     assert resolve_strategy("batch").__name__ == "BatchStrategy"
     origins = strategy_origins()
-    assert list(origins)[:5] == ["oracle", "batch", "api", "event", "orchestrated"]
+    assert list(origins)[:6] == ["oracle", "perfect", "batch", "api", "event", "orchestrated"]
+    assert list(origins)[:6] == list(BUILTIN_ORDER)
     assert origins["event"] == ("strategies.event:EventStrategy", "built-in")
     with pytest.raises(StrategyError, match="nope: unknown strategy"):
         resolve_strategy("nope")
