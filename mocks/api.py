@@ -169,10 +169,11 @@ class ApiStats:
 
     calls: int = 0
     ok: int = 0
-    rejected: int = 0  # refused for capacity (concurrency or rate)
+    rejected: int = 0  # refused for capacity: concurrency, rate limits, throttling storms
     throttled: int = 0  # 429 answers (subset of rejected)
     invalid: int = 0  # 400 answers: requests the API refused as malformed (too many items)
-    unavailable: int = 0  # 503: maintenance or outage
+    unavailable: int = 0  # 503 because the system was down: maintenance window or outage
+    errors: int = 0  # 5xx of an error burst (the system was up and failed the call)
     items: int = 0
     busy_area: float = 0.0  # integral of in-flight calls over time
     call_times: list[float] = field(default_factory=list)
@@ -303,8 +304,10 @@ class ApiServer:
                 st.throttled += 1
             elif refused.status == 400:
                 st.invalid += 1  # malformed, not a capacity refusal
-            else:
+            elif refused.error in _DOWN:
                 st.unavailable += 1
+            else:
+                st.errors += 1
             refused.latency = self.reject_latency
             if hist is not None:
                 hist.complete(op_id, refused.status)
@@ -415,6 +418,10 @@ class ApiServer:
 
     def queue_length(self) -> int:
         return len(self._waiting)
+
+
+#: error codes of a 503 that means "down" (a maintenance window or an outage), not an error
+_DOWN = frozenset({"MAINTENANCE", "UNAVAILABLE"})
 
 
 def _close(history: Any, op_id: int, ev: Any) -> None:

@@ -41,6 +41,7 @@ CORE_KEYS = (
     "record_accuracy",
     "erp_calls",
     "erp_rejected_calls",
+    "erp_unavailable_calls",
     "erp_peak_calls_per_min",
     "erp_utilization",
     "erp_latency_p95_s",
@@ -131,7 +132,11 @@ def compute_metrics(
     metrics["record_accuracy"] = world.accuracy.time_weighted()
     api = world.erp_api
     metrics["erp_calls"] = api.stats.calls
-    metrics["erp_rejected_calls"] = api.stats.rejected + api.stats.unavailable
+    # capacity refusals (concurrency, 429) and "the ERP is down" (maintenance, outage) apart;
+    # the 5xx of an error burst are in neither (``erp_error_calls``)
+    metrics["erp_rejected_calls"] = api.stats.rejected
+    metrics["erp_unavailable_calls"] = api.stats.unavailable
+    metrics["erp_error_calls"] = api.stats.errors
     metrics["erp_peak_calls_per_min"] = api.peak_calls_per_minute()
     metrics["erp_utilization"] = api.utilization(T)
     metrics["erp_latency_p95_s"] = api.latency_p95()
