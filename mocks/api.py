@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sim.dists import Fixed
+from sim.recorder import Level
 
 __all__ = [
     "ApiError",
@@ -225,6 +226,7 @@ class ApiServer:
         self.fault_rng = fault_rng if fault_rng is not None else rng
         self.history = history
         self._last = 0.0
+        self.queue = Level(env)  # calls waiting for a slot (overflow = "queue")
         self._waiting: deque[tuple[Any, Reply, float, int, Callable[[], Any] | None, int]] = deque()
 
     # -- extension hooks --------------------------------------------------------------------
@@ -348,6 +350,7 @@ class ApiServer:
         if self.concurrency is not None and self.in_flight >= self.concurrency:
             done = self.env.event()
             self._waiting.append((done, reply, now, items, effect, op_id))
+            self.queue.add(1)
             return done
         return self._start(reply, now, items, effect, None, op_id)
 
@@ -386,6 +389,7 @@ class ApiServer:
                 done.succeed(reply)
             if self._waiting and (self.concurrency is None or self.in_flight < self.concurrency):
                 w_done, w_reply, w_sub, w_items, w_effect, w_op = self._waiting.popleft()
+                self.queue.add(-1)
                 self._start(w_reply, w_sub, w_items, w_effect, w_done, w_op)
 
         ev.callbacks.append(finish)

@@ -17,6 +17,11 @@ one never delivered to a group by then is lost for that group.
 Every published message is accounted for, per group: delivered exactly once, duplicated,
 lost or still in flight (``Bus.accounting``, ``Bus.check``). The log is kept whole for that
 accounting; retention is applied lazily, by age, whenever a group is looked at.
+
+``backlog`` is the run-wide count of unacknowledged (message, group) pairs as a
+``sim.recorder.Level`` (its integral and peaks feed the ``bus_backlog`` time series); a
+message that expires leaves it when retention is next applied (at the next publish at the
+latest), not at its exact expiry instant.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.recorder import Level
 from sim.schema import Bus as BusSpec
 
 __all__ = ["Bus", "ConsumerGroup", "Message"]
@@ -183,11 +189,14 @@ class ConsumerGroup:
         """After committed offsets moved back: recount the lag, look for expiry anew."""
         self._horizon = -math.inf
         self._expire()
-        self._lag = self._count_lag()
+        lag = self._count_lag()
+        self._bus.backlog.add(lag - self._lag)
+        self._lag = lag
 
     def _mark_done(self, m: Message) -> None:
         p = m.partition
         self._lag -= 1
+        self._bus.backlog.add(-1)
         done = self._done[p]
         c = self._committed[p]
         if m.offset != c:  # acknowledged out of order: remembered until the gap closes
@@ -212,6 +221,7 @@ class ConsumerGroup:
                     self._done[p].remove(c)
                 else:
                     self._lag -= 1
+                    self._bus.backlog.add(-1)
                 c += 1
             while c in self._done[p]:
                 self._done[p].remove(c)
@@ -299,6 +309,7 @@ class Bus:
         self._delivered = 0
         self._duplicated = 0
         self._max_backlog = 0
+        self.backlog = Level(env)  # unacknowledged (message, group) pairs, every group
 
     def set_spec(self, **changes: Any) -> None:
         """Change delivery parameters from now on (fault injection); none = the original."""
@@ -338,6 +349,7 @@ class Bus:
         log.append(m)
         for g in groups:
             g._lag += 1
+        self.backlog.add(len(groups))
         delay = float(spec.latency.sample(self.rng)) + float(spec.reorder_jitter.sample(self.rng))
         delay = max(delay, tp.last_due[p] - now)
         while now + delay < tp.last_due[p]:  # float rounding must not reorder the partition
@@ -408,6 +420,11 @@ class Bus:
             tp = _Topic(name, [[] for _ in range(n)], [0.0] * n, [0] * n)
             self._topics[name] = tp
         return tp
+
+    def _expire_all(self) -> None:
+        """Apply retention in every group now (what ``lag()`` does for one)."""
+        for g in self._all_groups:
+            g._expire()
 
     def _groups(self) -> list[ConsumerGroup]:
         """Every consumer group, by topic creation then subscription order."""

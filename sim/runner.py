@@ -228,6 +228,7 @@ def collect(
     """Metrics and checks of a finished world; raises ``CheckFailure`` if a safety check
     fails. ``baseline`` is the divergence series of the same run without faults."""
     sc = world.scenario
+    world.sampler.flush()  # the last interval of the time series
     name = str(getattr(strategy, "name", type(strategy).__name__))
     bus = getattr(world.systems.bus, "stats_dict", None)
     metrics, per_channel = compute_metrics(world, wall, bus() if callable(bus) else None)
