@@ -13,24 +13,44 @@ required by ``syncsim chaos`` and the conformance checker.
 - ``faults``: whether each planned fault fired (touched at least one call, message or
   component); reported, not part of ``ok`` (ERP maintenance cannot touch the oracle).
 
-``time_to_recovery`` (DESIGN §8): after the last fault ends, the time until the run-wide
-divergence is back within the strategy's no-fault band for three samples in a row. The band
-comes from a no-fault run of the same scenario and seed when one is given (common random
-numbers make the two comparable sample by sample), else from the samples before the first
-fault. NaN when it never comes back.
+``time_to_recovery`` (DESIGN §8), exact to the event: let D(t) be the run-wide
+divergence_mean_abs of the run with faults (a step function: it changes at events) and B(t)
+that of its no-fault twin (the same scenario and seed without faults: common random numbers
+make the two comparable instant by instant). With w = the scenario's ``sample_interval``,
+D_w and B_w are their moving averages over [t - w, t] (piecewise linear; before t = 0 a
+step function keeps its initial value), and the band is
+``band(t) = 1.2 * B_w(t) + 0.02 * mean(B)`` (mean over the run). The run has recovered at
+t_r, the smallest t >= the end of the last fault such that D_w(s) <= band(s) for every s in
+[t, end of run]; ``time_to_recovery_s = t_r - end of the last fault``, computed on the union
+of the breakpoints by solving the linear crossing (``recovery_time``), so it is not a
+multiple of any sample grid. Without a twin (a strategy passed as an instance) the band is a
+constant from the part before the first fault: 1.2 x the time-weighted 95% quantile of D
+there + 0.02 x its mean. A run still outside the band at its end has not recovered: its
+``time_to_recovery_s`` is censored at (end of run - end of the last fault) and the metric
+``recovered`` is 0 (1 otherwise, and for runs without faults).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from sim.history import QueueRecord, total_queue
+from sim.recorder import TracedDivergence
 
-__all__ = ["divergence_series", "liveness_checks", "time_to_recovery"]
+__all__ = [
+    "Recovery",
+    "divergence_steps",
+    "liveness_checks",
+    "moving_average",
+    "recovery_time",
+    "time_to_recovery",
+]
 
-HOLD = 3  # samples in a row within the band
+BAND_FACTOR = 1.2  # the band: 20% above the no-fault moving average ...
+BAND_FLOOR = 0.02  # ... plus 2% of its mean over the run
+QUANTILE = 0.95  # without a twin: the level of the pre-fault part
 
 
 def liveness_checks(world: Any, strategy: Any, grace: float = 3600.0) -> dict[str, Any]:
@@ -70,32 +90,119 @@ def liveness_checks(world: Any, strategy: Any, grace: float = 3600.0) -> dict[st
     return out
 
 
-def divergence_series(world: Any) -> tuple[np.ndarray, np.ndarray]:
-    rows = [
-        (t, v) for t, ch, s, v in world.sampler.rows if ch == "*" and s == "divergence_mean_abs"
-    ]
-    if not rows:
-        return np.zeros(0), np.zeros(0)
-    t, v = zip(*rows, strict=True)
-    return np.asarray(t, float), np.asarray(v, float)
+Steps = tuple[np.ndarray, np.ndarray]
 
 
-def time_to_recovery(world: Any, baseline: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+class Recovery(NamedTuple):
+    """``seconds`` after the end of the last fault; ``recovered`` False when censored."""
+
+    seconds: float
+    recovered: bool
+
+
+def divergence_steps(world: Any) -> Steps | None:
+    """The run-wide divergence_mean_abs of a finished world as a step function (times,
+    values), if the world traced it (``World(trace_divergence=...)``)."""
+    div = world.divergence
+    if not isinstance(div, TracedDivergence):
+        return None
+    t, v = div.steps()
+    return t, v / div.d.size
+
+
+def _integral(steps: Steps, x: np.ndarray) -> np.ndarray:
+    """The signed integral of a step function from its first time to each ``x`` (before its
+    first time it holds its first value); only differences of it are used."""
+    t, v = steps
+    cum = np.concatenate(([0.0], np.cumsum(v[:-1] * np.diff(t))))
+    i = np.clip(np.searchsorted(t, x, side="right") - 1, 0, None)
+    return cum[i] + v[i] * (x - t[i])
+
+
+def moving_average(steps: Steps, w: float, x: np.ndarray) -> np.ndarray:
+    """The mean of a step function over [x - w, x], at each ``x`` (exact)."""
+    x = np.asarray(x, float)
+    return (_integral(steps, x) - _integral(steps, x - w)) / w
+
+
+def _time_mean(steps: Steps, a: float, b: float) -> float:
+    if b <= a:
+        return float(steps[1][0])
+    ends = np.array([a, b])
+    lo, hi = _integral(steps, ends)
+    return float((hi - lo) / (b - a))
+
+
+def _time_quantile(steps: Steps, a: float, b: float, q: float) -> float:
+    """The time-weighted ``q`` quantile of a step function over [a, b)."""
+    t, v = steps
+    if b <= a:
+        return float(v[0])
+    edges = np.clip(np.concatenate((t, [np.inf])), a, b)
+    dur = np.diff(edges)
+    keep = dur > 0
+    vals, dur = v[keep], dur[keep]
+    order = np.argsort(vals, kind="stable")
+    cum = np.cumsum(dur[order])
+    k = int(np.searchsorted(cum, q * cum[-1], side="left"))
+    return float(vals[order][min(k, vals.size - 1)])
+
+
+def recovery_time(
+    d: Steps, band: Steps | float, w: float, t_fault: float, t_end: float
+) -> Recovery:
+    """When the moving average of ``d`` over ``w`` is back within the band for good.
+
+    ``d`` is a step function (times ascending, values); the band is ``BAND_FACTOR`` x the
+    moving average of the step function ``band`` over ``w`` + ``BAND_FLOOR`` x its time
+    mean over [0, t_end], or a constant. Returns the time from ``t_fault`` to the smallest
+    t >= ``t_fault`` from which D_w <= band up to ``t_end``: both sides are piecewise
+    linear between the breakpoints (each step time, and each step time + w), so the last
+    crossing is solved exactly on the segment where it happens. Censored (``recovered``
+    False, ``t_end - t_fault``) when D_w is above the band at ``t_end``.
+    """
+    if t_end <= t_fault:
+        return Recovery(0.0, False)
+    pts = [d[0], d[0] + w]
+    if not isinstance(band, float | int):
+        pts += [band[0], band[0] + w]
+    x = np.unique(np.concatenate([np.asarray(p, float) for p in pts]))
+    x = np.concatenate(([t_fault], x[(x > t_fault) & (x < t_end)], [t_end]))
+    if isinstance(band, float | int):
+        limit = np.full(x.shape, float(band))
+    else:
+        floor = BAND_FLOOR * _time_mean(band, 0.0, t_end)
+        limit = BAND_FACTOR * moving_average(band, w, x) + floor
+    f = moving_average(d, w, x) - limit
+    tol = 1e-12 * max(1.0, float(np.abs(limit).max()))
+    above = np.flatnonzero(f > tol)
+    if above.size == 0:
+        return Recovery(0.0, True)
+    k = int(above[-1])
+    if k == x.size - 1:
+        return Recovery(t_end - t_fault, False)
+    # f is linear on [x[k], x[k + 1]], above the band at x[k] and within it at x[k + 1]
+    f0, f1 = float(f[k]), float(f[k + 1])
+    t_r = float(x[k]) + (f0 - tol) / (f0 - f1) * float(x[k + 1] - x[k])
+    return Recovery(min(max(t_r, float(x[k])), float(x[k + 1])) - t_fault, True)
+
+
+def time_to_recovery(world: Any, baseline: Steps | None = None) -> Recovery:
+    """``Recovery`` of a finished world with faults (see the module docstring); ``baseline``
+    is ``divergence_steps`` of its no-fault twin, if there is one. No faults: (0, True)."""
     windows = world.faults.windows()
     if not windows:
-        return 0.0
+        return Recovery(0.0, True)
     first = min(s for s, _ in windows)
     last = max(e for _, e in windows)
-    t, v = divergence_series(world)
-    if baseline is not None and baseline[0].size == t.size:
-        b = baseline[1]
-        band = b * 1.2 + 0.02 * max(float(b.mean()), 1e-6)
-    else:
-        pre = v[t < first]
-        level = float(np.quantile(pre, 0.95)) if pre.size >= 3 else float(np.median(v))
-        band = np.full(v.shape, level * 1.2 + 1e-9)
-    within = v <= band
-    for i in np.flatnonzero(t >= last):
-        if i + HOLD <= within.size and within[i : i + HOLD].all():
-            return float(t[i] - last)
-    return float("nan")
+    end = float(world.env.now)
+    d = divergence_steps(world)
+    if d is None:
+        raise ValueError("time_to_recovery needs World(trace_divergence=True)")
+    w = float(world.scenario.scenario.sample_interval)
+    if baseline is not None:
+        return recovery_time(d, baseline, w, last, end)
+    cut = min(first, end)
+    level = _time_quantile(d, 0.0, cut, QUANTILE)
+    band = BAND_FACTOR * level + BAND_FLOOR * _time_mean(d, 0.0, cut)
+    return recovery_time(d, band, w, last, end)

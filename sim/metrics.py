@@ -54,6 +54,7 @@ CORE_KEYS = (
     "dlq_size",
     "max_backlog",
     "time_to_recovery_s",
+    "recovered",
     "wall_seconds",
     "events_per_second",
 )
@@ -148,6 +149,7 @@ def compute_metrics(
     metrics["dlq_size"] = bus.get("dlq_size", 0)
     metrics["max_backlog"] = bus.get("max_backlog", 0)
     metrics["time_to_recovery_s"] = 0.0  # set by the runner (sim.liveness)
+    metrics["recovered"] = 1.0
     metrics["wall_seconds"] = wall_seconds
     events = world.domain_events()
     metrics["events_per_second"] = events / wall_seconds if wall_seconds > 0 else 0.0

@@ -23,6 +23,7 @@ that undoes it) cannot be sold against, so it is not a peak.
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
@@ -38,6 +39,7 @@ __all__ = [
     "MeanOf",
     "RecordAccuracy",
     "Sampler",
+    "TracedDivergence",
 ]
 
 _INF = float("inf")
@@ -209,6 +211,48 @@ class Divergence:
     def total_abs(self) -> int:
         """Sum over channels and SKUs of |shown - true_available| now."""
         return sum(self.sumabs)
+
+
+class TracedDivergence(Divergence):
+    """``Divergence`` that also keeps the run-wide step function of the sum over (channel,
+    SKU) of |shown - true_available|: ``steps()`` gives (times, values), the value holding
+    from each time to the next. Several changes at one instant are coalesced into one step.
+    Kept only in runs that need it (runs with faults and their no-fault twins, for
+    ``time_to_recovery_s``): the plain class pays nothing for it."""
+
+    def __init__(self, env: Any, ledger: Ledger, counts: Sequence[np.ndarray]) -> None:
+        super().__init__(env, ledger, counts)
+        self._total = sum(self.sumabs)
+        self._t = array("d", [float(env.now)])
+        self._v = array("d", [float(self._total)])
+
+    def _note(self) -> None:
+        total = sum(self.sumabs)
+        if total == self._total:
+            return
+        self._total = total
+        now = float(self.env.now)
+        if self._t[-1] == now:
+            self._v[-1] = total
+            if len(self._v) > 1 and self._v[-2] == total:  # back to where it was: no step
+                self._t.pop()
+                self._v.pop()
+        else:
+            self._t.append(now)
+            self._v.append(total)
+
+    def on_truth(self, loc: int, sku: int) -> None:
+        super().on_truth(loc, sku)
+        self._note()
+
+    def on_shown(self, c: int, skus: Any) -> None:
+        super().on_shown(c, skus)
+        self._note()
+
+    def steps(self) -> tuple[np.ndarray, np.ndarray]:
+        """(times, values): the run-wide sum of |shown - true| is ``values[i]`` on
+        ``[times[i], times[i + 1])``, and ``values[-1]`` from ``times[-1]`` on."""
+        return np.frombuffer(self._t, float).copy(), np.frombuffer(self._v, float).copy()
 
 
 class RecordAccuracy:

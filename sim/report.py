@@ -70,12 +70,14 @@ METRICS: tuple[tuple[str, str, Direction], ...] = (
     ("divergence_under_frac", "under-shown fraction", "min"),
     ("record_accuracy", "record accuracy", "max"),
     ("erp_calls", "ERP calls", "min"),
-    ("erp_rejected_calls", "ERP rejected calls", "min"),
+    ("erp_rejected_calls", "ERP rejected calls (capacity)", "min"),
+    ("erp_unavailable_calls", "ERP calls refused while down", "min"),
     ("erp_utilization", "ERP utilization", "min"),
     ("erp_latency_p95_s", "ERP latency p95 (s)", "min"),
     ("channel_calls", "channel API calls", "min"),
     ("channel_throttled_calls", "channel throttled calls", "min"),
     ("time_to_recovery_s", "time to recovery (s)", "min"),
+    ("recovered", "recovered after the faults (share of runs)", "max"),
     ("accepted_value", "accepted value", "max"),
 )
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from sim.checks import CheckFailure, failure_message, run_checks
 from sim.guard import HARNESS_PATHS, StrategyHung, Watchdog, describe_exception, step_budget
-from sim.liveness import divergence_series, liveness_checks, time_to_recovery
+from sim.liveness import Steps, divergence_steps, liveness_checks, time_to_recovery
 from sim.metrics import CORE_KEYS, compute_metrics
 from sim.registry import StrategyError, build_strategy
 from sim.scenario import load_scenario, with_overrides
@@ -178,15 +178,18 @@ def simulate(
     seed: int,
     progress: Callable[[float], None] | None = None,
     budget: float | None = None,
+    trace_divergence: bool | None = None,
 ) -> tuple[World, Any, float]:
     """Build the world, start ``strategy`` (an instance) and run to the end.
 
     Returns the finished world (for inspection), the strategy and the wall seconds spent.
     ``budget``: wall seconds a single step may take before the strategy is declared hung
     (``sim.guard``; default ``$SYNCSIM_STEP_BUDGET`` or 30, 0 = no watchdog).
+    ``trace_divergence``: keep the divergence step function (``World``; default: when the
+    scenario has faults).
     """
     name = str(getattr(strategy, "name", type(strategy).__name__))
-    world = World(scenario, seed)
+    world = World(scenario, seed, trace_divergence)
     env = world.env
     for ch in world.channels:
         ch.strict_writes = True
@@ -222,11 +225,12 @@ def collect(
     strategy: Any,
     wall: float,
     check: bool = True,
-    baseline: tuple[np.ndarray, np.ndarray] | None = None,
+    baseline: Steps | None = None,
     keep_history: bool = True,
 ) -> RunResult:
     """Metrics and checks of a finished world; raises ``CheckFailure`` if a safety check
-    fails. ``baseline`` is the divergence series of the same run without faults."""
+    fails. ``baseline`` is the divergence step function of the same run without faults
+    (``sim.liveness.divergence_steps``)."""
     sc = world.scenario
     world.sampler.flush()  # the last interval of the time series
     name = str(getattr(strategy, "name", type(strategy).__name__))
@@ -237,7 +241,9 @@ def collect(
         if key in CORE_KEYS:
             raise StrategyError(f"strategy {name!r} metrics() redefines core metric {key!r}")
         metrics[key] = value
-    metrics["time_to_recovery_s"] = time_to_recovery(world, baseline)
+    recovery = time_to_recovery(world, baseline)
+    metrics["time_to_recovery_s"] = recovery.seconds
+    metrics["recovered"] = float(recovery.recovered)
     bus_check = getattr(world.systems.bus, "check", None)
     checks = run_checks(world, {"bus_accounting": bus_check()} if callable(bus_check) else None)
     checks["liveness"] = liveness_checks(world, strategy)  # reported; not part of checks.ok
@@ -302,12 +308,14 @@ def run(
         calm = sc.model_copy(update={"faults": []})
         calm_strat = build_strategy(strategy, calm, strategy_params)
         try:
-            calm_world, _, _ = simulate(calm, calm_strat, seed, budget=step_budget)
+            calm_world, _, _ = simulate(
+                calm, calm_strat, seed, budget=step_budget, trace_divergence=True
+            )
         except StrategyRuntimeError as exc:  # the no-fault twin failed: say so, keep it small
             exc.args = (f"{exc} (in the no-fault twin run, for time_to_recovery_s)",)
             exc.world = exc.strategy = None
             raise
-        baseline = divergence_series(calm_world)
+        baseline = divergence_steps(calm_world)
     return collect(world, strat, wall, check, baseline, keep_history)
 
 

@@ -60,6 +60,7 @@ from sim.recorder import (
     MeanOf,
     RecordAccuracy,
     Sampler,
+    TracedDivergence,
 )
 from sim.rng import Streams
 from sim.schema import Scenario
@@ -196,7 +197,9 @@ def _expected_daily_units(sc: Scenario, popularity: np.ndarray) -> np.ndarray:
 class World:
     """Everything in one simulated run except the strategy."""
 
-    def __init__(self, scenario: Scenario, seed: int) -> None:
+    def __init__(self, scenario: Scenario, seed: int, trace_divergence: bool | None = None) -> None:
+        """``trace_divergence``: keep the run-wide divergence step function (for
+        ``time_to_recovery_s``); by default only when the scenario has fault windows."""
         sc = scenario
         self.scenario = sc
         self.seed = seed
@@ -272,7 +275,10 @@ class World:
             self.channels.append(ch)
         for ch in self.channels:
             ch.prices = self.catalogue.prices
-        self.divergence = Divergence(env, self.ledger, [ch.count for ch in self.channels])
+        if trace_divergence is None:
+            trace_divergence = bool(sc.faults) or bool(sc.erp.api.maintenance)
+        div_class = TracedDivergence if trace_divergence else Divergence
+        self.divergence = div_class(env, self.ledger, [ch.count for ch in self.channels])
         self.lag = LagTracker(env, self.ledger, len(self.channels))
         for ch in self.channels:
             ch.shown_listeners.append(self.divergence.on_shown)

@@ -112,7 +112,12 @@ def test_every_strategy_recovers_after_erp_maintenance(strategy: str) -> None:
     r = cached_run("erp_maintenance", strategy, 1)
     ttr = r.metrics["time_to_recovery_s"]
     assert math.isfinite(ttr)
-    assert 0 <= ttr <= 4 * 3600
+    assert r.metrics["recovered"] == 1.0
+    # back for good, exact to the event: the real-time strategies within ten minutes or so;
+    # batch is back within its band 45 minutes after the window, but its run has drifted
+    # from the twin's (other SKUs run short later that day) and two later excursions above
+    # the band, the last at 19:45, count: "for good" is from there
+    assert 0 <= ttr <= (10 * 3600 if strategy == "batch" else 3600)
     assert r.checks["liveness"]["orders"]["lost"] == 0
     if strategy in ("batch", "api"):
         assert r.faults[0]["hits"] > 0  # they call the ERP, so the window hit them
