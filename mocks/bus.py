@@ -18,6 +18,15 @@ Every published message is accounted for, per group: delivered exactly once, dup
 lost or still in flight (``Bus.accounting``, ``Bus.check``). The log is kept whole for that
 accounting; retention is applied lazily, by age, whenever a group is looked at.
 
+Counters (``stats_dict``, DESIGN §8) have one unit throughout: a (message, consumer group)
+pair. ``events_published`` counts a message once per group subscribed to its topic when it
+was published (a message lost on the way included); ``events_delivered`` counts the pairs
+delivered at least once, ``events_lost`` those that never will be (lost on the way, expired,
+skipped by a seek), and the rest are in flight, so ``events_published = events_delivered +
+events_lost + in flight`` run-wide and per group (``per_group``). ``events_duplicated``
+counts the deliveries beyond the first of a pair (duplicates, redeliveries after a refusal,
+a restart or a replay).
+
 ``backlog`` is the run-wide count of unacknowledged (message, group) pairs as a
 ``sim.recorder.Level`` (its integral and peaks feed the ``bus_backlog`` time series); a
 message that expires leaves it when retention is next applied (at the next publish at the
@@ -38,6 +47,15 @@ from sim.recorder import Level
 from sim.schema import Bus as BusSpec
 
 __all__ = ["Bus", "ConsumerGroup", "Message"]
+
+_COUNTERS = (
+    "events_published",
+    "events_delivered",
+    "events_duplicated",
+    "events_lost",
+    "events_in_flight",
+    "dlq_size",
+)
 
 _Handler = Callable[["Message"], bool | None]
 
@@ -95,6 +113,7 @@ class ConsumerGroup:
         self._published = 0  # messages published to the topic since subscribing, lost incl.
         self._lost_at_publish = 0
         self._lag = 0  # not acknowledged, kept by every change (lag() applies retention first)
+        self._deliveries = 0  # handler calls, redeliveries and duplicates included
         self._horizon = -math.inf  # no unacknowledged message was published before this
 
     @property
@@ -245,6 +264,7 @@ class ConsumerGroup:
             return
         n = self._count.get(m.id, 0) + 1
         self._count[m.id] = n
+        self._deliveries += 1
         bus._delivered += 1
         if n > 1:
             bus._duplicated += 1
@@ -306,8 +326,8 @@ class Bus:
         self._topics: dict[str, _Topic] = {}
         self._all_groups: list[ConsumerGroup] = []  # every group, in subscription order
         self._next_id = 0
-        self._delivered = 0
-        self._duplicated = 0
+        self._delivered = 0  # handler calls (deliveries), every group
+        self._duplicated = 0  # deliveries beyond the first of a (message, group) pair
         self._max_backlog = 0
         self.backlog = Level(env)  # unacknowledged (message, group) pairs, every group
 
@@ -376,16 +396,37 @@ class Bus:
         return cg
 
     def stats_dict(self) -> dict[str, float]:
-        """Bus-wide counters; ``events_lost`` and ``dlq_size`` are sums over groups."""
-        acc = self.accounting()
-        return {
-            "events_published": float(self._next_id),
-            "events_delivered": float(self._delivered),
-            "events_duplicated": float(self._duplicated),
-            "events_lost": float(sum(a["lost"] for a in acc.values())),
-            "dlq_size": float(sum(len(g.dlq) for g in self._groups())),
-            "max_backlog": float(self._max_backlog),
-        }
+        """Run-wide counters in (message, group) pairs (see the module docstring):
+        ``events_published``, ``events_delivered``, ``events_duplicated``, ``events_lost``,
+        ``events_in_flight``; ``dlq_size`` (dead letters, every group) and ``max_backlog``
+        (the most unacknowledged pairs at once)."""
+        out = dict.fromkeys(_COUNTERS, 0.0)
+        for counts in self.per_group().values():
+            for k in _COUNTERS:
+                out[k] += counts[k]
+        out["max_backlog"] = float(self._max_backlog)
+        return out
+
+    def per_group(self) -> dict[str, dict[str, float]]:
+        """Per consumer group name (summed over its topics), the counters of ``stats_dict``
+        (``max_backlog`` aside): ``events_published = events_delivered + events_lost +
+        events_in_flight`` for each."""
+        out: dict[str, dict[str, float]] = {}
+        for g in self._groups():
+            a = g._accounting()
+            delivered = a["delivered_once"] + a["duplicated"]
+            counts = {
+                "events_published": float(a["published"]),
+                "events_delivered": float(delivered),
+                "events_duplicated": float(g._deliveries - delivered),
+                "events_lost": float(a["lost"]),
+                "events_in_flight": float(a["in_flight"]),
+                "dlq_size": float(len(g.dlq)),
+            }
+            if g.name in out:
+                counts = {k: v + out[g.name][k] for k, v in counts.items()}
+            out[g.name] = counts
+        return out
 
     def accounting(self) -> dict[str, dict[str, int]]:
         """Per group name (summed over its topics): where every message published since it
@@ -399,8 +440,10 @@ class Bus:
         return out
 
     def check(self) -> dict[str, Any]:
-        """Verify the accounting identity of every (topic, group)."""
+        """Verify the accounting identity of every (topic, group), and that the run-wide
+        counters are the sums of the groups' (one unit: a (message, group) pair)."""
         bad = []
+        lag = 0
         for g in self._groups():
             a = g._accounting()
             total = a["delivered_once"] + a["duplicated"] + a["lost"] + a["in_flight"]
@@ -408,6 +451,14 @@ class Bus:
                 bad.append(f"{g.topic}/{g.name}: published {a['published']} != {total} ({a})")
             if g._lag != g._count_lag():
                 bad.append(f"{g.topic}/{g.name}: lag {g._lag} != {g._count_lag()} unacknowledged")
+            if g._deliveries < a["delivered_once"] + 2 * a["duplicated"]:
+                bad.append(f"{g.topic}/{g.name}: {g._deliveries} deliveries < delivered pairs")
+            lag += g._lag
+        delivered = sum(g._deliveries for g in self._groups())
+        if delivered != self._delivered:
+            bad.append(f"deliveries: {self._delivered} run-wide != {delivered} summed over groups")
+        if lag != self.backlog.value:
+            bad.append(f"backlog: {self.backlog.value} run-wide != {lag} summed over groups")
         if not bad:
             return {"ok": True, "violations": 0}
         return {"ok": False, "violations": len(bad), "detail": "; ".join(bad)}

@@ -69,6 +69,8 @@ class RunResult:
     metrics: dict[str, float]
     per_channel: dict[str, dict[str, float]]
     checks: dict[str, Any]
+    # per consumer group of the bus: its events_* counters and dlq_size (DESIGN §8)
+    per_group: dict[str, dict[str, float]] = field(default_factory=dict)
     trace_hash: str = ""
     timeseries: list[tuple[float, str, str, float]] = field(default_factory=list, repr=False)
     faults: list[dict[str, Any]] = field(default_factory=list)
@@ -91,6 +93,7 @@ class RunResult:
             "sim_seconds": self.sim_seconds,
             "metrics": self.metrics,
             "per_channel": self.per_channel,
+            "per_group": self.per_group,
             "checks": self.checks,
         }
         if self.error:
@@ -236,6 +239,8 @@ def collect(
     name = str(getattr(strategy, "name", type(strategy).__name__))
     bus = getattr(world.systems.bus, "stats_dict", None)
     metrics, per_channel = compute_metrics(world, wall, bus() if callable(bus) else None)
+    groups = getattr(world.systems.bus, "per_group", None)
+    per_group = groups() if callable(groups) else {}
     extra = getattr(strategy, "metrics", None)
     for key, value in (extra() if callable(extra) else {}).items():
         if key in CORE_KEYS:
@@ -256,6 +261,7 @@ def collect(
         metrics=metrics,
         per_channel=per_channel,
         checks=checks,
+        per_group=per_group,
         trace_hash=trace_hash(world),
         timeseries=world.sampler.rows,
         faults=world.faults.report(),
