@@ -1,20 +1,27 @@
-"""Tiny worlds whose outcomes can be worked out by hand."""
+"""Tiny worlds whose outcomes can be worked out by hand, and queueing laws they must obey.
+
+The statistical tests compare a statistic with its closed form through a 95% confidence
+interval over independent seeds (Student t), so the tolerance comes from the data; each
+also asserts that a law 5% off (or a model with one parameter wrong) falls outside it.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from sim.registry import build_strategy
-from sim.runner import run
+from sim.runner import run, simulate
 from sim.scenario import load_scenario
 from sim.world import World
 from strategies._push import ClientStats, push_availability
 from strategies.base import FunctionStrategy
-from tests.conftest import script, tiny
+from tests.conftest import TINY, script, tiny
 
 IDLE = FunctionStrategy(lambda env, systems: None, name="idle")
 
@@ -139,7 +146,8 @@ def test_batch_skips_a_round_while_a_slow_push_is_still_running() -> None:
         }
     )
     r = run(sc, "batch", 1)
-    assert r.metrics["batch_pushes_skipped"] >= 1
+    # pushes start at 0, 1800 and 3600; the first runs until 2480, so only 1800 is skipped
+    assert r.metrics["batch_pushes_skipped"] == 1
     assert r.per_channel["a"]["channel_throttled_calls"] > 0
 
 
@@ -254,3 +262,95 @@ def test_transfer_waves_on_the_sample_grid_make_no_false_spike() -> None:
     typical = float(np.median(list(mean.values())))
     for wave in (8 * 3600.0, 16 * 3600.0):
         assert mean[wave] < 2 * typical, (wave, mean[wave], typical)
+
+
+def _mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95% confidence interval (Student t)."""
+    x = np.asarray(values, float)
+    half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return float(x.mean()), half
+
+
+def _within(values: list[float], law: float) -> Callable[[float], bool]:
+    mean, half = _mean_ci(values)
+    assert abs(mean - law) <= half, (mean, half, law)
+    return lambda other: abs(mean - other) <= half
+
+
+def test_batch_lag_of_random_changes_is_uniform_over_the_interval() -> None:
+    """Batch sync every T = 600 s, orders imported every d = 1 s, nothing else costing
+    time; the truth changes when a customer buys (a Poisson process: uniform times). The
+    ERP knows a change at the next import tick; the next export carries it (an export
+    falling on an import tick runs first). So the lag is uniform on [d, T + d): median
+    d + T/2 and 95th percentile d + 0.95 T, checked on 8 seeds (a law 5% off fails)."""
+    period, tick = 600.0, 1.0
+    sc = tiny({
+        "scenario.duration": 43200, "catalogue.skus": 20, "stock.fixed_units": 10**6,
+        "demand.enabled": True, "channels.a.orders_per_hour": 120,
+        "strategies.batch.interval": period, "strategies.batch.order_import_interval": tick,
+    })  # fmt: skip
+    medians, p95s = [], []
+    for seed in range(1, 9):
+        world, _, _ = simulate(sc, build_strategy("batch", sc), seed)
+        _, lags, _ = world.lag.samples(0)
+        assert lags.size > 1000
+        assert tick <= lags.min() and lags.max() < period + tick
+        medians.append(float(np.median(lags)))
+        p95s.append(float(np.percentile(lags, 95)))
+    inside = _within(medians, tick + period / 2)
+    assert not inside(tick + 1.05 * period / 2)
+    inside = _within(p95s, tick + 0.95 * period)
+    assert not inside(tick + 1.05 * 0.95 * period)
+
+
+def _push_sojourns(sc: Any, seed: int) -> list[float]:
+    """Seconds from each change of the ERP's availability of a SKU to the channel's next
+    write of that SKU (the api strategy's push queue, channel 0)."""
+    world = World(sc, seed)
+    build_strategy("api", sc).start(world.env, world.systems)
+    changed: dict[int, deque[float]] = defaultdict(deque)
+    world.erp.subscribe_changes(lambda sku: changed[sku].append(world.env.now))
+    sojourns: list[float] = []
+
+    def written(_c: int, skus: Any, _as_of: Any) -> None:
+        for sku in np.atleast_1d(skus).tolist():
+            while changed[sku]:
+                sojourns.append(world.env.now - changed[sku].popleft())
+
+    world.channels[0].write_listeners.append(written)
+    world.start()
+    world.env.run(until=sc.duration)
+    return sojourns
+
+
+def test_api_push_queue_with_one_worker_is_an_m_m_1_queue() -> None:
+    """api in push mode, one worker for the one channel: an M/M/1 queue. Orders (one line,
+    one unit, 5,000 equally popular SKUs, so a SKU is practically never already waiting)
+    arrive as a Poisson process of rate lambda = 0.5/s; each is imported by its webhook,
+    with an ERP call of exponential time in parallel (the ERP's concurrency is unbounded),
+    and a Poisson process delayed by independent times is Poisson: the ERP's changes
+    arrive at rate lambda. The worker reads each SKU from the ERP (exponential service,
+    mu = 1/s) and writes it to the channel (no latency, no rate limit); no shipment comes
+    in the run (picking takes 30 days). The mean sojourn of a change in the push queue,
+    from the ERP's change to the channel's write, is then 1 / (mu - lambda) = 2 s."""
+    lam, mu, horizon = 0.5, 1.0, 20000.0
+    sc = tiny(
+        {
+            "scenario.duration": horizon, "catalogue.skus": 5000, "catalogue.zipf": 0.0,
+            "stock.fixed_units": 10**6, "demand.enabled": True,
+            "channels.a.orders_per_hour": lam * 3600, "channels.a.lines_per_order": 1,
+            "channels.a.units_per_line": 1, "erp.api.concurrency": 10**6,
+            "erp.api.service_time": {"dist": "exponential", "mean": 1 / mu},
+            "locations.DC.pick_delay": "30d",
+            "strategies.api.mode": "push", "strategies.api.push_workers": 1,
+        },
+        channels=TINY["channels"][:1],
+    )  # fmt: skip
+    means = []
+    for seed in range(1, 9):
+        sojourns = _push_sojourns(sc, seed)
+        assert len(sojourns) > 0.95 * lam * horizon
+        means.append(float(np.mean(sojourns)))
+    inside = _within(means, 1 / (mu - lam))
+    assert not inside(1 / (0.95 * mu - lam))  # service 5% slower
+    assert not inside(1 / mu)  # no queueing
