@@ -227,8 +227,9 @@ def _render(data: ResultsData) -> tuple[dict[str, tuple[bytes, int]], dict[str, 
     if data.timeseries.empty:
         skipped["divergence"] = skipped["backlog"] = "no time series (timeseries.parquet)"
     else:
-        figs["divergence"] = plots.divergence(data.timeseries, windows)
-        figs["backlog"] = plots.backlog(data.timeseries, windows)
+        calendar = data.manifest.get("calendar", {})
+        figs["divergence"] = plots.divergence(data.timeseries, windows, calendar)
+        figs["backlog"] = plots.backlog(data.timeseries, windows, calendar)
     figs["load_vs_lag"] = plots.load_vs_lag(data.runs)
     currency = next(iter(data.costs.values())).currency if data.costs else "USD"
     figs["business"] = plots.business(business_frame(data.runs, data.costs), currency)
@@ -240,12 +241,13 @@ _CAPTIONS = {
     "outcomes": "Oversold and lost-sale units per strategy (mean over replications, 95% CI).",
     "lag_cdf": "Lag CDF per channel: the fraction of truth changes a channel showed within "
     "x seconds, per strategy.",
-    "divergence": "Share of (channel, SKU) pairs shown above / below the truth through time; "
-    "fault windows shaded.",
+    "divergence": "Share of (channel, SKU) pairs shown above / below the truth through time, "
+    "each step the mean over its sample interval; demand peaks and fault windows shaded.",
     "load_vs_lag": "ERP calls against lag p95 per strategy; the dashed line is the Pareto "
     "front (no strategy is better on both).",
     "backlog": "What piles up (orders not in the ERP, unposted movements, bus backlog, ERP "
-    "queue) and how it drains; fault windows shaded.",
+    "queue) and how it drains, each step the mean over its sample interval; demand peaks and "
+    "fault windows shaded.",
     "business": "Oversell handling, lost margin and manual reconciliation, per run.",
 }
 

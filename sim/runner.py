@@ -34,6 +34,7 @@ __all__ = [
     "LAG_QUANTILES",
     "RunResult",
     "StrategyRuntimeError",
+    "calendar_of",
     "collect",
     "partial_result",
     "run",
@@ -78,6 +79,9 @@ class RunResult:
     # per channel ("*" = all channels): (number of lag samples, lag at each LAG_QUANTILES)
     lags: dict[str, tuple[int, list[float]]] = field(default_factory=dict, repr=False)
     costs: dict[str, Any] = field(default_factory=dict)  # the scenario's [costs] table
+    # the scenario's calendar, for plots: start (ISO date-time), demand peaks and scheduled
+    # ERP maintenance as [start, end] seconds since the start (``calendar_of``)
+    calendar: dict[str, Any] = field(default_factory=dict)
     error: str = ""  # why the run stopped early (a strategy crash, hang or forbidden write)
 
     @property
@@ -268,6 +272,7 @@ def collect(
         history=world.history.frame() if keep_history else None,
         lags=_lag_quantiles(world),
         costs=sc.costs.model_dump(),
+        calendar=calendar_of(sc),
     )
     if check and not checks["ok"]:
         raise CheckFailure(
@@ -323,6 +328,16 @@ def run(
             raise
         baseline = divergence_steps(calm_world)
     return collect(world, strat, wall, check, baseline, keep_history)
+
+
+def calendar_of(sc: Scenario) -> dict[str, Any]:
+    """What a plot needs to show simulated time as calendar time: the scenario's start, its
+    demand peaks (start, end seconds and multiplier) and scheduled ERP maintenance windows."""
+    return {
+        "start": sc.scenario.start.isoformat(),
+        "peaks": [[p.start, p.start + p.duration, p.multiplier] for p in sc.demand.peaks],
+        "maintenance": [[w.start, w.end] for w in sc.erp.api.maintenance],
+    }
 
 
 def partial_result(exc: StrategyRuntimeError, keep_history: bool = True) -> RunResult | None:
