@@ -97,7 +97,7 @@ def test_default_results_directory_and_table(capsys: pytest.CaptureFixture[str])
 def test_listing_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(["scenarios"], capsys)
     assert code == 0
-    assert "peak_week-v1" in out
+    assert "peak_week-v2" in out
     assert "smoke-v1" in out
     code, out, _ = cli(["strategies"], capsys)
     assert code == 0
