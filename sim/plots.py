@@ -100,7 +100,7 @@ def fault_windows(runs: pd.DataFrame) -> list[tuple[float, float, str]]:
     return sorted(seen)
 
 
-class Clock:
+class _Clock:
     """Seconds since a scenario's start as x values: calendar date-times when the start is
     known (``calendar``: scenario id -> the manifest's calendar), else hours."""
 
@@ -121,7 +121,7 @@ class Clock:
         start = self.starts.get(str(scenario), self.start)
         assert start is not None
         if np.ndim(seconds) == 0:
-            return (start + pd.Timedelta(seconds=float(seconds))).to_pydatetime()
+            return (start + pd.Timedelta(seconds=float(seconds))).floor("us").to_pydatetime()
         return start + pd.to_timedelta(np.asarray(seconds, float), unit="s")
 
     def x_of(self, frame: pd.DataFrame) -> Any:
@@ -242,7 +242,7 @@ def lag_cdf(lags: pd.DataFrame) -> Figure:
     return fig
 
 
-def _run_mean(ts: pd.DataFrame, series: str, clock: Clock) -> pd.DataFrame:
+def _run_mean(ts: pd.DataFrame, series: str, clock: _Clock) -> pd.DataFrame:
     """Mean over seeds of one run-wide series: index x (``clock``), one column per strategy.
     A series sampled only per channel is averaged over the channels first."""
     sub = ts[ts["series"] == series]
@@ -253,9 +253,9 @@ def _run_mean(ts: pd.DataFrame, series: str, clock: Clock) -> pd.DataFrame:
     return wide.pivot_table(index="x", columns="strategy", values="value", aggfunc="mean")
 
 
-def _clock(ts: pd.DataFrame, calendar: Mapping[str, Mapping[str, Any]] | None) -> Clock:
+def _clock(ts: pd.DataFrame, calendar: Mapping[str, Mapping[str, Any]] | None) -> _Clock:
     scenarios = list(dict.fromkeys(ts["scenario"].astype(str))) if "scenario" in ts else []
-    return Clock(calendar, scenarios)
+    return _Clock(calendar, scenarios)
 
 
 def _steps(
