@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sim.dists import Fixed
+from sim.recorder import Level
 
 __all__ = [
     "ApiError",
@@ -169,10 +170,11 @@ class ApiStats:
 
     calls: int = 0
     ok: int = 0
-    rejected: int = 0  # refused for capacity (concurrency or rate)
+    rejected: int = 0  # refused for capacity: concurrency, rate limits, throttling storms
     throttled: int = 0  # 429 answers (subset of rejected)
     invalid: int = 0  # 400 answers: requests the API refused as malformed (too many items)
-    unavailable: int = 0  # 503: maintenance or outage
+    unavailable: int = 0  # 503 because the system was down: maintenance window or outage
+    errors: int = 0  # 5xx of an error burst (the system was up and failed the call)
     items: int = 0
     busy_area: float = 0.0  # integral of in-flight calls over time
     call_times: list[float] = field(default_factory=list)
@@ -201,6 +203,7 @@ class ApiServer:
         max_items: int | None = None,
         batch_ops: frozenset[str] | None = None,
         cost: Callable[[int], float] | None = None,
+        limited_ops: frozenset[str] | None = None,
     ) -> None:
         if overflow not in ("queue", "reject", "throttle"):
             raise ValueError(f"overflow must be queue, reject or throttle, not {overflow!r}")
@@ -219,11 +222,13 @@ class ApiServer:
         self.stats = ApiStats()
         self.max_items = max_items  # items one call may carry (a batch limit)
         self.batch_ops = batch_ops  # the operations max_items applies to (None: all)
+        self.limited_ops = limited_ops  # the operations the rate limiters apply to (None: all)
         self.cost = cost  # points a call of n items costs in a CostBucket
         self.faults: list[Any] = []  # active faults (sim.faults.ActiveFault)
         self.fault_rng = fault_rng if fault_rng is not None else rng
         self.history = history
         self._last = 0.0
+        self.queue = Level(env)  # calls waiting for a slot (overflow = "queue")
         self._waiting: deque[tuple[Any, Reply, float, int, Callable[[], Any] | None, int]] = deque()
 
     # -- extension hooks --------------------------------------------------------------------
@@ -235,7 +240,7 @@ class ApiServer:
                 t *= f.spec.factor
         return t
 
-    def _refuse(self, now: float) -> Reply | None:
+    def _refuse(self, now: float, op: str = "call") -> Reply | None:
         for a, b in self.maintenance:
             if a <= now < b:
                 return Reply(503, error="MAINTENANCE", retry_after=b - now)
@@ -250,6 +255,8 @@ class ApiServer:
             if kind == "http_errors" and self.fault_rng.random() < f.spec.rate:
                 f.hits += 1
                 return Reply(f.spec.status, error="SERVER_ERROR")
+        if self.limited_ops is not None and op not in self.limited_ops:
+            return None
         for lim in self.limiters:
             wait = lim.admit(now)
             if wait is not None:
@@ -290,7 +297,7 @@ class ApiServer:
                 for lim in self.limiters:
                     if isinstance(lim, CostBucket):
                         lim.cost = self.cost(items)
-            refused = self._refuse(now)
+            refused = self._refuse(now, op)
         if refused is None and self.concurrency is not None and self.in_flight >= self.concurrency:
             if self.overflow == "reject":
                 refused = Reply(429, error=self.error_code)
@@ -303,8 +310,10 @@ class ApiServer:
                 st.throttled += 1
             elif refused.status == 400:
                 st.invalid += 1  # malformed, not a capacity refusal
-            else:
+            elif refused.error in _DOWN:
                 st.unavailable += 1
+            else:
+                st.errors += 1
             refused.latency = self.reject_latency
             if hist is not None:
                 hist.complete(op_id, refused.status)
@@ -345,6 +354,7 @@ class ApiServer:
         if self.concurrency is not None and self.in_flight >= self.concurrency:
             done = self.env.event()
             self._waiting.append((done, reply, now, items, effect, op_id))
+            self.queue.add(1)
             return done
         return self._start(reply, now, items, effect, None, op_id)
 
@@ -383,6 +393,7 @@ class ApiServer:
                 done.succeed(reply)
             if self._waiting and (self.concurrency is None or self.in_flight < self.concurrency):
                 w_done, w_reply, w_sub, w_items, w_effect, w_op = self._waiting.popleft()
+                self.queue.add(-1)
                 self._start(w_reply, w_sub, w_items, w_effect, w_done, w_op)
 
         ev.callbacks.append(finish)
@@ -415,6 +426,10 @@ class ApiServer:
 
     def queue_length(self) -> int:
         return len(self._waiting)
+
+
+#: error codes of a 503 that means "down" (a maintenance window or an outage), not an error
+_DOWN = frozenset({"MAINTENANCE", "UNAVAILABLE"})
 
 
 def _close(history: Any, op_id: int, ev: Any) -> None:

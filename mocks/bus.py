@@ -17,6 +17,20 @@ one never delivered to a group by then is lost for that group.
 Every published message is accounted for, per group: delivered exactly once, duplicated,
 lost or still in flight (``Bus.accounting``, ``Bus.check``). The log is kept whole for that
 accounting; retention is applied lazily, by age, whenever a group is looked at.
+
+Counters (``stats_dict``, DESIGN §8) have one unit throughout: a (message, consumer group)
+pair. ``events_published`` counts a message once per group subscribed to its topic when it
+was published (a message lost on the way included); ``events_delivered`` counts the pairs
+delivered at least once, ``events_lost`` those that never will be (lost on the way, expired,
+skipped by a seek), and the rest are in flight, so ``events_published = events_delivered +
+events_lost + in flight`` run-wide and per group (``per_group``). ``events_duplicated``
+counts the deliveries beyond the first of a pair (duplicates, redeliveries after a refusal,
+a restart or a replay).
+
+``backlog`` is the run-wide count of unacknowledged (message, group) pairs as a
+``sim.recorder.Level`` (its integral and peaks feed the ``bus_backlog`` time series); a
+message that expires leaves it when retention is next applied (at the next publish at the
+latest), not at its exact expiry instant.
 """
 
 from __future__ import annotations
@@ -29,9 +43,19 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.recorder import Level
 from sim.schema import Bus as BusSpec
 
 __all__ = ["Bus", "ConsumerGroup", "Message"]
+
+_COUNTERS = (
+    "events_published",
+    "events_delivered",
+    "events_duplicated",
+    "events_lost",
+    "events_in_flight",
+    "dlq_size",
+)
 
 _Handler = Callable[["Message"], bool | None]
 
@@ -89,6 +113,7 @@ class ConsumerGroup:
         self._published = 0  # messages published to the topic since subscribing, lost incl.
         self._lost_at_publish = 0
         self._lag = 0  # not acknowledged, kept by every change (lag() applies retention first)
+        self._deliveries = 0  # handler calls, redeliveries and duplicates included
         self._horizon = -math.inf  # no unacknowledged message was published before this
 
     @property
@@ -183,11 +208,14 @@ class ConsumerGroup:
         """After committed offsets moved back: recount the lag, look for expiry anew."""
         self._horizon = -math.inf
         self._expire()
-        self._lag = self._count_lag()
+        lag = self._count_lag()
+        self._bus.backlog.add(lag - self._lag)
+        self._lag = lag
 
     def _mark_done(self, m: Message) -> None:
         p = m.partition
         self._lag -= 1
+        self._bus.backlog.add(-1)
         done = self._done[p]
         c = self._committed[p]
         if m.offset != c:  # acknowledged out of order: remembered until the gap closes
@@ -212,6 +240,7 @@ class ConsumerGroup:
                     self._done[p].remove(c)
                 else:
                     self._lag -= 1
+                    self._bus.backlog.add(-1)
                 c += 1
             while c in self._done[p]:
                 self._done[p].remove(c)
@@ -235,6 +264,7 @@ class ConsumerGroup:
             return
         n = self._count.get(m.id, 0) + 1
         self._count[m.id] = n
+        self._deliveries += 1
         bus._delivered += 1
         if n > 1:
             bus._duplicated += 1
@@ -296,9 +326,10 @@ class Bus:
         self._topics: dict[str, _Topic] = {}
         self._all_groups: list[ConsumerGroup] = []  # every group, in subscription order
         self._next_id = 0
-        self._delivered = 0
-        self._duplicated = 0
+        self._delivered = 0  # handler calls (deliveries), every group
+        self._duplicated = 0  # deliveries beyond the first of a (message, group) pair
         self._max_backlog = 0
+        self.backlog = Level(env)  # unacknowledged (message, group) pairs, every group
 
     def set_spec(self, **changes: Any) -> None:
         """Change delivery parameters from now on (fault injection); none = the original."""
@@ -338,6 +369,7 @@ class Bus:
         log.append(m)
         for g in groups:
             g._lag += 1
+        self.backlog.add(len(groups))
         delay = float(spec.latency.sample(self.rng)) + float(spec.reorder_jitter.sample(self.rng))
         delay = max(delay, tp.last_due[p] - now)
         while now + delay < tp.last_due[p]:  # float rounding must not reorder the partition
@@ -364,16 +396,37 @@ class Bus:
         return cg
 
     def stats_dict(self) -> dict[str, float]:
-        """Bus-wide counters; ``events_lost`` and ``dlq_size`` are sums over groups."""
-        acc = self.accounting()
-        return {
-            "events_published": float(self._next_id),
-            "events_delivered": float(self._delivered),
-            "events_duplicated": float(self._duplicated),
-            "events_lost": float(sum(a["lost"] for a in acc.values())),
-            "dlq_size": float(sum(len(g.dlq) for g in self._groups())),
-            "max_backlog": float(self._max_backlog),
-        }
+        """Run-wide counters in (message, group) pairs (see the module docstring):
+        ``events_published``, ``events_delivered``, ``events_duplicated``, ``events_lost``,
+        ``events_in_flight``; ``dlq_size`` (dead letters, every group) and ``max_backlog``
+        (the most unacknowledged pairs at once)."""
+        out = dict.fromkeys(_COUNTERS, 0.0)
+        for counts in self.per_group().values():
+            for k in _COUNTERS:
+                out[k] += counts[k]
+        out["max_backlog"] = float(self._max_backlog)
+        return out
+
+    def per_group(self) -> dict[str, dict[str, float]]:
+        """Per consumer group name (summed over its topics), the counters of ``stats_dict``
+        (``max_backlog`` aside): ``events_published = events_delivered + events_lost +
+        events_in_flight`` for each."""
+        out: dict[str, dict[str, float]] = {}
+        for g in self._groups():
+            a = g._accounting()
+            delivered = a["delivered_once"] + a["duplicated"]
+            counts = {
+                "events_published": float(a["published"]),
+                "events_delivered": float(delivered),
+                "events_duplicated": float(g._deliveries - delivered),
+                "events_lost": float(a["lost"]),
+                "events_in_flight": float(a["in_flight"]),
+                "dlq_size": float(len(g.dlq)),
+            }
+            if g.name in out:
+                counts = {k: v + out[g.name][k] for k, v in counts.items()}
+            out[g.name] = counts
+        return out
 
     def accounting(self) -> dict[str, dict[str, int]]:
         """Per group name (summed over its topics): where every message published since it
@@ -387,8 +440,10 @@ class Bus:
         return out
 
     def check(self) -> dict[str, Any]:
-        """Verify the accounting identity of every (topic, group)."""
+        """Verify the accounting identity of every (topic, group), and that the run-wide
+        counters are the sums of the groups' (one unit: a (message, group) pair)."""
         bad = []
+        lag = 0
         for g in self._groups():
             a = g._accounting()
             total = a["delivered_once"] + a["duplicated"] + a["lost"] + a["in_flight"]
@@ -396,6 +451,14 @@ class Bus:
                 bad.append(f"{g.topic}/{g.name}: published {a['published']} != {total} ({a})")
             if g._lag != g._count_lag():
                 bad.append(f"{g.topic}/{g.name}: lag {g._lag} != {g._count_lag()} unacknowledged")
+            if g._deliveries < a["delivered_once"] + 2 * a["duplicated"]:
+                bad.append(f"{g.topic}/{g.name}: {g._deliveries} deliveries < delivered pairs")
+            lag += g._lag
+        delivered = sum(g._deliveries for g in self._groups())
+        if delivered != self._delivered:
+            bad.append(f"deliveries: {self._delivered} run-wide != {delivered} summed over groups")
+        if lag != self.backlog.value:
+            bad.append(f"backlog: {self.backlog.value} run-wide != {lag} summed over groups")
         if not bad:
             return {"ok": True, "violations": 0}
         return {"ok": False, "violations": len(bad), "detail": "; ".join(bad)}
@@ -408,6 +471,11 @@ class Bus:
             tp = _Topic(name, [[] for _ in range(n)], [0.0] * n, [0] * n)
             self._topics[name] = tp
         return tp
+
+    def _expire_all(self) -> None:
+        """Apply retention in every group now (what ``lag()`` does for one)."""
+        for g in self._all_groups:
+            g._expire()
 
     def _groups(self) -> list[ConsumerGroup]:
         """Every consumer group, by topic creation then subscription order."""

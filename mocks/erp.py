@@ -120,6 +120,7 @@ class Erp:
         self.rop = reorder_point
         self.out = order_up_to
         self.imported: set[int] = set()
+        self.import_listeners: list[Callable[[Order], None]] = []  # an order newly taken in
         self.allocations: dict[int, dict[int, int]] = {}  # line id -> {loc: qty}
         self.posted = 0
         self._unposted: dict[int, Movement] = {}  # received from the WMS, not yet posted
@@ -223,6 +224,8 @@ class Erp:
         if order.id in self.imported:
             return ImportResult(order.id, True, 0, 0)
         self.imported.add(order.id)
+        for fn in self.import_listeners:
+            fn(order)
         allocated = cancelled = 0
         for line in order.lines:
             a, c = self._allocate(line)

@@ -544,13 +544,10 @@ def _amazon(router: respx.Router, ch: AmazonChannel, rt: SimRuntime) -> None:
         )  # fmt: skip
 
     def get_feed(request: httpx.Request, feed_id: str) -> httpx.Response:
-        feed = ch.feeds.get(feed_id)
-        if feed is None:
-            return error(Reply(404, error=f"feed {feed_id} not found"))
-        status = feed.status
-        if status != "DONE" and ch.env.now >= feed.submitted:
-            status = "IN_PROGRESS" if ch.env.now >= feed.done_at - 1e-9 else "IN_QUEUE"
-        return httpx.Response(200, json={"feedId": feed.id, "processingStatus": status})
+        reply = _wait(rt, ch.feed_status(feed_id))
+        if not reply.ok:
+            return error(reply)
+        return httpx.Response(200, json={"feedId": feed_id, "processingStatus": reply.value})
 
     def orders(request: httpx.Request) -> httpx.Response:
         q = request.url.params

@@ -100,6 +100,7 @@ def channel_api_kwargs(spec: ChannelSpec) -> dict[str, Any]:
         # same size and rate), and at most 5 listings feeds per 5 minutes
         limiters.append(LeakyBucket(preset.feed_burst, preset.feed_rate))
         limiters.append(WindowQuota(preset.submissions, preset.submissions_window))
+        kwargs["limited_ops"] = frozenset({"create_feed"})  # getFeed has its own, ample rate
         bulk_limit = preset.max_items
     elif isinstance(preset, AdobeCommerce):
         bulk_limit = preset.bulk_limit
@@ -462,3 +463,27 @@ class AmazonChannel(Channel):
             return feed.id
 
         return self.api.call(sel.size, effect, op="create_feed")
+
+    def status_of(self, feed_id: str) -> str | None:
+        """``processingStatus`` of a feed now (``IN_QUEUE``, ``IN_PROGRESS``, ``DONE``), or
+        None for an unknown id."""
+        feed = self.feeds.get(feed_id)
+        if feed is None:
+            return None
+        if feed.status == "DONE":
+            return "DONE"
+        return "IN_PROGRESS" if self.env.now >= feed.done_at - 1e-9 else "IN_QUEUE"
+
+    def feed_status(self, feed_id: str) -> Any:
+        """``getFeed``: the feed's processing status (one call; not limited like createFeed).
+        A feed is applied to the listings when its status is ``DONE``: feeds are processed one
+        after the other, so a client that submits the next one before the last is done only
+        queues it behind (``strategies._push.until_applied`` waits)."""
+
+        def effect() -> str | None:
+            return self.status_of(feed_id)
+
+        def status(value: Any) -> tuple[int, str | None]:
+            return (200, None) if value is not None else (404, f"feed {feed_id} not found")
+
+        return self.api.call(1, effect, status_of=status, op="get_feed")

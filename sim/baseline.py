@@ -60,13 +60,14 @@ HIGHER_IS_WORSE = frozenset(
         "oversold_units", "oversold_lines", "oversell_rate", "cancelled_lines",
         "lost_sale_units", "lag_p50_s", "lag_p95_s", "lag_p99_s", "lag_max_s",
         "unpropagated_changes", "divergence_mean_abs", "divergence_over_frac",
-        "divergence_under_frac", "erp_calls", "erp_rejected_calls", "erp_peak_calls_per_min",
+        "divergence_under_frac", "erp_calls", "erp_rejected_calls", "erp_unavailable_calls",
+        "erp_error_calls", "erp_peak_calls_per_min",
         "erp_utilization", "erp_latency_p95_s", "channel_throttled_calls", "events_duplicated",
         "events_lost", "dlq_size", "max_backlog", "time_to_recovery_s", "oversold_value",
         "lost_sale_value", "cancelled_value",
     }
 )  # fmt: skip
-LOWER_IS_WORSE = frozenset({"record_accuracy", "orders_accepted", "lines_accepted"})
+LOWER_IS_WORSE = frozenset({"record_accuracy", "orders_accepted", "lines_accepted", "recovered"})
 
 
 class BaselineError(ValueError):

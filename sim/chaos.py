@@ -4,8 +4,9 @@
 same seed always gives the same plan): 2 to 5 faults of random kinds, targets, intensities and
 windows, all inside the first 70% of the run after a warm-up, so the last 30% is healed.
 ``judge`` checks one run: the safety checks, liveness (nothing lost, duplicated or
-unexpected) and recovery within a bound. The replay command of a failing seed reproduces it
-exactly (same plan, same trace hash).
+unexpected) and recovery within a bound (``time_to_recovery_s`` <= the bound, and
+``recovered``: a run still outside its band at the end fails whatever the bound). The
+replay command of a failing seed reproduces it exactly (same plan, same trace hash).
 """
 
 from __future__ import annotations
@@ -104,8 +105,9 @@ def judge(result: Any, recovery_bound: float) -> Verdict:
                 f"unexpected {v['unexpected']}"
             )
     ttr = float(result.metrics.get("time_to_recovery_s", 0.0))
-    if not math.isfinite(ttr):
-        reasons.append("never recovered")
+    recovered = float(result.metrics.get("recovered", 1.0)) == 1.0
+    if not math.isfinite(ttr) or not recovered:
+        reasons.append(f"never recovered (still outside the band {ttr:.0f} s after the faults)")
     elif ttr > recovery_bound:
         reasons.append(f"recovered after {ttr:.0f} s > bound {recovery_bound:.0f} s")
     kinds = [f["kind"] for f in result.faults]

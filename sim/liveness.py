@@ -20,25 +20,54 @@ Duplicates are reported, not failed (at-least-once delivery makes them normal);
 - ``faults``: whether each planned fault fired (touched at least one call, message or
   component); reported, not part of ``ok`` (ERP maintenance cannot touch the oracle).
 
-``time_to_recovery`` (DESIGN §8): after the last fault ends, the time until the run-wide
-divergence is back within the strategy's no-fault band for three samples in a row. The band
-comes from a no-fault run of the same scenario and seed when one is given (common random
-numbers make the two comparable sample by sample), else from the samples before the first
-fault. NaN when it never comes back.
+``time_to_recovery`` (DESIGN §8), exact to the event: let D(t) be the run-wide
+divergence_mean_abs of the run with faults (a step function: it changes at events) and B(t)
+that of its no-fault twin (the same scenario and seed without faults). With w = the
+scenario's ``sample_interval``, D_w and B_w are their moving averages over [t - w, t]
+(piecewise linear; before t = 0 a step function keeps its initial value). The band at t is
+what the strategy shows without faults around that time: ``1.2 x`` the highest B_w within
+``ENVELOPE`` (one hour) either side of t, plus a floor, the larger of 2% of B's mean and one
+unit on one (channel, SKU) pair. The envelope matters: after a fault the run's state drifts
+from its twin's (other orders, other shortages at other moments), so the two are not
+comparable instant by instant hours later; a pointwise band made a late random excursion
+"the recovery" (batch back within 30 minutes of an ERP window reported 8 hours). The run
+has recovered at t_r, the smallest t >= the end of the last fault such that D_w(s) <=
+band(s) for every s in [t, end of run]; ``time_to_recovery_s = t_r - end of the last
+fault``, solved on the union of the breakpoints (D_w's crossing is exact; the band is
+linear between breakpoints), so it is not a multiple of any sample grid. Without a twin (a
+strategy passed as an instance) the band is a constant from the part before the first
+fault: 1.2 x the time-weighted 95% quantile of D there + the same floor. A run still
+outside the band at its end has not recovered: its ``time_to_recovery_s`` is censored at
+(end of run - end of the last fault) and the metric ``recovered`` is 0 (1 otherwise, and
+for runs without faults).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from sim.checks import GRACE
 from sim.history import QueueRecord, total_queue
+from sim.recorder import TracedDivergence
 
-__all__ = ["divergence_series", "liveness_checks", "loss_allowed", "time_to_recovery"]
+__all__ = [
+    "Recovery",
+    "divergence_steps",
+    "envelope",
+    "liveness_checks",
+    "loss_allowed",
+    "moving_average",
+    "recovery_time",
+    "time_to_recovery",
+]
 
-HOLD = 3  # samples in a row within the band
+BAND_FACTOR = 1.2  # the band: 20% above the no-fault moving average's envelope ...
+BAND_FLOOR = 0.02  # ... plus 2% of its mean over the run (or one unit on one pair, if more)
+ENVELOPE = 3600.0  # seconds either side of t over which the no-fault envelope is taken
+QUANTILE = 0.95  # without a twin: the level of the pre-fault part
 
 
 def loss_allowed(scenario: Any) -> str | None:
@@ -112,32 +141,142 @@ def liveness_checks(world: Any, strategy: Any, grace: float = GRACE) -> dict[str
     return out
 
 
-def divergence_series(world: Any) -> tuple[np.ndarray, np.ndarray]:
-    rows = [
-        (t, v) for t, ch, s, v in world.sampler.rows if ch == "*" and s == "divergence_mean_abs"
-    ]
-    if not rows:
-        return np.zeros(0), np.zeros(0)
-    t, v = zip(*rows, strict=True)
-    return np.asarray(t, float), np.asarray(v, float)
+Steps = tuple[np.ndarray, np.ndarray]
 
 
-def time_to_recovery(world: Any, baseline: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+class Recovery(NamedTuple):
+    """``seconds`` after the end of the last fault; ``recovered`` False when censored."""
+
+    seconds: float
+    recovered: bool
+
+
+def divergence_steps(world: Any) -> Steps | None:
+    """The run-wide divergence_mean_abs of a finished world as a step function (times,
+    values), if the world traced it (``World(trace_divergence=...)``)."""
+    div = world.divergence
+    if not isinstance(div, TracedDivergence):
+        return None
+    t, v = div.steps()
+    return t, v / div.d.size
+
+
+def _integral(steps: Steps, x: np.ndarray) -> np.ndarray:
+    """The signed integral of a step function from its first time to each ``x`` (before its
+    first time it holds its first value); only differences of it are used."""
+    t, v = steps
+    cum = np.concatenate(([0.0], np.cumsum(v[:-1] * np.diff(t))))
+    i = np.clip(np.searchsorted(t, x, side="right") - 1, 0, None)
+    return cum[i] + v[i] * (x - t[i])
+
+
+def moving_average(steps: Steps, w: float, x: np.ndarray) -> np.ndarray:
+    """The mean of a step function over [x - w, x], at each ``x`` (exact)."""
+    x = np.asarray(x, float)
+    return (_integral(steps, x) - _integral(steps, x - w)) / w
+
+
+def _time_mean(steps: Steps, a: float, b: float) -> float:
+    if b <= a:
+        return float(steps[1][0])
+    ends = np.array([a, b])
+    lo, hi = _integral(steps, ends)
+    return float((hi - lo) / (b - a))
+
+
+def _time_quantile(steps: Steps, a: float, b: float, q: float) -> float:
+    """The time-weighted ``q`` quantile of a step function over [a, b)."""
+    t, v = steps
+    if b <= a:
+        return float(v[0])
+    edges = np.clip(np.concatenate((t, [np.inf])), a, b)
+    dur = np.diff(edges)
+    keep = dur > 0
+    vals, dur = v[keep], dur[keep]
+    order = np.argsort(vals, kind="stable")
+    cum = np.cumsum(dur[order])
+    k = int(np.searchsorted(cum, q * cum[-1], side="left"))
+    return float(vals[order][min(k, vals.size - 1)])
+
+
+def envelope(x: np.ndarray, y: np.ndarray, half: float) -> np.ndarray:
+    """For sorted times ``x``: the largest ``y`` among the points within ``half`` seconds
+    either side of each x (a sliding maximum over the points, in C through pandas)."""
+    if half <= 0 or x.size == 0:
+        return y
+    s = pd.Series(y, index=pd.to_datetime(x, unit="s"))
+    win = s.rolling(pd.Timedelta(seconds=2 * half), center=True, closed="both").max()
+    return win.to_numpy(float)
+
+
+def recovery_time(
+    d: Steps,
+    band: Steps | float,
+    w: float,
+    t_fault: float,
+    t_end: float,
+    unit: float = 0.0,
+    half: float = ENVELOPE,
+) -> Recovery:
+    """When the moving average of ``d`` over ``w`` is back within the band for good.
+
+    ``d`` is a step function (times ascending, values); the band is ``BAND_FACTOR`` x the
+    envelope (``half`` seconds either side) of the moving average of the step function
+    ``band`` over ``w``, plus the larger of ``BAND_FLOOR`` x its time mean over [0, t_end]
+    and ``unit``; or a constant. Returns the time from ``t_fault`` to the smallest
+    t >= ``t_fault`` from which D_w <= band up to ``t_end``: D_w is piecewise linear
+    between the breakpoints (each step time, and each step time + w), the band is taken
+    linear between them, so the last crossing is solved exactly on the segment where it
+    happens. Censored (``recovered`` False, ``t_end - t_fault``) when D_w is above the band
+    at ``t_end``.
+    """
+    if t_end <= t_fault:
+        return Recovery(0.0, False)
+    pts = [d[0], d[0] + w]
+    if not isinstance(band, float | int):
+        pts += [band[0], band[0] + w]
+    x = np.unique(np.concatenate([np.asarray(p, float) for p in pts]))
+    x = np.concatenate(([t_fault], x[(x > t_fault) & (x < t_end)], [t_end]))
+    if isinstance(band, float | int):
+        limit = np.full(x.shape, float(band))
+    else:
+        floor = max(BAND_FLOOR * _time_mean(band, 0.0, t_end), unit)
+        # the envelope needs the twin's breakpoints within ``half`` before t_fault too
+        bx = np.unique(np.concatenate((band[0], band[0] + w, x)))
+        bx = bx[(bx >= t_fault - half) & (bx <= t_end)]
+        env = envelope(bx, moving_average(band, w, bx), half)
+        limit = BAND_FACTOR * env[np.searchsorted(bx, x)] + floor
+    f = moving_average(d, w, x) - limit
+    tol = 1e-12 * max(1.0, float(np.abs(limit).max()))
+    above = np.flatnonzero(f > tol)
+    if above.size == 0:
+        return Recovery(0.0, True)
+    k = int(above[-1])
+    if k == x.size - 1:
+        return Recovery(t_end - t_fault, False)
+    # f is linear on [x[k], x[k + 1]], above the band at x[k] and within it at x[k + 1]
+    f0, f1 = float(f[k]), float(f[k + 1])
+    t_r = float(x[k]) + (f0 - tol) / (f0 - f1) * float(x[k + 1] - x[k])
+    return Recovery(min(max(t_r, float(x[k])), float(x[k + 1])) - t_fault, True)
+
+
+def time_to_recovery(world: Any, baseline: Steps | None = None) -> Recovery:
+    """``Recovery`` of a finished world with faults (see the module docstring); ``baseline``
+    is ``divergence_steps`` of its no-fault twin, if there is one. No faults: (0, True)."""
     windows = world.faults.windows()
     if not windows:
-        return 0.0
+        return Recovery(0.0, True)
     first = min(s for s, _ in windows)
     last = max(e for _, e in windows)
-    t, v = divergence_series(world)
-    if baseline is not None and baseline[0].size == t.size:
-        b = baseline[1]
-        band = b * 1.2 + 0.02 * max(float(b.mean()), 1e-6)
-    else:
-        pre = v[t < first]
-        level = float(np.quantile(pre, 0.95)) if pre.size >= 3 else float(np.median(v))
-        band = np.full(v.shape, level * 1.2 + 1e-9)
-    within = v <= band
-    for i in np.flatnonzero(t >= last):
-        if i + HOLD <= within.size and within[i : i + HOLD].all():
-            return float(t[i] - last)
-    return float("nan")
+    end = float(world.env.now)
+    d = divergence_steps(world)
+    if d is None:
+        raise ValueError("time_to_recovery needs World(trace_divergence=True)")
+    w = float(world.scenario.scenario.sample_interval)
+    unit = 1.0 / world.divergence.d.size  # one unit on one (channel, SKU) pair
+    if baseline is not None:
+        return recovery_time(d, baseline, w, last, end, unit)
+    cut = min(first, end)
+    level = _time_quantile(d, 0.0, cut, QUANTILE)
+    band = BAND_FACTOR * level + max(BAND_FLOOR * _time_mean(d, 0.0, cut), unit)
+    return recovery_time(d, band, w, last, end, unit)

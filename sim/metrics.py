@@ -43,6 +43,7 @@ CORE_KEYS = (
     "record_accuracy",
     "erp_calls",
     "erp_rejected_calls",
+    "erp_unavailable_calls",
     "erp_peak_calls_per_min",
     "erp_utilization",
     "erp_latency_p95_s",
@@ -55,6 +56,7 @@ CORE_KEYS = (
     "dlq_size",
     "max_backlog",
     "time_to_recovery_s",
+    "recovered",
     "wall_seconds",
     "events_per_second",
 )
@@ -133,7 +135,11 @@ def compute_metrics(
     metrics["record_accuracy"] = world.accuracy.time_weighted()
     api = world.erp_api
     metrics["erp_calls"] = api.stats.calls
-    metrics["erp_rejected_calls"] = api.stats.rejected + api.stats.unavailable
+    # capacity refusals (concurrency, 429) and "the ERP is down" (maintenance, outage) apart;
+    # the 5xx of an error burst are in neither (``erp_error_calls``)
+    metrics["erp_rejected_calls"] = api.stats.rejected
+    metrics["erp_unavailable_calls"] = api.stats.unavailable
+    metrics["erp_error_calls"] = api.stats.errors
     metrics["erp_peak_calls_per_min"] = api.peak_calls_per_minute()
     metrics["erp_utilization"] = api.utilization(T)
     metrics["erp_latency_p95_s"] = api.latency_p95()
@@ -145,6 +151,7 @@ def compute_metrics(
     metrics["dlq_size"] = bus.get("dlq_size", 0)
     metrics["max_backlog"] = bus.get("max_backlog", 0)
     metrics["time_to_recovery_s"] = 0.0  # set by the runner (sim.liveness)
+    metrics["recovered"] = 1.0
     metrics["wall_seconds"] = wall_seconds
     events = world.domain_events()
     metrics["events_per_second"] = events / wall_seconds if wall_seconds > 0 else 0.0

@@ -3,18 +3,23 @@
 Every function takes frames as read from a results directory and returns a matplotlib
 ``Figure`` (Agg canvas, never a window); ``series_count(fig)`` counts the labelled series
 (lines, bar groups, scatter groups) it shows, which the report records next to each PNG.
-Times on the x axes are hours of simulated time since the scenario start; fault windows
-(from the runs' ``faults`` column) are shaded.
+Time series are drawn as steps (each sample is the mean over the interval ending at its
+time) against the calendar: weekday and hour from the scenario's start (the manifest's
+``calendar``; hours since the start for results written without one). Demand peaks and
+fault windows (the runs' ``faults`` column, scheduled ERP maintenance) are shaded and named
+in the legend.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import dates as mdates
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -37,11 +42,19 @@ __all__ = [
 
 BACKLOG_SERIES = (
     ("orders_backlog", "orders not yet in the ERP"),
-    ("postings_backlog", "WMS movements not yet posted (mean per sample)"),
+    ("postings_backlog", "WMS movements not yet posted"),
     ("bus_backlog", "bus messages not yet consumed"),
     ("erp_queue", "ERP API calls waiting"),
 )
+_UNITS = {
+    "orders_backlog": "orders",
+    "postings_backlog": "movements",
+    "bus_backlog": "(message, group) pairs",
+    "erp_queue": "calls",
+}
 _FAULT_COLOR = "#d62728"
+_PEAK_COLOR = "#ff7f0e"
+_SHADE = "shade"  # gid of shaded spans: not a series
 
 
 def _figure(rows: int = 1, cols: int = 1, width: float = 9.0, height: float = 4.0) -> Figure:
@@ -57,8 +70,13 @@ def png_bytes(fig: Figure) -> bytes:
 
 
 def series_count(fig: Figure) -> int:
-    """Labelled series over all axes (what a legend would list; fault shading excluded)."""
-    return sum(len(ax.get_legend_handles_labels()[1]) for ax in fig.axes)
+    """Labelled series over all axes (what a legend would list; shaded windows excluded)."""
+    return sum(
+        1
+        for ax in fig.axes
+        for handle in ax.get_legend_handles_labels()[0]
+        if getattr(handle, "get_gid", lambda: None)() != _SHADE
+    )
 
 
 def _strategies(frame: pd.DataFrame) -> list[str]:
@@ -82,18 +100,77 @@ def fault_windows(runs: pd.DataFrame) -> list[tuple[float, float, str]]:
     return sorted(seen)
 
 
-def _shade(ax: Axes, windows: Sequence[tuple[float, float, str]]) -> None:
-    for start, end, _kind in windows:
-        ax.axvspan(start / 3600, end / 3600, color=_FAULT_COLOR, alpha=0.12, label="_fault")
+class _Clock:
+    """Seconds since a scenario's start as x values: calendar date-times when the start is
+    known (``calendar``: scenario id -> the manifest's calendar), else hours."""
+
+    def __init__(self, calendar: Mapping[str, Mapping[str, Any]] | None, scenarios: Sequence[str]):
+        cal = calendar or {}
+        self.starts = {
+            str(s): pd.Timestamp(cal[s]["start"]) for s in scenarios if cal.get(s, {}).get("start")
+        }
+        self.calendar = bool(scenarios) and len(self.starts) == len(set(scenarios))
+        first = str(scenarios[0]) if scenarios else ""
+        self.cal = cal.get(first, {}) if self.calendar else {}
+        self.start = self.starts.get(first)
+
+    def x(self, seconds: Any, scenario: Any = None) -> Any:
+        """x values of ``seconds`` (an array or a number) for ``scenario`` (or the first)."""
+        if not self.calendar:
+            return np.asarray(seconds, float) / 3600
+        start = self.starts.get(str(scenario), self.start)
+        assert start is not None
+        if np.ndim(seconds) == 0:
+            return (start + pd.Timedelta(seconds=float(seconds))).floor("us").to_pydatetime()
+        return start + pd.to_timedelta(np.asarray(seconds, float), unit="s")
+
+    def x_of(self, frame: pd.DataFrame) -> Any:
+        """x values of a frame's ``t`` column, each row by its scenario."""
+        if not self.calendar:
+            return frame["t"].to_numpy(float) / 3600
+        starts = frame["scenario"].astype(str).map(self.starts)
+        return starts + pd.to_timedelta(frame["t"].to_numpy(float), unit="s")
+
+    def label(self, ax: Axes, title: bool = True) -> None:
+        """Calendar ticks (weekday and hour); the axis title only where ``title``."""
+        if not self.calendar:
+            if title:
+                ax.set_xlabel("hours since the scenario start")
+            return
+        locator = mdates.AutoDateLocator(minticks=4, maxticks=12)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %H:%M"))
+        assert self.start is not None
+        if title:
+            ax.set_xlabel(f"calendar time (weekday hh:mm; starts {self.start:%a %Y-%m-%d %H:%M})")
+
+    def shade(self, ax: Axes, windows: Sequence[tuple[float, float, str]]) -> None:
+        """Demand peaks and fault windows as shaded spans, named in the legend (the x range
+        stays that of the series drawn: a peak may outlast a shortened run)."""
+        limits = ax.get_xlim() if ax.has_data() else None
+        for start, end, mult in self.cal.get("peaks", []):
+            ax.axvspan(
+                self.x(start), self.x(end), color=_PEAK_COLOR, alpha=0.10, lw=0, gid=_SHADE,
+                label=f"demand peak (x{mult:g})",
+            )  # fmt: skip
+        faults = list(windows)
+        for a, b in self.cal.get("maintenance", []):
+            faults.append((a, b, "ERP maintenance (scheduled)"))
+        for start, end, kind in faults:
+            ax.axvspan(
+                self.x(start), self.x(end), color=_FAULT_COLOR, alpha=0.14, lw=0, gid=_SHADE,
+                label=f"fault: {kind}",
+            )  # fmt: skip
+        if limits is not None:
+            ax.set_xlim(limits)
 
 
-def _fault_note(ax: Axes, windows: Sequence[tuple[float, float, str]]) -> None:
-    if windows:
-        kinds = ", ".join(dict.fromkeys(k for *_, k in windows))
-        ax.text(
-            0.01, 0.97, f"shaded: faults ({kinds})", transform=ax.transAxes, va="top",
-            fontsize=8, color=_FAULT_COLOR,
-        )  # fmt: skip
+def _legend(ax: Axes) -> None:
+    """One legend entry per label (several windows of one kind share theirs)."""
+    handles, labels = ax.get_legend_handles_labels()
+    seen = dict(zip(labels, handles, strict=True))
+    if seen:
+        ax.legend(seen.values(), seen.keys(), fontsize=8, loc="upper right")
 
 
 def _mean_ci(values: pd.Series) -> tuple[float, float]:
@@ -165,39 +242,60 @@ def lag_cdf(lags: pd.DataFrame) -> Figure:
     return fig
 
 
-def _run_mean(ts: pd.DataFrame, series: str) -> pd.DataFrame:
-    """Mean over seeds of one run-wide series: index t, one column per strategy. A series
-    sampled only per channel is averaged over the channels first."""
+def _run_mean(ts: pd.DataFrame, series: str, clock: _Clock) -> pd.DataFrame:
+    """Mean over seeds of one run-wide series: index x (``clock``), one column per strategy.
+    A series sampled only per channel is averaged over the channels first."""
     sub = ts[ts["series"] == series]
     wide = sub[sub["channel"] == "*"]
     if wide.empty:
-        wide = sub.groupby(["strategy", "seed", "t"])["value"].mean().reset_index()
-    return wide.pivot_table(index="t", columns="strategy", values="value", aggfunc="mean")
+        wide = sub.groupby(["scenario", "strategy", "seed", "t"])["value"].mean().reset_index()
+    wide = wide.assign(x=clock.x_of(wide))
+    return wide.pivot_table(index="x", columns="strategy", values="value", aggfunc="mean")
 
 
-def divergence(ts: pd.DataFrame, windows: Sequence[tuple[float, float, str]]) -> Figure:
+def _clock(ts: pd.DataFrame, calendar: Mapping[str, Mapping[str, Any]] | None) -> _Clock:
+    scenarios = list(dict.fromkeys(ts["scenario"].astype(str))) if "scenario" in ts else []
+    return _Clock(calendar, scenarios)
+
+
+def _steps(
+    ax: Axes, wide: pd.DataFrame, names: Sequence[str], colors: dict[str, str], start: Any
+) -> None:
+    """Each sample is the mean over the interval ending at its time: a step drawn back to
+    the previous sample, the first one back to ``start`` (the scenario's start)."""
+    for name in names:
+        if name in wide.columns and wide[name].notna().any():
+            col = wide[name].dropna()
+            x = [start, *col.index] if len(col) and col.index[0] > start else list(col.index)
+            y = [col.iloc[0], *col] if len(x) > len(col) else list(col)
+            ax.step(x, y, where="pre", label=name, lw=1.1, color=colors[name])
+
+
+def divergence(
+    ts: pd.DataFrame,
+    windows: Sequence[tuple[float, float, str]],
+    calendar: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Figure:
     """Fraction of (channel, SKU) pairs shown above truth (oversell exposure) and below it
-    (undersell exposure) through time, per strategy (mean over channels and seeds), with
-    fault windows shaded."""
-    fig = _figure(2, 1, width=11.0, height=3.4)
+    (undersell exposure) through time, per strategy (mean over channels and seeds; each
+    sample the mean over its interval), with demand peaks and fault windows shaded."""
+    fig = _figure(2, 1, width=11.0, height=3.6)
     names = _strategies(ts)
     colors = _palette(names)
+    clock = _clock(ts, calendar)
     for i, (series, label) in enumerate(
         (("divergence_over_frac", "shown > true (oversell exposure)"),
          ("divergence_under_frac", "shown < true (undersell exposure)"))
     ):  # fmt: skip
         ax = fig.add_subplot(2, 1, i + 1)
-        wide = _run_mean(ts, series)
-        for name in names:
-            if name in wide.columns:
-                ax.plot(wide.index / 3600, wide[name], label=name, lw=1.1, color=colors[name])
-        _shade(ax, windows)
-        _fault_note(ax, windows)
-        ax.set_ylabel("fraction of pairs")
+        _steps(ax, _run_mean(ts, series, clock), names, colors, clock.x(0.0))
+        clock.shade(ax, windows)
+        ax.set_ylabel("fraction of (channel, SKU)\npairs, mean per sample")
+        ax.set_ylim(bottom=0)
         ax.set_title(label)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper right")
-    fig.axes[-1].set_xlabel("hours since the scenario start")
+        _legend(ax)
+        clock.label(ax, title=i == 1)
     return fig
 
 
@@ -246,9 +344,14 @@ def load_vs_lag(
     return fig
 
 
-def backlog(ts: pd.DataFrame, windows: Sequence[tuple[float, float, str]]) -> Figure:
-    """Backlogs through time per strategy (only those series some strategy ever fills),
-    with fault windows shaded: what piles up during a fault and how fast it drains."""
+def backlog(
+    ts: pd.DataFrame,
+    windows: Sequence[tuple[float, float, str]],
+    calendar: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Figure:
+    """Backlogs through time per strategy (only those series some strategy ever fills; each
+    sample the mean over its interval), with demand peaks and fault windows shaded: what
+    piles up during a fault and how fast it drains."""
     present = [
         (s, label)
         for s, label in BACKLOG_SERIES
@@ -256,22 +359,22 @@ def backlog(ts: pd.DataFrame, windows: Sequence[tuple[float, float, str]]) -> Fi
     ]
     if not present:
         present = [BACKLOG_SERIES[0]]
-    fig = _figure(len(present), 1, width=11.0, height=2.8)
+    fig = _figure(len(present), 1, width=11.0, height=3.0)
     names = _strategies(ts)
     colors = _palette(names)
+    clock = _clock(ts, calendar)
     for i, (series, label) in enumerate(present):
         ax = fig.add_subplot(len(present), 1, i + 1)
-        wide = _run_mean(ts, series)
-        for name in names:
-            if name in wide.columns and (wide[name] > 0).any():
-                ax.plot(wide.index / 3600, wide[name], label=name, lw=1.1, color=colors[name])
-        _shade(ax, windows)
-        _fault_note(ax, windows)
+        wide = _run_mean(ts, series, clock)
+        busy = [n for n in names if n in wide.columns and (wide[n] > 0).any()]
+        _steps(ax, wide, busy, colors, clock.x(0.0))
+        clock.shade(ax, windows)
         ax.set_title(f"{series}: {label}")
+        ax.set_ylabel(f"{_UNITS.get(series, '')}, mean per sample")
+        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[1]:
-            ax.legend(fontsize=8, loc="upper right")
-    fig.axes[-1].set_xlabel("hours since the scenario start")
+        _legend(ax)
+        clock.label(ax, title=i == len(present) - 1)
     return fig
 
 

@@ -16,11 +16,19 @@ from information that includes the change"; changes still queued at the end were
 propagated. Memory holds only the changes not yet propagated.
 
 ``RecordAccuracy`` integrates "ERP on-hand equals physical" over (location, SKU) pairs the
-same way as ``Divergence``. ``Sampler`` records the time series for plots.
+same way as ``Divergence``. ``Level`` does it for a count that changes at events (a backlog,
+a queue). ``Sampler`` records the time series for plots: every sample is the time-weighted
+mean (or the peak) over its interval, computed by differencing those integrals, never an
+instant read (an instant read lands on whatever a periodic job just did at that instant).
+
+Peaks (``*_max`` series) are the largest value *held for a positive time* in the interval:
+a state that lasts zero simulated time (a transfer wave landing, then the same-instant sync
+that undoes it) cannot be sold against, so it is not a peak.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
@@ -29,7 +37,15 @@ import numpy as np
 
 from sim.ledger import Ledger
 
-__all__ = ["Divergence", "LagTracker", "RecordAccuracy", "Sampler"]
+__all__ = [
+    "Divergence",
+    "LagTracker",
+    "Level",
+    "MeanOf",
+    "RecordAccuracy",
+    "Sampler",
+    "TracedDivergence",
+]
 
 _INF = float("inf")
 _SCALAR = (int, np.integer)  # a tuple: ``int | np.integer`` builds a new union every call
@@ -115,6 +131,9 @@ class Divergence:
         self.i_abs = [0.0] * n
         self.i_over = [0.0] * n
         self.i_under = [0.0] * n
+        # the largest n_over / n_under held for a positive time since ``take_peaks``
+        self.peak_over = [0] * n
+        self.peak_under = [0] * n
         self._last = [0.0] * n
         ledger.available_listeners.append(self.on_truth)
 
@@ -126,6 +145,10 @@ class Divergence:
             self.i_over[c] += self.n_over[c] * dt
             self.i_under[c] += self.n_under[c] * dt
             self._last[c] = now
+            if self.n_over[c] > self.peak_over[c]:
+                self.peak_over[c] = self.n_over[c]
+            if self.n_under[c] > self.peak_under[c]:
+                self.peak_under[c] = self.n_under[c]
 
     def _set(self, c: int, sku: int, new: int) -> None:
         old = self.d.item(c, sku)
@@ -186,6 +209,66 @@ class Divergence:
             self._advance(c)
         return list(zip(self.i_abs, self.i_over, self.i_under, strict=True))
 
+    def integral(self, c: int) -> tuple[float, float, float]:
+        """The integrals over [0, now] of (sum abs, n over, n under) for channel ``c``
+        (SKU-seconds): differenced over an interval, the time-weighted means."""
+        self._advance(c)
+        return self.i_abs[c], self.i_over[c], self.i_under[c]
+
+    def take_peaks(self, c: int) -> tuple[int, int]:
+        """The largest (n over, n under) of channel ``c`` held for a positive time since the
+        previous call (or the start); starts the next interval."""
+        self._advance(c)
+        peaks = self.peak_over[c], self.peak_under[c]
+        self.peak_over[c] = self.peak_under[c] = 0
+        return peaks
+
+    def total_abs(self) -> int:
+        """Sum over channels and SKUs of |shown - true_available| now."""
+        return sum(self.sumabs)
+
+
+class TracedDivergence(Divergence):
+    """``Divergence`` that also keeps the run-wide step function of the sum over (channel,
+    SKU) of |shown - true_available|: ``steps()`` gives (times, values), the value holding
+    from each time to the next. Several changes at one instant are coalesced into one step.
+    Kept only in runs that need it (runs with faults and their no-fault twins, for
+    ``time_to_recovery_s``): the plain class pays nothing for it."""
+
+    def __init__(self, env: Any, ledger: Ledger, counts: Sequence[np.ndarray]) -> None:
+        super().__init__(env, ledger, counts)
+        self._total = sum(self.sumabs)
+        self._t = array("d", [float(env.now)])
+        self._v = array("d", [float(self._total)])
+
+    def _note(self) -> None:
+        total = sum(self.sumabs)
+        if total == self._total:
+            return
+        self._total = total
+        now = float(self.env.now)
+        if self._t[-1] == now:
+            self._v[-1] = total
+            if len(self._v) > 1 and self._v[-2] == total:  # back to where it was: no step
+                self._t.pop()
+                self._v.pop()
+        else:
+            self._t.append(now)
+            self._v.append(total)
+
+    def on_truth(self, loc: int, sku: int) -> None:
+        super().on_truth(loc, sku)
+        self._note()
+
+    def on_shown(self, c: int, skus: Any) -> None:
+        super().on_shown(c, skus)
+        self._note()
+
+    def steps(self) -> tuple[np.ndarray, np.ndarray]:
+        """(times, values): the run-wide sum of |shown - true| is ``values[i]`` on
+        ``[times[i], times[i + 1])``, and ``values[-1]`` from ``times[-1]`` on."""
+        return np.frombuffer(self._t, float).copy(), np.frombuffer(self._v, float).copy()
+
 
 class RecordAccuracy:
     """Time-weighted fraction of (location, SKU) pairs where a record equals physical."""
@@ -212,22 +295,93 @@ class RecordAccuracy:
     def fraction_now(self) -> float:
         return self.n_equal / self.eq.size
 
-    def time_weighted(self) -> float:
+    def integral_now(self) -> float:
+        """The integral over [0, now] of the fraction of pairs equal (seconds)."""
         now = self.env.now
         self.integral += self.n_equal * (now - self._last)
         self._last = now
-        return self.integral / (now * self.eq.size) if now > 0 else self.fraction_now()
+        return self.integral / self.eq.size
+
+    def time_weighted(self) -> float:
+        now = self.env.now
+        area = self.integral_now()
+        return area / now if now > 0 else self.fraction_now()
+
+
+class Level:
+    """A count that changes at events (a backlog, a queue), with its time integral and its
+    peak: ``add`` at every change; ``integral()`` differenced over an interval and divided by
+    its length is the time-weighted mean there; ``take_peak()`` is the largest value held for
+    a positive time since the previous call."""
+
+    __slots__ = ("_t", "area", "env", "peak", "value")
+
+    def __init__(self, env: Any, value: int = 0) -> None:
+        self.env = env
+        self.value = value
+        self.area = 0.0  # unit-seconds since the start
+        self.peak = 0
+        self._t = float(env.now)
+
+    def _advance(self) -> None:
+        now = self.env.now
+        dt = now - self._t
+        if dt > 0:
+            self.area += self.value * dt
+            if self.value > self.peak:
+                self.peak = self.value
+            self._t = now
+
+    def add(self, delta: int) -> None:
+        self._advance()
+        self.value += delta
+
+    def integral(self) -> float:
+        self._advance()
+        return self.area
+
+    def take_peak(self) -> int:
+        self._advance()
+        peak, self.peak = self.peak, 0
+        return peak
+
+
+class MeanOf:
+    """The time-weighted mean of a quantity over the time since the previous call, from a
+    callable giving its running integral (unit-seconds), divided by ``scale``."""
+
+    __slots__ = ("_area", "_t", "env", "integral", "scale")
+
+    def __init__(self, env: Any, integral: Callable[[], float], scale: float = 1.0) -> None:
+        self.env = env
+        self.integral = integral
+        self.scale = scale
+        self._t = float(env.now)
+        self._area = integral()
+
+    def __call__(self) -> float:
+        now, area = float(self.env.now), self.integral()
+        dt = now - self._t
+        mean = (area - self._area) / (dt * self.scale) if dt > 0 else float("nan")
+        self._t, self._area = now, area
+        return mean
 
 
 Probe = Callable[[], float]
 
 
 class Sampler:
-    """Time series for plots: every ``interval`` of simulated time, read every probe.
+    """Time series for plots: one sample per ``interval`` of simulated time.
 
-    ``global_probes`` maps a series name to a callable; ``channel_probes`` maps a series name
-    to a callable of the channel index. Rows are (t, channel, series, value) with channel
-    ``"*"`` for run-wide series.
+    The sample at time t covers the interval (t - interval, t] and is its time-weighted mean
+    (``*_max`` series: the largest value held for a positive time in it); there is no sample
+    at t = 0 (it would cover no time), and ``flush`` adds the last, possibly shorter,
+    interval when the run ends. ``global_probes`` maps a series name to a callable;
+    ``channel_probes`` maps a series name to a callable of the channel index. Each probe is
+    called once per sample, at the end of the interval, and returns the value for the
+    interval since its previous call (``MeanOf``, ``Level``, ``Divergence.take_peaks``).
+    Probes a strategy registers (``systems.probes``) are its own and read as they are.
+    Rows are (t, channel, series, value) with channel ``"*"`` for run-wide series.
     """
 
     def __init__(
@@ -244,17 +398,26 @@ class Sampler:
         self.global_probes = global_probes
         self.channel_probes = channel_probes
         self.rows: list[tuple[float, str, str, float]] = []
+        self.last = float(env.now)  # the end of the last sampled interval
 
     def sample(self) -> None:
+        """One sample for (last, now]; nothing if no time has passed since the last."""
         t = float(self.env.now)
+        if t <= self.last:
+            return
         rows = self.rows
         for name, probe in self.global_probes.items():
             rows.append((t, "*", name, float(probe())))
         for c, cname in enumerate(self.channel_names):
             for name, cprobe in self.channel_probes.items():
                 rows.append((t, cname, name, float(cprobe(c))))
+        self.last = t
+
+    def flush(self) -> None:
+        """Sample the last interval, up to now (the end of the run)."""
+        self.sample()
 
     def run(self) -> Generator[Any, Any, None]:
         while True:
-            self.sample()
             yield self.env.timeout(self.interval)
+            self.sample()

@@ -73,12 +73,14 @@ METRICS: tuple[tuple[str, str, Direction], ...] = (
     ("divergence_under_frac", "under-shown fraction", "min"),
     ("record_accuracy", "record accuracy", "max"),
     ("erp_calls", "ERP calls", "min"),
-    ("erp_rejected_calls", "ERP rejected calls", "min"),
+    ("erp_rejected_calls", "ERP rejected calls (capacity)", "min"),
+    ("erp_unavailable_calls", "ERP calls refused while down", "min"),
     ("erp_utilization", "ERP utilization", "min"),
     ("erp_latency_p95_s", "ERP latency p95 (s)", "min"),
     ("channel_calls", "channel API calls", "min"),
     ("channel_throttled_calls", "channel throttled calls", "min"),
     ("time_to_recovery_s", "time to recovery (s)", "min"),
+    ("recovered", "recovered after the faults (share of runs)", "max"),
     ("accepted_value", "accepted value", "max"),
 )
 
@@ -229,8 +231,9 @@ def _render(data: ResultsData) -> tuple[dict[str, tuple[bytes, int]], dict[str, 
     if data.timeseries.empty:
         skipped["divergence"] = skipped["backlog"] = "no time series (timeseries.parquet)"
     else:
-        figs["divergence"] = plots.divergence(data.timeseries, windows)
-        figs["backlog"] = plots.backlog(data.timeseries, windows)
+        calendar = data.manifest.get("calendar", {})
+        figs["divergence"] = plots.divergence(data.timeseries, windows, calendar)
+        figs["backlog"] = plots.backlog(data.timeseries, windows, calendar)
     # perfect is a floor too (the plot leaves one out of the front, the oracle): with no ERP
     # call and no lag it would be the whole Pareto front, so it is not drawn there
     real = data.runs[data.runs["strategy"] != "perfect"]
@@ -245,12 +248,13 @@ _CAPTIONS = {
     "outcomes": "Oversold and lost-sale units per strategy (mean over replications, 95% CI).",
     "lag_cdf": "Lag CDF per channel: the fraction of truth changes a channel showed within "
     "x seconds, per strategy.",
-    "divergence": "Share of (channel, SKU) pairs shown above / below the truth through time; "
-    "fault windows shaded.",
+    "divergence": "Share of (channel, SKU) pairs shown above / below the truth through time, "
+    "each step the mean over its sample interval; demand peaks and fault windows shaded.",
     "load_vs_lag": "ERP calls against lag p95 per strategy; the dashed line is the Pareto "
     "front (no strategy is better on both).",
     "backlog": "What piles up (orders not in the ERP, unposted movements, bus backlog, ERP "
-    "queue) and how it drains; fault windows shaded.",
+    "queue) and how it drains, each step the mean over its sample interval; demand peaks and "
+    "fault windows shaded.",
     "business": "Oversell handling, lost margin and manual reconciliation, per run.",
 }
 

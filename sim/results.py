@@ -9,8 +9,9 @@
   samples), q, lag_s; enough for lag CDFs without keeping every sample;
 - ``summary.csv``: per scenario, strategy and metric: n, mean, std and a 95% confidence
   interval across replications (Student t);
-- ``manifest.json``: versions, seeds, git commit, command line, and each scenario's
-  ``[costs]`` table (``costs``: scenario id -> table) for the report's business view.
+- ``manifest.json``: versions, seeds, git commit, command line, and per scenario id its
+  ``[costs]`` table (``costs``) for the report's business view and its calendar
+  (``calendar``: start date-time, demand peaks, maintenance windows) for the plots' time axes.
 
 Everything is written to a temporary directory first and renamed into place, so a failure
 never leaves a half-written results directory.
@@ -237,6 +238,7 @@ def manifest(results: Sequence[Any], command: Sequence[str] | None = None) -> di
         "strategies": list(dict.fromkeys(r.strategy for r in results)),
         "seeds": sorted({r.seed for r in results}),
         "costs": {r.scenario: r.costs for r in results if getattr(r, "costs", None)},
+        "calendar": {r.scenario: r.calendar for r in results if getattr(r, "calendar", None)},
         "runs": [
             {
                 "scenario": r.scenario,

@@ -34,7 +34,7 @@ from sim.guard import (
     describe_exception,
     step_budget,
 )
-from sim.liveness import divergence_series, liveness_checks, time_to_recovery
+from sim.liveness import Steps, divergence_steps, liveness_checks, time_to_recovery
 from sim.loop import Loop, Spinning, StepBudgetExceeded
 from sim.metrics import CORE_KEYS, compute_metrics
 from sim.registry import StrategyError, build_strategy
@@ -47,6 +47,7 @@ __all__ = [
     "RunResult",
     "SimulationError",
     "StrategyRuntimeError",
+    "calendar_of",
     "collect",
     "partial_result",
     "run",
@@ -98,6 +99,8 @@ class RunResult:
     metrics: dict[str, float]
     per_channel: dict[str, dict[str, float]]
     checks: dict[str, Any]
+    # per consumer group of the bus: its events_* counters and dlq_size (DESIGN §8)
+    per_group: dict[str, dict[str, float]] = field(default_factory=dict)
     trace_hash: str = ""
     timeseries: list[tuple[float, str, str, float]] = field(default_factory=list, repr=False)
     faults: list[dict[str, Any]] = field(default_factory=list)
@@ -105,6 +108,9 @@ class RunResult:
     # per channel ("*" = all channels): (number of lag samples, lag at each LAG_QUANTILES)
     lags: dict[str, tuple[int, list[float]]] = field(default_factory=dict, repr=False)
     costs: dict[str, Any] = field(default_factory=dict)  # the scenario's [costs] table
+    # the scenario's calendar, for plots: start (ISO date-time), demand peaks and scheduled
+    # ERP maintenance as [start, end] seconds since the start (``calendar_of``)
+    calendar: dict[str, Any] = field(default_factory=dict)
     error: str = ""  # why the run stopped early (a strategy crash, hang or forbidden write)
 
     @property
@@ -120,6 +126,7 @@ class RunResult:
             "sim_seconds": self.sim_seconds,
             "metrics": self.metrics,
             "per_channel": self.per_channel,
+            "per_group": self.per_group,
             "checks": self.checks,
         }
         if self.error:
@@ -252,6 +259,7 @@ def simulate(
     progress: Callable[[float], None] | None = None,
     budget: float | None = None,
     max_steps: int | None = None,
+    trace_divergence: bool | None = None,
 ) -> tuple[World, Any, float]:
     """Build the world, start ``strategy`` (an instance) and run to the end.
 
@@ -260,11 +268,12 @@ def simulate(
     (``sim.guard``; default ``$SYNCSIM_STEP_BUDGET`` or 30, 0 = no watchdog). The run loop
     (``sim.loop``) stops a run whose clock stops advancing; ``max_steps`` bounds its steps.
     A strategy that raises, hangs or spins raises ``StrategyRuntimeError``; the simulator's
-    own failure raises ``SimulationError``.
+    own failure raises ``SimulationError``. ``trace_divergence``: keep the divergence step
+    function (``World``; default: when the scenario has faults).
     """
     name = strategy_name(strategy)
     try:
-        world = World(scenario, seed)
+        world = World(scenario, seed, trace_divergence)
     except Exception as exc:
         where = _place(_frames(exc)[-1]) if exc.__traceback__ else ""
         raise SimulationError(
@@ -338,21 +347,27 @@ def collect(
     strategy: Any,
     wall: float,
     check: bool = True,
-    baseline: tuple[np.ndarray, np.ndarray] | None = None,
+    baseline: Steps | None = None,
     keep_history: bool = True,
 ) -> RunResult:
     """Metrics and checks of a finished world; raises ``CheckFailure`` if a safety check
-    fails. ``baseline`` is the divergence series of the same run without faults."""
+    fails. ``baseline`` is the divergence step function of the same run without faults
+    (``sim.liveness.divergence_steps``)."""
     sc = world.scenario
+    world.sampler.flush()  # the last interval of the time series
     name = strategy_name(strategy)
     bus = getattr(world.systems.bus, "stats_dict", None)
     metrics, per_channel = compute_metrics(world, wall, bus() if callable(bus) else None)
+    groups = getattr(world.systems.bus, "per_group", None)
+    per_group = groups() if callable(groups) else {}
     extra = getattr(strategy, "metrics", None)
     for key, value in (extra() if callable(extra) else {}).items():
         if key in CORE_KEYS:
             raise StrategyError(f"strategy {name!r} metrics() redefines core metric {key!r}")
         metrics[key] = value
-    metrics["time_to_recovery_s"] = time_to_recovery(world, baseline)
+    recovery = time_to_recovery(world, baseline)
+    metrics["time_to_recovery_s"] = recovery.seconds
+    metrics["recovered"] = float(recovery.recovered)
     bad = _out_of_domain(metrics, per_channel)
     if bad:
         raise SimulationError(
@@ -374,12 +389,14 @@ def collect(
         metrics=metrics,
         per_channel=per_channel,
         checks=checks,
+        per_group=per_group,
         trace_hash=trace_hash(world),
         timeseries=world.sampler.rows,
         faults=world.faults.report(),
         history=world.history.frame() if keep_history else None,
         lags=_lag_quantiles(world),
         costs=sc.costs.model_dump(),
+        calendar=calendar_of(sc),
     )
     if check and not checks["ok"]:
         raise CheckFailure(
@@ -430,13 +447,25 @@ def run(
         calm = sc.model_copy(update={"faults": []})
         calm_strat = build_strategy(strategy, calm, strategy_params)
         try:
-            calm_world, _, _ = simulate(calm, calm_strat, seed, budget=step_budget)
+            calm_world, _, _ = simulate(
+                calm, calm_strat, seed, budget=step_budget, trace_divergence=True
+            )
         except StrategyRuntimeError as exc:  # the no-fault twin failed: say so, keep it small
             exc.args = (f"{exc} (in the no-fault twin run, for time_to_recovery_s)",)
             exc.world = exc.strategy = None
             raise
-        baseline = divergence_series(calm_world)
+        baseline = divergence_steps(calm_world)
     return collect(world, strat, wall, check, baseline, keep_history)
+
+
+def calendar_of(sc: Scenario) -> dict[str, Any]:
+    """What a plot needs to show simulated time as calendar time: the scenario's start, its
+    demand peaks (start, end seconds and multiplier) and scheduled ERP maintenance windows."""
+    return {
+        "start": sc.scenario.start.isoformat(),
+        "peaks": [[p.start, p.start + p.duration, p.multiplier] for p in sc.demand.peaks],
+        "maintenance": [[w.start, w.end] for w in sc.erp.api.maintenance],
+    }
 
 
 def partial_result(exc: StrategyRuntimeError, keep_history: bool = True) -> RunResult | None:

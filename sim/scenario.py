@@ -1,6 +1,7 @@
 """Finding, reading and validating scenario files.
 
-``load_scenario(ref)`` takes a path or a catalogue id (``peak_week`` or ``peak_week-v1``),
+``load_scenario(ref)`` takes a path or a catalogue id (``peak_week`` or ``peak_week-v2``; a
+retired version kept under ``scenarios/base/``, such as ``peak_week-v1``, by its id too),
 reads the TOML, resolves ``extends = "other"`` (deep merge: tables merge, arrays replace),
 applies dotted-path overrides, and validates against ``sim.schema.Scenario``. Anything wrong
 raises ``ScenarioError`` whose message is one line naming the file, the field and what was
@@ -86,6 +87,9 @@ def find_scenario(ref: str | os.PathLike[str]) -> Path:
         return direct
     for name, sid, _, p in catalogue_entries():
         if text in (name, sid):
+            return p
+    for p in sorted((cat / "base").glob("*.toml")):  # retired versions, still reachable
+        if text in (p.stem, str(read_raw(p).get("scenario", {}).get("id"))):
             return p
     known = ", ".join(n for n, *_ in catalogue_entries()) or "none"
     raise ScenarioError(f"{text}: no such scenario file or catalogue id (catalogue: {known})")

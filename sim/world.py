@@ -4,12 +4,35 @@
 truth, the ERP, the WMS and the channels (each with its API capacity), the customers and the
 recorders. ``world.systems`` is what a strategy is given. ``world.start()`` starts every
 process of the world; the runner then starts the strategy and runs the clock.
+
+Time series (``world.sampler``, see ``sim.recorder.Sampler`` and docs/metrics.md): one row
+per ``scenario.sample_interval`` of simulated time, at the end of the interval it covers, no
+row at t = 0. Run-wide (channel ``"*"``):
+
+- ``divergence_mean_abs``: mean over (channel, SKU) pairs of |shown - true|, units; mean;
+- ``orders_backlog`` / ``orders_backlog_max``: orders accepted by a channel and not yet in
+  the ERP; mean / peak;
+- ``postings_backlog``: WMS movements the ERP has not posted; mean;
+- ``erp_utilization``: in-flight ERP calls / the concurrency limit (1 slot if none); mean;
+- ``erp_queue`` / ``erp_queue_max``: ERP calls waiting for a slot; mean / peak;
+- ``bus_backlog`` / ``bus_backlog_max``: unacknowledged (message, consumer group) pairs;
+  mean / peak;
+- ``record_accuracy``: fraction of (location, SKU) pairs with ERP on-hand = physical; mean;
+- ``faults_active``: planned faults active, time-weighted (0.5 = one fault for half the
+  interval); mean.
+
+Per channel: ``divergence_mean_abs`` (units; mean), ``divergence_over_frac`` and
+``divergence_under_frac`` (fraction of the channel's SKUs shown above / below the truth;
+mean), ``divergence_over_frac_max`` and ``divergence_under_frac_max`` (the same; peak), and
+``oversold_units`` (cumulative since the start, read at the end of the interval: a running
+total does not alias). A peak is the largest value held for a positive time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
@@ -30,7 +53,15 @@ from sim.faults import FaultInjector
 from sim.history import History
 from sim.ledger import Ledger, Order
 from sim.products import Catalogue
-from sim.recorder import Divergence, LagTracker, RecordAccuracy, Sampler
+from sim.recorder import (
+    Divergence,
+    LagTracker,
+    Level,
+    MeanOf,
+    RecordAccuracy,
+    Sampler,
+    TracedDivergence,
+)
 from sim.rng import Streams
 from sim.schema import Scenario
 
@@ -175,6 +206,11 @@ class Systems:
         return self.erp.serve[channel]
 
 
+def _part(div: Divergence, c: int, k: int) -> float:
+    """Part ``k`` (0 abs, 1 over, 2 under) of channel ``c``'s divergence integrals."""
+    return div.integral(c)[k]
+
+
 def _expected_daily_units(sc: Scenario, popularity: np.ndarray) -> np.ndarray:
     """Planned demand per (location, SKU) per day: each channel's to its first location."""
     n_loc = len(sc.locations)
@@ -188,7 +224,9 @@ def _expected_daily_units(sc: Scenario, popularity: np.ndarray) -> np.ndarray:
 class World:
     """Everything in one simulated run except the strategy."""
 
-    def __init__(self, scenario: Scenario, seed: int) -> None:
+    def __init__(self, scenario: Scenario, seed: int, trace_divergence: bool | None = None) -> None:
+        """``trace_divergence``: keep the run-wide divergence step function (for
+        ``time_to_recovery_s``); by default only when the scenario has fault windows."""
         sc = scenario
         self.scenario = sc
         self.seed = seed
@@ -264,7 +302,10 @@ class World:
             self.channels.append(ch)
         for ch in self.channels:
             ch.prices = self.catalogue.prices
-        self.divergence = Divergence(env, self.ledger, [ch.count for ch in self.channels])
+        if trace_divergence is None:
+            trace_divergence = bool(sc.faults) or bool(sc.erp.api.maintenance)
+        div_class = TracedDivergence if trace_divergence else Divergence
+        self.divergence = div_class(env, self.ledger, [ch.count for ch in self.channels])
         self.lag = LagTracker(env, len(self.channels), self.ledger.n_sku)
         self.divergence.listeners.append(self.lag.on_change)
         for ch in self.channels:
@@ -291,51 +332,68 @@ class World:
         self.sampler = self._sampler()
 
     def _sampler(self) -> Sampler:
-        erp_api = self.erp_api
-        last = {"t": 0.0, "area": 0.0}
+        """The time series of the module docstring: every probe returns the mean (or the
+        peak) over the interval since the sampler's previous row."""
+        env, erp_api, div = self.env, self.erp_api, self.divergence
+        n_sku = self.ledger.n_sku
+        orders = self.orders_backlog = Level(env)
+        for ch in self.channels:
+            ch.accept_listeners.append(lambda _order: orders.add(1))
+        self.erp.import_listeners.append(lambda _order: orders.add(-1))
 
-        def erp_util() -> float:
+        def busy_area() -> float:
             erp_api._account()
-            now = self.env.now
-            dt = now - last["t"]
-            area = erp_api.stats.busy_area
-            u = (area - last["area"]) / (dt * (erp_api.concurrency or 1)) if dt > 0 else 0.0
-            last["t"], last["area"] = now, area
-            return u
+            return erp_api.stats.busy_area
 
-        posted = {"t": 0.0, "area": 0.0}
+        def bus_level() -> Level:
+            self.bus._expire_all()  # retention is lazy: apply it before reading
+            return self.bus.backlog
 
-        def postings_backlog() -> float:
-            # the mean over the sample interval: an instant read aliases with batch posting
-            # (peak_week posts every 15 min and samples every 15 min: it would read 0)
-            now, area = self.env.now, self.erp.unposted_area()
-            dt = now - posted["t"]
-            mean = (area - posted["area"]) / dt if dt > 0 else float(self.erp.unposted)
-            posted["t"], posted["area"] = now, area
-            return mean
+        def abs_total() -> float:
+            return sum(i_abs for i_abs, _, _ in div.integrals())
 
-        div = self.divergence
+        faults = [(f.start, f.end) for f in self.scenario.faults]
+        sampler_last = [0.0]
+
+        def faults_active() -> float:
+            a, b = sampler_last[0], float(env.now)
+            sampler_last[0] = b
+            return sum(max(0.0, min(e, b) - max(s, a)) for s, e in faults) / (b - a)
+
         probes: dict[str, Callable[[], float]] = {
-            "orders_backlog": lambda: len(self.ledger.orders) - len(self.erp.imported),
-            "postings_backlog": postings_backlog,
-            "erp_utilization": erp_util,
-            "erp_queue": lambda: erp_api.queue_length(),
-            "record_accuracy": self.accuracy.fraction_now,
-            "divergence_mean_abs": lambda: sum(div.sumabs) / div.d.size,
-            "bus_backlog": lambda: sum(g.lag() for g in self.bus._groups()),
-            "faults_active": lambda: self.faults.active_count(),
+            "orders_backlog": MeanOf(env, orders.integral),
+            "orders_backlog_max": orders.take_peak,
+            "postings_backlog": MeanOf(env, self.erp.unposted_area),
+            "erp_utilization": MeanOf(env, busy_area, float(erp_api.concurrency or 1)),
+            "erp_queue": MeanOf(env, erp_api.queue.integral),
+            "erp_queue_max": erp_api.queue.take_peak,
+            "record_accuracy": MeanOf(env, self.accuracy.integral_now),
+            "divergence_mean_abs": MeanOf(env, abs_total, float(div.d.size)),
+            "bus_backlog": MeanOf(env, lambda: bus_level().integral()),
+            "bus_backlog_max": lambda: bus_level().take_peak(),
+            "faults_active": faults_active,
         }
-        div = self.divergence
+        n_ch = len(self.channels)
+        means = [[MeanOf(env, partial(_part, div, c, k), float(n_sku)) for k in range(3)]
+                 for c in range(n_ch)]  # fmt: skip
+        peaks: list[tuple[int, int]] = [(0, 0)] * n_ch
+
+        def over_max(c: int) -> float:
+            peaks[c] = div.take_peaks(c)  # read once per sample, for both peaks
+            return peaks[c][0] / n_sku
+
         ledger = self.ledger
         return Sampler(
-            self.env,
+            env,
             self.scenario.scenario.sample_interval,
             [ch.name for ch in self.channels],
             probes,
             {
-                "divergence_mean_abs": lambda c: div.now(c)[0],
-                "divergence_over_frac": lambda c: div.now(c)[1],
-                "divergence_under_frac": lambda c: div.now(c)[2],
+                "divergence_mean_abs": lambda c: means[c][0](),
+                "divergence_over_frac": lambda c: means[c][1](),
+                "divergence_under_frac": lambda c: means[c][2](),
+                "divergence_over_frac_max": over_max,
+                "divergence_under_frac_max": lambda c: peaks[c][1] / n_sku,
                 "oversold_units": lambda c: ledger.oversold_units[c],
             },
         )

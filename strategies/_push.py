@@ -18,6 +18,7 @@ import numpy as np
 from mocks.api import Reply
 
 __all__ = [
+    "FEED_POLL",
     "MIN_RETRY_WAIT",
     "PARKED_RETRY",
     "ClientStats",
@@ -26,6 +27,7 @@ __all__ = [
     "import_until_taken",
     "push_availability",
     "retry_wait",
+    "until_applied",
 ]
 
 
@@ -40,6 +42,7 @@ class ClientStats:
     waits_for_retry_after: int = 0
     failed_pages: int = 0
     skus_written: int = 0
+    feed_polls: int = 0
 
 
 def backoff(rng: np.random.Generator, attempt: int, base: float, cap: float) -> float:
@@ -116,6 +119,29 @@ def call_with_retry(
         yield env.timeout(wait)
 
 
+#: how often a client asks whether a write that applies later (an Amazon feed) is done
+FEED_POLL = 30.0
+
+
+def until_applied(
+    env: Any, channel: Any, reply: Reply, rng: np.random.Generator, stats: ClientStats
+) -> Generator[Any, Any, None]:
+    """After a write to a channel that processes writes one after the other and applies
+    them later (Amazon's listings feeds: the reply is a feed id), poll its status every
+    ``FEED_POLL`` seconds until it is done. A client that submits the next feed before the
+    last one is done only queues it behind, so every value it sends gets older; waiting
+    lets the changes meanwhile go together into the next feed. Other channels: no wait."""
+    status_of = getattr(channel, "feed_status", None)
+    if status_of is None or not isinstance(reply.value, str):
+        return
+    while True:
+        yield env.timeout(FEED_POLL)
+        r = yield from call_with_retry(env, partial(status_of, reply.value), rng, stats)
+        stats.feed_polls += 1
+        if not r.ok or r.value == "DONE":
+            return
+
+
 def push_availability(
     env: Any,
     channel: Any,
@@ -140,6 +166,7 @@ def push_availability(
         stats.pages += 1
         if reply.ok:
             written += s.size
+            yield from until_applied(env, channel, reply, rng, stats)
         else:
             stats.failed_pages += 1
     stats.skus_written += written

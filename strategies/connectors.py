@@ -501,6 +501,17 @@ class AmazonConnector(ChannelConnector):
 
         return self._task(go)
 
+    def feed_status(self, feed_id: str) -> Any:
+        """``getFeed``: the feed's ``processingStatus``."""
+
+        def go() -> Reply:
+            r = self.client.get(f"/feeds/2021-06-30/feeds/{feed_id}")
+            if r.is_error:
+                return _error(r, r.json()["errors"][0]["code"])
+            return Reply(200, value=r.json()["processingStatus"])
+
+        return self._task(go)
+
     def fetch_orders(self, cursor: int = 0, limit: int | None = None) -> Any:
         def go() -> Reply:
             r = self.client.get("/orders/v0/orders", params={"NextToken": cursor})

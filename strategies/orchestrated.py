@@ -66,7 +66,7 @@ from mocks.api import ApiServer
 from sim.dists import Dist, Fixed
 from sim.fields import Count, Flag, Fraction, Interval, Retries
 from strategies._fulfill import FulfillmentSync
-from strategies._push import ClientStats, backoff, call_with_retry, retry_wait
+from strategies._push import ClientStats, backoff, call_with_retry, retry_wait, until_applied
 from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView, queue_record
 from strategies.base import SyncStrategy
 from strategies.connectors import http_systems
@@ -385,6 +385,7 @@ class Middleware:
             stats.pages += 1
             if reply.ok:
                 stats.skus_written += skus.size
+                yield from until_applied(env, ch, reply, rng, stats)
                 return True
             if reply.status == 429 and reply.retry_after is not None:
                 stats.waits_for_retry_after += 1

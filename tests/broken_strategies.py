@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Generator
 from typing import Any
+
+import numpy as np
 
 from strategies.batch import BatchParams, BatchStrategy
 
@@ -33,13 +34,17 @@ class DropsOrdersOnError(BatchStrategy):
 
 
 class WallClockBatch(BatchStrategy):
-    """Batch sync whose interval depends on the wall clock: not deterministic."""
+    """Batch sync whose interval depends on state outside the run, as if it read the wall
+    clock: the same seed twice gives two different runs. The jitter comes from one stream
+    with a fixed seed shared by every instance (the bug: state carried from run to run), so
+    the tests that catch it are deterministic: every run gets the next, different, draw."""
 
     name = "wall-clock"
     Params = BatchParams
+    _outside = np.random.default_rng(997)  # shared by every run in the process, on purpose
 
     def start(self, env: Any, systems: Any) -> None:
-        jitter = (time.perf_counter_ns() % 997) / 10.0
+        jitter = 1.0 + float(self._outside.uniform(0.0, 99.0))
         self.params = BatchParams(interval=self.params.interval + jitter)
         super().start(env, systems)
 

@@ -112,7 +112,8 @@ def test_duplicates_near_rate_and_accounting_holds() -> None:
     assert acc["lost"] == acc["in_flight"] == 0
     assert 0.035 < acc["duplicated"] / 2000 < 0.065
     stats = bus.stats_dict()
-    assert stats["events_delivered"] == len(log) == 2000 + stats["events_duplicated"]
+    assert stats["events_delivered"] == 2000  # (message, group) pairs delivered at least once
+    assert len(log) == 2000 + stats["events_duplicated"]  # every delivery beyond the first
     assert stats["events_duplicated"] >= acc["duplicated"]
     first = {m.id: t for t, m in log if m.delivery == 1}
     for t, m in log:
@@ -239,9 +240,10 @@ def test_loss_only_without_durability_and_always_counted() -> None:
     lost = sum(m is None for m in sent)
     assert 150 < lost < 250
     stats = bus.stats_dict()
-    assert stats["events_published"] == 1000
+    assert stats["events_published"] == 2 * 1000  # 1000 messages x 2 groups, lost included
     assert stats["events_lost"] == 2 * lost
     assert stats["events_delivered"] == 2 * (1000 - lost)
+    assert stats["events_in_flight"] == 0
     for name, log in (("erp", log_a), ("wms", log_b)):
         acc = bus.accounting()[name]
         assert acc["lost"] == lost
@@ -308,6 +310,57 @@ def test_late_subscriber_gets_only_later_messages() -> None:
     with pytest.raises(ValueError, match="already subscribed"):
         bus.subscribe("stock", "wms", recorder(env, late))
     assert_balanced(bus)
+
+
+def test_counters_count_message_group_pairs_run_wide_and_per_group() -> None:
+    """DESIGN §8: one unit, a (message, consumer group) pair. Two groups, one of them late
+    and paused at the end: published = delivered + lost + in flight, run-wide and per group;
+    a refusal's redelivery and a duplicate are extra deliveries, not more pairs."""
+    env, bus = make(partitions=2, latency=1.0, ack_timeout=5.0)
+    log_a: Log = []
+    log_b: Log = []
+    bus.subscribe("stock", "erp", recorder(env, log_a, lambda m: m.id == 1 and m.delivery == 1))
+    publish_at(env, bus, [(0.0, 0), (1.0, 1), (2.0, 2)])
+    env.run(until=2.5)
+    late = bus.subscribe("stock", "wms", recorder(env, log_b))
+    publish_at(env, bus, [(3.0, 3), (4.0, 4)])
+    env.run(until=4.5)
+    late.pause()  # message 4 reached neither handler of wms: in flight for it
+    env.run()
+    per = bus.per_group()
+    assert per["erp"] == {
+        "events_published": 5.0, "events_delivered": 5.0, "events_duplicated": 1.0,
+        "events_lost": 0.0, "events_in_flight": 0.0, "dlq_size": 0.0,
+    }  # fmt: skip
+    assert per["wms"] == {
+        "events_published": 2.0, "events_delivered": 1.0, "events_duplicated": 0.0,
+        "events_lost": 0.0, "events_in_flight": 1.0, "dlq_size": 0.0,
+    }  # fmt: skip
+    stats = bus.stats_dict()
+    for k in ("events_published", "events_delivered", "events_duplicated", "events_in_flight"):
+        assert stats[k] == per["erp"][k] + per["wms"][k], k
+    assert stats["events_published"] == 7  # 3 messages x 1 group + 2 messages x 2 groups
+    assert stats["events_published"] == (
+        stats["events_delivered"] + stats["events_lost"] + stats["events_in_flight"]
+    )
+    assert len(log_a) + len(log_b) == stats["events_delivered"] + stats["events_duplicated"]
+    assert_balanced(bus)
+
+
+def test_backlog_level_integrates_unacknowledged_pairs() -> None:
+    """The bus backlog as a level: 10 messages wait 20 s for a paused consumer, so its time
+    integral grows by 10 x 20 unit-seconds, and its peak is 10."""
+    env, bus = make(partitions=1, latency=0.0)
+    group = bus.subscribe("stock", "erp", lambda m: None)
+    group.pause()
+    publish_at(env, bus, [(10.0, k) for k in range(10)])
+    env.run(until=30.0)
+    group.resume()
+    env.run(until=50.0)
+    assert bus.backlog.value == 0
+    assert bus.backlog.integral() == pytest.approx(200.0)
+    assert bus.backlog.take_peak() == 10
+    assert bus.backlog.take_peak() == 0  # nothing held since
 
 
 def test_deterministic_given_the_rng() -> None:

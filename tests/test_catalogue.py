@@ -14,7 +14,7 @@ from sim.scenario import catalogue_dir, catalogue_entries, find_scenario, read_r
 CATALOGUE = {
     "peak_week", "flash_sale", "batch_vs_realtime", "erp_bottleneck", "erp_maintenance",
     "saas_outage", "middleware_outage", "channel_expansion", "returns_qc",
-    "marketplace_pending", "record_accuracy", "smoke",
+    "marketplace_pending", "record_accuracy", "smoke", "bus_faults", "webhook_storm",
 }  # fmt: skip
 LATER = {"cloud_erp_migration", "cloud_erp_migration_before"}  # with the platform presets
 NEW = ["flash_sale", "batch_vs_realtime", "channel_expansion", "returns_qc",
@@ -61,6 +61,77 @@ def test_new_scenarios_run_checked_for_a_tiny_horizon(name: str) -> None:
         r = run(sc, strategy, 1)
         assert r.ok, (strategy, r.checks)
         assert r.metrics["orders_accepted"] > 0
+
+
+def test_peak_week_is_on_the_platforms_its_header_names() -> None:
+    """v2: the Shopify main shop, the Adobe Commerce outlet and the Amazon marketplace are
+    the platform presets, the ERP is Dynamics-like (52 concurrent calls, 429 past them)."""
+    sc = load_scenario("peak_week")
+    assert sc.id == "peak_week-v2"
+    presets = {c.name: c.preset.platform if c.preset else None for c in sc.channels}
+    assert presets == {
+        "shop-main": "shopify", "shop-outlet": "adobe_commerce", "marketplace": "amazon",
+        "b2b-portal": None,
+    }  # fmt: skip
+    assert sc.erp.preset is not None
+    assert sc.erp.preset.platform == "dynamics"
+    assert not {"concurrency", "overflow", "service_time"} & sc.erp.api.model_fields_set
+    header = find_scenario("peak_week").read_text().split("\n\n")[0]
+    for claim in ("Shopify", "Adobe Commerce", "Amazon", "Dynamics"):
+        assert claim in header
+
+
+def test_scenarios_derived_from_peak_week_keep_v1_as_their_base() -> None:
+    """peak_week-v1 stays reachable (by id, under scenarios/base/) and the scenarios built
+    on it keep its channels, without presets, so their numbers and versions do not move."""
+    v1 = load_scenario("peak_week-v1")
+    assert find_scenario("peak_week-v1").parent.name == "base"
+    assert all(c.preset is None for c in v1.channels)
+    for name in ("erp_maintenance", "middleware_outage", "saas_outage", "batch_vs_realtime"):
+        raw = read_raw(find_scenario(name))
+        assert all("preset" not in c for c in raw["channels"]), name
+        assert "preset" not in raw["erp"], name
+
+
+@pytest.mark.parametrize(
+    ("name", "strategies"),
+    [("bus_faults", ("event", "orchestrated")), ("webhook_storm", ("api", "event"))],
+)
+def test_fault_scenarios_run_checked_and_every_fault_fires(
+    name: str, strategies: tuple[str, ...]
+) -> None:
+    """The new fault scenarios on a small catalogue, without the no-fault twin: safe, nothing
+    lost (liveness), and every planned fault touched the strategies it is meant for."""
+    sc = load_scenario(name, {"catalogue.skus": 80, "scenario.duration": "11h"})
+    for strategy in strategies:
+        r = run(sc, strategy, 1, recovery_baseline=False, keep_history=False)
+        assert r.ok, (strategy, r.checks)
+        assert r.checks["liveness"]["ok"], (strategy, r.checks["liveness"])
+        assert all(f["fired"] for f in r.faults), (strategy, r.faults)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["bus_faults", "webhook_storm", "peak_week"])
+def test_every_builtin_runs_the_platform_and_fault_scenarios_checked(name: str) -> None:
+    over = {"scenario.duration": "1d"} if name == "peak_week" else {}
+    for strategy in ("oracle", "batch", "api", "event", "orchestrated"):
+        r = run(name, strategy, 1, overrides=over, keep_history=False)
+        assert r.ok, (name, strategy, r.checks)
+        assert r.checks["liveness"]["orders"]["lost"] == 0, (name, strategy)
+
+
+def test_bus_faults_show_what_idempotency_buys() -> None:
+    """The same duplicates and rebalance, with and without event-id / version dedupe."""
+    sc = load_scenario("bus_faults", {"catalogue.skus": 80, "scenario.duration": "11h"})
+    out = {}
+    for idempotent in (True, False):
+        r = run(sc, "event", 1, strategy_params={"idempotent": idempotent},
+                recovery_baseline=False, keep_history=False)  # fmt: skip
+        assert r.ok
+        out[idempotent] = r.metrics
+    assert out[True]["event_duplicate_applications"] == 0
+    assert out[False]["event_duplicate_applications"] > 100
+    assert out[False]["divergence_mean_abs"] > 3 * out[True]["divergence_mean_abs"]
 
 
 def test_channel_expansion_adds_channels_and_centres_to_peak_week() -> None:

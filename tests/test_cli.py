@@ -25,8 +25,10 @@ def test_run_json_is_exactly_the_design_object(capsys: pytest.CaptureFixture[str
     assert code == 0, err
     obj = json.loads(out)
     assert list(obj) == [
-        "scenario", "strategy", "seed", "sim_seconds", "metrics", "per_channel", "checks"
+        "scenario", "strategy", "seed", "sim_seconds", "metrics", "per_channel", "per_group",
+        "checks",
     ]  # fmt: skip
+    assert obj["per_group"] == {}  # batch uses no bus
     assert obj["scenario"] == "smoke-v1"
     assert obj["strategy"] == "batch"
     assert obj["seed"] == 3
@@ -95,7 +97,7 @@ def test_default_results_directory_and_table(capsys: pytest.CaptureFixture[str])
 def test_listing_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(["scenarios"], capsys)
     assert code == 0
-    assert "peak_week-v1" in out
+    assert "peak_week-v2" in out
     assert "smoke-v1" in out
     code, out, _ = cli(["strategies"], capsys)
     assert code == 0

@@ -120,11 +120,16 @@ def test_every_strategy_recovers_after_erp_maintenance(strategy: str) -> None:
     r = cached_run("erp_maintenance", strategy, 1)
     ttr = r.metrics["time_to_recovery_s"]
     assert math.isfinite(ttr)
-    assert 0 <= ttr <= 4 * 3600
+    assert r.metrics["recovered"] == 1.0
+    # back for good, exact to the event: every strategy within the hour (batch needs a few
+    # of its export rounds); drift from the twin within the twin's own envelope does not count
+    assert 0 <= ttr <= 3600
     assert r.checks["liveness"]["orders"]["lost"] == 0
     if strategy in ("batch", "api"):
         assert r.faults[0]["hits"] > 0  # they call the ERP, so the window hit them
-        assert r.metrics["erp_rejected_calls"] > 0
+        # the window's 503s: "the ERP is down", not "the ERP is saturated"
+        assert r.metrics["erp_unavailable_calls"] > 0
+        assert r.metrics["erp_unavailable_calls"] >= r.faults[0]["hits"]
 
 
 def test_batch_goes_blind_during_maintenance_and_the_series_shows_it() -> None:

