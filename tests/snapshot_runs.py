@@ -18,9 +18,10 @@ SHORT = {"scenario.duration": "6h"}
 SNAPSHOT: list[tuple[str, str, dict[str, Any], str, int, dict[str, Any]]] = [
     *[(f"smoke/{s}", "smoke", {}, s, 3, {}) for s in
       ("oracle", "perfect", "batch", "api", "event", "orchestrated")],
-    ("smoke/api-push-atp", "smoke", {"strategies.api.mode": "push", "strategies.api.atp_check": True},
-     "api", 3, {}),
-    *[(f"peak_week-v2/6h/{s}", "peak_week", SHORT, s, 2, {}) for s in ("batch", "api", "event", "orchestrated")],
+    ("smoke/api-push-atp", "smoke",
+     {"strategies.api.mode": "push", "strategies.api.atp_check": True}, "api", 3, {}),
+    *[(f"peak_week-v2/6h/{s}", "peak_week", SHORT, s, 2, {})
+      for s in ("batch", "api", "event", "orchestrated")],
     *[(f"bus_faults/12h/{s}", "bus_faults", {"scenario.duration": "12h"}, s, 1, {})
       for s in ("event", "orchestrated")],
     *[(f"webhook_storm/12h/{s}", "webhook_storm", {"scenario.duration": "12h"}, s, 1, {})
