@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sim.bench import WORKLOADS, bare_simpy_rate, bench_one, workload_path
+from sim.tools.bench import WORKLOADS, bare_simpy_rate, bench_one, workload_path
 
 pytestmark = pytest.mark.benchmark
 

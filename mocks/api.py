@@ -10,8 +10,8 @@ is applied when the service ends, and the reply is delivered then.
 A call returns a SimPy event whose value is a ``Reply`` (never an exception), like an httpx
 response: check ``reply.ok`` or call ``reply.raise_for_status()``.
 
-Faults (``sim.faults``) act here while active: an outage answers 503, a throttling storm 429
-with Retry-After, an error burst a 5xx, a slowdown multiplies service times, and a timeout
+Faults (``sim.assembly.faults``) act here while active: an outage answers 503, a throttling
+storm 429 with Retry-After, an error burst a 5xx, a slowdown multiplies service times, and a timeout
 leaves the client with 504 after a delay while the call, still served, took effect or not
 (unknown outcome). Coin flips for faults come from their own stream, so a fault never shifts
 any other random number. Every call is recorded in the operation history (``sim.history``).
@@ -224,7 +224,7 @@ class ApiServer:
         self.batch_ops = batch_ops  # the operations max_items applies to (None: all)
         self.limited_ops = limited_ops  # the operations the rate limiters apply to (None: all)
         self.cost = cost  # points a call of n items costs in a CostBucket
-        self.faults: list[Any] = []  # active faults (sim.faults.ActiveFault)
+        self.faults: list[Any] = []  # active faults (sim.assembly.faults.ActiveFault)
         self.fault_rng = fault_rng if fault_rng is not None else rng
         self.history = history
         self._last = 0.0

@@ -2,27 +2,21 @@
 
 The public Python API (notebooks and other tools use these names):
 
-- ``run(scenario, strategy, seed, ...)`` -> ``RunResult`` (``sim.runner``);
+- ``run(scenario, strategy, seed, ...)`` -> ``RunResult`` (``sim.assembly.runner``);
 - ``run_many(scenario, strategies, seeds)`` -> list of ``RunResult``;
 - ``load_scenario(ref, overrides)`` -> ``Scenario`` and ``with_overrides`` (``sim.scenario``);
-- ``write_results(dir, results)``, the frames of ``sim.results`` and ``load_runs(dir)``;
-- ``write_report(dir)``: ``report.html`` and the PNGs of a results directory (``sim.report``).
+- ``write_results(dir, results)``, the frames of ``sim.tools.results`` and ``load_runs(dir)``;
+- ``write_report(dir)``: ``report.html`` and the PNGs of a results directory
+  (``sim.tools.report``).
+
+Names are imported on first use (PEP 562), so ``import sim.ledger`` loads the kernel core
+alone, not the assembly, the tools and matplotlib with it.
 """
 
-from pathlib import Path
+from __future__ import annotations
 
-from sim.results import (
-    lags_frame,
-    load_runs,
-    per_channel_frame,
-    runs_frame,
-    summary_frame,
-    timeseries_frame,
-    write_results,
-)
-from sim.runner import RunResult, run, run_many
-from sim.scenario import ScenarioError, load_scenario, with_overrides
-from sim.schema import Scenario
+import importlib
+from typing import Any
 
 __all__ = [
     "RunResult",
@@ -42,10 +36,33 @@ __all__ = [
     "write_results",
 ]
 
+_HOME = {
+    "RunResult": "sim.assembly.runner",
+    "run": "sim.assembly.runner",
+    "run_many": "sim.assembly.runner",
+    "Scenario": "sim.schema",
+    "ScenarioError": "sim.scenario",
+    "load_scenario": "sim.scenario",
+    "with_overrides": "sim.scenario",
+    "lags_frame": "sim.tools.results",
+    "load_runs": "sim.tools.results",
+    "per_channel_frame": "sim.tools.results",
+    "runs_frame": "sim.tools.results",
+    "summary_frame": "sim.tools.results",
+    "timeseries_frame": "sim.tools.results",
+    "write_results": "sim.tools.results",
+    "write_report": "sim.tools.report",
+}
 
-def write_report(results_dir: str | Path) -> Path:
-    """Write ``report.html`` and the PNGs into a results directory; returns the HTML path.
-    (``sim.report`` and matplotlib are imported on first use, not with ``sim``.)"""
-    from sim.report import write_report as _write_report
 
-    return _write_report(Path(results_dir))
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

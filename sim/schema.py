@@ -1,8 +1,9 @@
 """The scenario schema: what a scenario file may say, validated by pydantic.
 
-A scenario is pure data (STYLE 3): frozen models, no SimPy objects. ``sim.world`` builds the
-world from it. Every mechanism can be switched off or set to zero, so that a scenario can be
-as small as one SKU, one location and two channels and be checked against closed forms.
+A scenario is pure data (STYLE 3): frozen models, no SimPy objects. ``sim.assembly.world``
+builds the world from it. Every mechanism can be switched off or set to zero, so that a
+scenario can be as small as one SKU, one location and two channels and be checked against
+closed forms.
 All times are seconds of simulated time (see ``sim.dists`` for the accepted spellings).
 """
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from sim.assembly.runner import RunResult, run
 from sim.cli import main
-from sim.runner import RunResult, run
 from sim.scenario import apply_overrides, validate_raw
 from sim.schema import Scenario
 

@@ -32,7 +32,7 @@ SNAPSHOT: list[tuple[str, str, dict[str, Any], str, int, dict[str, Any]]] = [
 
 
 def hashes() -> dict[str, str]:
-    from sim.runner import run
+    from sim.assembly.runner import run
 
     out = {}
     for name, scenario, overrides, strategy, seed, options in SNAPSHOT:

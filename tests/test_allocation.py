@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sim.runner import RunResult, run
+from sim.assembly.runner import RunResult, run
 from tests.conftest import script, tiny
 
 API = {"bucket_size": 0, "latency": 0}

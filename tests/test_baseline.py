@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sim.baseline import BaselineError, baseline_path, check, compare_metric, save, stats
 from sim.cli import main
-from sim.conformance import check_scenario
+from sim.tools.baseline import BaselineError, baseline_path, check, compare_metric, save, stats
+from sim.tools.conformance import check_scenario
 
 GOLDEN = Path(__file__).parent / "golden"
 

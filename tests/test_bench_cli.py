@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from sim.bench import WORKLOADS, bare_simpy_rate, bench_one, workload_path
 from sim.cli import main
+from sim.tools.bench import WORKLOADS, bare_simpy_rate, bench_one, workload_path
 
 
 @pytest.mark.benchmark

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from sim import cli, load_scenario, run
+from sim import load_scenario, run
 from sim.cli import main
+from sim.cli.app import out_console
 from sim.scenario import catalogue_dir, catalogue_entries, find_scenario, read_raw
 
 CATALOGUE = {
@@ -45,7 +46,7 @@ def test_every_scenario_validates_is_versioned_and_documented(name: str) -> None
 def test_scenarios_command_lists_each_with_its_description(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli.out_console, "_width", 300)  # one table row per line
+    monkeypatch.setattr(out_console, "_width", 300)  # one table row per line
     main(["scenarios"])  # returns normally: exit code 0
     lines = capsys.readouterr().out.splitlines()
     for name, sid, desc, _ in catalogue_entries():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from sim.assembly.runner import collect, simulate
 from sim.checks import CheckFailure, run_checks
 from sim.registry import build_strategy
-from sim.runner import collect, simulate
 from sim.scenario import load_scenario
 
 

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from sim.assembly.runner import run, simulate
+from sim.assembly.world import World
 from sim.checks import failure_message, run_checks
 from sim.registry import build_strategy
-from sim.runner import run, simulate
 from sim.scenario import load_scenario
-from sim.world import World
 from strategies._push import ClientStats, push_availability
 from strategies.base import FunctionStrategy
 from tests.conftest import TINY, script, tiny

@@ -8,8 +8,8 @@ import broken_strategies
 import pytest
 
 from sim.cli import main
-from sim.conformance import check
 from sim.faultplan import FAULT_KINDS
+from sim.tools.conformance import check
 
 CHECKS = ["runs", "determinism", "conservation", "invariants", "bus_accounting"]
 

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 
+from sim.assembly.runner import run
 from sim.products import Catalogue
 from sim.rng import Streams
-from sim.runner import run
 from sim.scenario import load_scenario
 
 WALL = ("wall_seconds", "events_per_second")

@@ -13,10 +13,12 @@ import sim
 import strategies
 
 MODULES = [
-    f"{pkg.__name__}.{m.name}"
+    m.name
     for pkg in (sim, mocks, strategies)
-    for m in pkgutil.iter_modules(pkg.__path__)
-    if not m.name.startswith("_") and m.name not in ("cli",)
+    for m in pkgutil.walk_packages(pkg.__path__, prefix=f"{pkg.__name__}.")
+    if not m.ispkg
+    and not any(part.startswith("_") for part in m.name.split("."))
+    and not m.name.startswith("sim.cli.")  # the verbs: commands registered on the app
 ]
 
 

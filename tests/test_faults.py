@@ -10,12 +10,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from sim.chaos import chaos_scenario, draw_plan
+from sim.assembly.runner import run
 from sim.checks import CheckFailure
 from sim.cli import main
 from sim.faultplan import FAULT_KINDS
-from sim.runner import run
 from sim.scenario import load_scenario
+from sim.tools.chaos import chaos_scenario, draw_plan
 from tests.conftest import cached_run
 
 W = {"start": "6h", "duration": "2h"}

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from sim.chaos import judge
-from sim.conformance import _fault_scenario, check_scenario
+from sim.assembly.runner import run
 from sim.liveness import Recovery, moving_average, recovery_time
-from sim.runner import run
+from sim.tools.chaos import judge
+from sim.tools.conformance import _fault_scenario, check_scenario
 
 
 def steps(*pairs: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:

@@ -42,11 +42,11 @@ from mocks.api import Reply
 from mocks.bus import Bus, ConsumerGroup, Message
 from mocks.channel import Channel, StaleWrite
 from mocks.erp import OrderEvent
+from sim.assembly.world import World
 from sim.checks import failure_message, run_checks
 from sim.ledger import Order
 from sim.schema import Bus as BusSpec
 from sim.schema import Scenario
-from sim.world import World
 from tests.conftest import tiny
 
 

@@ -11,8 +11,8 @@ import respx
 
 from mocks.facades import ShopifyWebhookSender
 from sim import load_scenario, run, with_overrides
+from sim.assembly.world import World
 from sim.scenario import validate_raw
-from sim.world import World
 
 _RAW = load_scenario("smoke").model_dump(mode="json", by_alias=True, exclude_unset=True)
 del _RAW["erp"]["api"]  # smoke sizes its ERP pool explicitly; presets must show here

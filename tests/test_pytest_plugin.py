@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.pytest_plugin import MetricStat, SyncsimFixture, Value, pytest_assertrepr_compare
+from sim.tools.pytest_plugin import MetricStat, SyncsimFixture, Value, pytest_assertrepr_compare
 
 pytest_plugins = ["pytester"]
 
@@ -73,7 +73,7 @@ def test_metric_stat_numbers_and_message() -> None:
 
 
 def test_unknown_metric_names_the_known_ones(syncsim: SyncsimFixture) -> None:
-    from sim.pytest_plugin import Replications
+    from sim.tools.pytest_plugin import Replications
 
     rep = Replications("s", "x", [1], [type("R", (), {"metrics": {"a": 1.0}})()])
     assert float(rep.a.mean) == 1.0

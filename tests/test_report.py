@@ -12,9 +12,9 @@ import pytest
 
 from sim import load_scenario, run, write_results
 from sim.cli import main
-from sim.plots import BACKLOG_SERIES, divergence, fault_windows, pareto_front, series_count
 from sim.registry import BUILTIN_ORDER
-from sim.report import PLOTS, business_frame, load_results, winners_frame, write_report
+from sim.tools.plots import BACKLOG_SERIES, divergence, fault_windows, pareto_front, series_count
+from sim.tools.report import PLOTS, business_frame, load_results, winners_frame, write_report
 from tests.conftest import cli
 
 SMALL = ["--set", "scenario.duration=6h", "--set", "catalogue.skus=60"]

@@ -17,11 +17,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from sim.assembly.runner import SimulationError, StrategyRuntimeError, run
+from sim.assembly.world import World
 from sim.budget import Limits, ResourceError, check_resources
 from sim.loop import Spinning, drive
-from sim.runner import SimulationError, StrategyRuntimeError, run
 from sim.scenario import load_scenario
-from sim.world import World
 from strategies.base import FunctionStrategy
 from tests.conftest import cli
 
@@ -311,16 +311,16 @@ def test_an_internal_error_is_named_as_such_with_a_replay_command(
 def test_metrics_outside_their_domain_are_an_internal_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import sim.runner
+    import sim.assembly.runner
 
-    real = sim.runner.compute_metrics
+    real = sim.assembly.runner.compute_metrics
 
     def nan_lag(*args: Any) -> Any:
         metrics, per_channel = real(*args)
         metrics["lag_p95_s"] = float("nan")
         return metrics, per_channel
 
-    monkeypatch.setattr(sim.runner, "compute_metrics", nan_lag)
+    monkeypatch.setattr(sim.assembly.runner, "compute_metrics", nan_lag)
     with pytest.raises(SimulationError, match=r"metrics outside their domain: lag_p95_s=nan"):
         run("smoke", "oracle", 1, overrides={"scenario.duration": "1h"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.runner import run
+from sim.assembly.runner import run
 from sim.scenario import load_scenario
 from tests.conftest import cached_run
 

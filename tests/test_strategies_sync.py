@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sim.runner import run
+from sim.assembly.runner import run
 from tests.conftest import cached_run
 
 NOISY_BUS = {"bus.duplicate_rate": 0.05, "bus.reorder_jitter": {"dist": "exponential", "mean": 2}}

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from sim.sweep import (
+from sim.tools.sweep import (
     WALL_COLUMNS,
     SweepError,
     dask_executor,

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from sim.runner import run
+from sim.assembly.runner import run
 from tests.snapshot_runs import GOLDEN, SNAPSHOT
 
 EXPECTED = json.loads(GOLDEN.read_text())

@@ -12,7 +12,7 @@ import broken_strategies
 import pandas as pd
 import pytest
 
-from sim.conformance import check_scenario
+from sim.assembly.runner import StrategyRuntimeError, run
 from sim.registry import (
     BUILTIN_ORDER,
     StrategyError,
@@ -20,7 +20,7 @@ from sim.registry import (
     resolve_strategy,
     strategy_origins,
 )
-from sim.runner import StrategyRuntimeError, run
+from sim.tools.conformance import check_scenario
 from strategies.base import FunctionStrategy
 from tests.conftest import cli
 

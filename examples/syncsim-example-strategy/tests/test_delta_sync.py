@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from syncsim_example import DeltaSyncStrategy
 
-from sim.pytest_plugin import SyncsimFixture
 from sim.registry import strategy_origins
+from sim.tools.pytest_plugin import SyncsimFixture
 
 BUSY = {"scenario.start": "2026-11-23T08:00:00"}  # the busy part of the smoke day
 

@@ -46,10 +46,10 @@ from mocks.erp import Erp
 from mocks.facades import client_for
 from mocks.platforms import channel_api_kwargs, channel_class, erp_api_kwargs
 from mocks.wms import Wms
+from sim.assembly.faults import FaultInjector
 from sim.bridge import SimRuntime
 from sim.calendar import Calendar
 from sim.demand import customers, scripted_customers
-from sim.faults import FaultInjector
 from sim.history import History
 from sim.ledger import Ledger, Order
 from sim.products import Catalogue

@@ -17,7 +17,7 @@ numbers are floats that remember where they come from, so a failing assert reads
       per seed: 1: 0.0099, 2: 0.0131, ...
       worst seed 2; replay: syncsim run peak_week --strategy mymod:MyStrategy --seed 2
 
-``syncsim.check(strategy)`` is the conformance checker (``sim.conformance``). Options:
+``syncsim.check(strategy)`` is the conformance checker (``sim.tools.conformance``). Options:
 ``--syncsim-workers N`` runs seeds in parallel. Importing this module is cheap: the
 simulator is imported when a test first asks for the fixture.
 """
@@ -91,7 +91,7 @@ class MetricStat:
         return self._v("mean", sum(finite) / len(finite) if finite else math.nan)
 
     def _ci(self) -> tuple[float, float]:
-        from sim.results import confidence_interval
+        from sim.tools.results import confidence_interval
 
         return confidence_interval(list(self.raw))
 
@@ -156,7 +156,7 @@ class Replications:
         names = self.metric_names
         if name not in names:
             raise AttributeError(f"no metric {name!r}; metrics: {', '.join(names)}")
-        from sim.baseline import LOWER_IS_WORSE
+        from sim.tools.baseline import LOWER_IS_WORSE
 
         where = f" [{self.channel_name}]" if self.channel_name else ""
         return MetricStat(
@@ -204,12 +204,12 @@ class SyncsimFixture:
         path or ``Scenario``) for ``seeds`` (a count from 1, or explicit seeds).
         ``horizon`` shortens the scenario (e.g. ``"6h"``). A failing safety check or a
         crashing strategy fails the test with one line and the replay command."""
+        from sim.assembly.executor import Job, run_jobs
+        from sim.assembly.runner import StrategyRuntimeError
         from sim.checks import CheckFailure
-        from sim.conformance import strategy_label
-        from sim.pool import Job, run_jobs
-        from sim.runner import StrategyRuntimeError
         from sim.scenario import load_scenario, with_overrides
         from sim.schema import Scenario
+        from sim.tools.conformance import strategy_label
 
         over = dict(overrides or {})
         if horizon is not None:
@@ -235,8 +235,8 @@ class SyncsimFixture:
         return Replications(sc.id, label, seed_list, results, replay)
 
     def check(self, strategy: Any, **options: Any) -> Any:
-        """The conformance report of ``strategy`` (``sim.conformance.check``)."""
-        from sim.conformance import check
+        """The conformance report of ``strategy`` (``sim.tools.conformance.check``)."""
+        from sim.tools.conformance import check
 
         options.setdefault("workers", self.workers)
         return check(strategy, **options)

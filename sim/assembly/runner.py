@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.assembly.world import World
 from sim.budget import check_resources
 from sim.checks import CheckFailure, failure_message, run_checks
 from sim.guard import (
@@ -40,7 +41,6 @@ from sim.metrics import CORE_KEYS, compute_metrics
 from sim.registry import StrategyError, build_strategy
 from sim.scenario import load_scenario, with_overrides
 from sim.schema import Scenario
-from sim.world import World
 
 __all__ = [
     "LAG_QUANTILES",

@@ -14,7 +14,7 @@ of the day) and reports, check by check:
   a quarter of it), no crash, the safety checks, nothing lost (liveness) and recovery within
   ``recovery_bound`` after the fault ends (``bus_loss``, which loses messages on purpose,
   is judged on safety only);
-- ``chaos``: a short seeded swarm (``sim.chaos``), every seed judged the same way.
+- ``chaos``: a short seeded swarm (``sim.tools.chaos``), every seed judged the same way.
 
 The report is a ``ConformanceReport``: ``ok``, the failing checks, and a rich table.
 ``syncsim check STRATEGY`` prints it and exits 1 if any check fails.
@@ -27,26 +27,24 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.table import Table
 
-from sim.chaos import chaos_scenario, judge
+from sim.assembly.executor import Job, RunError, run_jobs
+from sim.assembly.runner import RunResult, StrategyRuntimeError, run
 from sim.dists import parse_duration
 from sim.faultplan import FAULT_KINDS
-from sim.pool import Job, RunError, run_jobs
 from sim.registry import resolve_strategy
-from sim.runner import RunResult, StrategyRuntimeError, run
 from sim.scenario import load_scenario, with_overrides
 from sim.schema import Scenario
+from sim.tools.chaos import chaos_scenario, judge
 
 __all__ = [
     "CheckOutcome",
     "ConformanceReport",
     "check",
     "check_scenario",
-    "register",
     "strategy_label",
 ]
 
@@ -252,48 +250,3 @@ def check(
             time.perf_counter() - spent)  # fmt: skip
     report.seconds = time.perf_counter() - t_all
     return report
-
-
-def register(app: Any) -> None:
-    """Add ``syncsim check`` to the CLI."""
-    from sim import cli
-
-    @app.command("check")
-    def check_cmd(
-        strategy: Annotated[str, typer.Argument(help="Strategy name or module:Class.")],
-        scenario: Annotated[str, typer.Option(help="Scenario to check on.")] = "smoke",
-        seed: Annotated[int, typer.Option(min=0)] = 1,
-        horizon: Annotated[str, typer.Option(help="Simulated time per run.")] = "6h",
-        chaos_seeds: Annotated[int, typer.Option(min=0, help="Seeds of the chaos swarm.")] = 3,
-        recovery_bound: Annotated[
-            str, typer.Option(help="Longest acceptable recovery after a fault.")
-        ] = "2h",
-        workers: Annotated[int, typer.Option(min=0, help="Parallel runs (0: one per CPU).")] = 1,
-        step_budget: Annotated[
-            float | None,
-            typer.Option(min=0, help="Wall seconds one step may take (hung strategy)."),
-        ] = None,
-    ) -> None:
-        """Conformance checks of a strategy: determinism, conservation, invariants, bus
-        accounting, each fault kind, a chaos swarm. Exit 1 if any check fails."""
-        with cli._errors():
-            try:
-                parse_duration(horizon)
-                parse_duration(recovery_bound)
-            except ValueError as exc:
-                raise cli.InputError(f"--horizon/--recovery-bound: {exc}") from None
-            with cli._progress(1, False) as prog:
-                task = prog.add_task(f"checking {strategy}", total=None)
-
-                def step(o: CheckOutcome) -> None:
-                    prog.update(task, description=f"{strategy}: {o.name}")
-
-                report = check(
-                    strategy, scenario, seed=seed, horizon=horizon, chaos_seeds=chaos_seeds,
-                    recovery_bound=recovery_bound, workers=workers or cli.default_workers(),
-                    step_budget=step_budget, on_check=step,
-                )  # fmt: skip
-        cli.out_console.print(report.table())
-        if not report.ok:
-            cli._say(f"syncsim: check failed: {strategy}: {', '.join(report.failed)}")
-            raise typer.Exit(1)

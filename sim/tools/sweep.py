@@ -37,31 +37,18 @@ import json
 import multiprocessing
 import os
 import signal
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
-import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from sim.outdir import SWEEP_FILE, SWEEP_MARKER, OutputError, check_out
-from sim.pool import Job, RunError
+from sim.assembly.executor import Job, RunError
+from sim.assembly.runner import run
 from sim.registry import StrategyError, build_strategy, resolve_strategy
-from sim.results import lags_frame, manifest, per_channel_frame, runs_frame, summary_frame
-from sim.runner import run
 from sim.scenario import (
     ScenarioError,
     apply_overrides,
@@ -71,6 +58,8 @@ from sim.scenario import (
     validate_raw,
 )
 from sim.schema import Scenario
+from sim.tools.outdir import SWEEP_FILE, SWEEP_MARKER, check_out
+from sim.tools.results import lags_frame, manifest, per_channel_frame, runs_frame, summary_frame
 
 __all__ = [
     "SweepError",
@@ -84,7 +73,6 @@ __all__ = [
     "load_sweep",
     "plan",
     "process_pool",
-    "register",
     "run_sweep",
     "serial",
 ]
@@ -494,106 +482,3 @@ def run_sweep(
 
 
 # -- command line ----------------------------------------------------------------------------
-
-
-def register(app: Any) -> None:
-    """Add ``syncsim sweep`` to the command line ``app``."""
-
-    @app.command("sweep")
-    def sweep_cmd(
-        sweep_file: Annotated[Path, typer.Argument(help="Sweep file (TOML).")],
-        workers: Annotated[
-            int, typer.Option(min=0, help="Parallel runs (0: one per CPU; 1: in this process).")
-        ] = 0,
-        scheduler: Annotated[
-            str | None,
-            typer.Option(
-                help="Run on Dask: tcp://HOST:PORT of a running scheduler, or 'local' to "
-                "start a LocalCluster of --workers processes."
-            ),
-        ] = None,
-        out: Annotated[
-            Path | None,
-            typer.Option(
-                help="Results directory (default results/<sweep name>); an existing "
-                "one is resumed: finished runs are not redone."
-            ),
-        ] = None,
-    ) -> None:
-        """Run a sweep file: scenario x strategies x parameter grids x seeds (see README,
-        Sweeps). Each finished run is written at once; rerun to resume an interrupted sweep."""
-        err = Console(stderr=True)
-        say = Console()
-
-        def fail(message: str, code: int) -> None:
-            err.print(message, markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(code)
-
-        n_workers = workers or (os.cpu_count() or 1)
-        if scheduler is not None and not (
-            scheduler in ("local", "local-threads") or scheduler.startswith("tcp://")
-        ):
-            fail(f"syncsim: error: --scheduler {scheduler}: expected tcp://HOST:PORT or local", 2)
-        try:
-            spec = load_sweep(sweep_file)
-            runs = plan(spec)
-        except (SweepError, ScenarioError, StrategyError) as exc:
-            fail(f"syncsim: error: {exc}", 2)
-        target = out or Path("results") / sweep_file.stem
-        try:
-            check_out(target, "--out", sweep=True)
-        except OutputError as exc:
-            fail(f"syncsim: error: {exc}", 2)
-        done = finished(target) & {r.run_id for r in runs}
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        )
-        if done:
-            err.print(f"resuming {target}: {len(done)} of {len(runs)} runs already finished")
-        try:
-            with progress:
-                task = progress.add_task(f"sweep {sweep_file.stem}", total=len(runs) - len(done))
-
-                def advance(r: SweepRun, result: Any) -> None:
-                    progress.advance(task)
-
-                with ExitStack() as stack:
-                    if scheduler is not None:
-                        try:
-                            submit = stack.enter_context(dask_executor(scheduler, n_workers))
-                        except OSError as exc:
-                            fail(f"syncsim: error: --scheduler {scheduler}: {exc}", 2)
-                    else:
-                        submit = serial if n_workers <= 1 else process_pool(n_workers)
-                    outcome = run_sweep(runs, target, submit, advance, sys.argv)
-        except OSError as exc:
-            fail(f"syncsim: cannot write results: {target}: {exc.strerror or exc}", 1)
-        except OutputError as exc:
-            fail(f"syncsim: error: {exc}", 2 if exc.usage else 1)
-        except KeyboardInterrupt:
-            now = len(finished(target) & {r.run_id for r in runs})
-            fail(
-                f"syncsim: interrupted: {now} of {len(runs)} runs finished in {target}; "
-                "run the same command again to resume",
-                130,
-            )
-        say.print(
-            f"sweep {sweep_file.stem}: {len(runs)} runs, {len(outcome.executed)} executed, "
-            f"{len(outcome.skipped)} already finished, {len(outcome.failed)} failed; "
-            f"results: {target}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
-        for run_id, message in outcome.failed:
-            err.print(f"run {run_id} failed: {message}", markup=False, highlight=False)
-        if outcome.failed:
-            raise typer.Exit(1)

@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from sim.runner import run
+from sim.assembly.runner import run
 from sim.schema import Scenario
 
 __all__ = ["Job", "RunError", "default_workers", "run_jobs"]

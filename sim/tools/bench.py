@@ -6,7 +6,8 @@ memory is that run's own):
 - **bare SimPy**: timeouts per wall second of a loop of ``env.timeout`` in 100 concurrent
   processes (a heap of 100 pending events), measured in the same ``bench`` invocation
   (best of three);
-- **domain events**: the ``domain_events`` metric of the run (``sim.world.World.domain_events``):
+- **domain events**: the ``domain_events`` metric of the run
+  (``sim.assembly.world.World.domain_events``):
   state changes applied to system records, counted once each: order lines demanded,
   changes of truth (ledger availability changes), physical movements, ERP postings, SKU
   values written to channels (one per SKU and channel written, whether by one call or a bulk
@@ -34,27 +35,27 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import simpy
-import typer
-from rich.console import Console
 from rich.table import Table
 
-from sim.registry import BUILTIN_ORDER, StrategyError, installed_strategies, resolve_strategy
 from sim.scenario import ScenarioError, find_scenario
 
 __all__ = [
+    "BENCH_HELP",
     "SCALING",
     "WORKLOADS",
     "Workload",
     "bare_simpy_rate",
+    "bench_in_child",
     "bench_one",
-    "register",
+    "bench_table",
+    "scaling_table",
     "workload_path",
 ]
 
-BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
 
 BENCH_HELP = (
     "Syncsim's domain events per second next to bare SimPy's timeout rate, per workload and "
@@ -129,7 +130,7 @@ def bench_one(
 ) -> dict[str, Any]:
     """One run in this process; the figures the table shows (the child's work).
     ``demand_factor`` multiplies every channel's order rate."""
-    from sim.runner import run
+    from sim.assembly.runner import run
     from sim.scenario import load_scenario
 
     over = dict(overrides or {})
@@ -157,7 +158,7 @@ def bench_one(
     }
 
 
-def _child(
+def bench_in_child(
     path: Path,
     strategy: str,
     duration: str | None,
@@ -169,7 +170,7 @@ def _child(
     """The run in ``repeat`` fresh processes; the fastest by ``key`` (best of N: on a shared
     machine, other load only ever slows a run down). Every repeat must give the same trace."""
     extra = json.dumps({"overrides": overrides or {}, "demand_factor": demand_factor})
-    cmd = [sys.executable, "-m", "sim.bench", str(path), strategy, duration or "", extra]
+    cmd = [sys.executable, "-m", "sim.tools.bench", str(path), strategy, duration or "", extra]
     rows = []
     for _ in range(repeat):
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -184,7 +185,7 @@ def _child(
     return best
 
 
-def _table(
+def bench_table(
     rows: list[dict[str, Any]], bare: float, quick: bool, load: tuple[float, float]
 ) -> Table:
     best = rows[0].get("repeats", 1) if rows else 1
@@ -229,7 +230,7 @@ SCALING: tuple[tuple[str, dict[str, Any], float], ...] = (
 )
 
 
-def _scaling_table(rows: list[dict[str, Any]], horizon: str) -> Table:
+def scaling_table(rows: list[dict[str, Any]], horizon: str) -> Table:
     best = rows[0].get("repeats", 1) if rows else 1
     table = Table(
         title=f"scaling on peak_week ({horizon}; 2,000 SKUs; CPU seconds of the whole run"
@@ -256,101 +257,6 @@ def _span(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
-
-
-def register(app: Any) -> None:
-    """Add ``syncsim bench`` to the command line ``app``."""
-
-    @app.command("bench", help=BENCH_HELP)
-    def bench_cmd(
-        workload: Annotated[
-            list[str] | None,
-            typer.Option("--workload", "-w", help=f"Repeatable; one of {', '.join(WORKLOADS)}."),
-        ] = None,
-        strategy: Annotated[
-            list[str] | None,
-            typer.Option("--strategy", "-s", help="Repeatable; default: every built-in."),
-        ] = None,
-        quick: Annotated[
-            bool, typer.Option("--quick", help="Short horizons (peak_week 1d, 100k 2h, 10m).")
-        ] = False,
-        json_out: Annotated[
-            Path | None, typer.Option("--json", help="Also write the rows to this JSON file.")
-        ] = None,
-        repeat: Annotated[
-            int,
-            typer.Option(
-                "--repeat",
-                "-r",
-                min=1,
-                help="Run each workload this many times and keep the fastest (best of N): "
-                "on a shared or virtual machine, other load only slows runs down.",
-            ),
-        ] = 1,
-        scaling: Annotated[
-            bool,
-            typer.Option(
-                "--scaling",
-                help="Also check that cost grows with events: peak_week (one day, or 12h "
-                "with --quick) at 2x demand and at 10x catalogue, against the base.",
-            ),
-        ] = False,
-    ) -> None:
-        """Syncsim's domain events per second next to bare SimPy's timeout rate."""
-        err = Console(stderr=True)
-
-        def fail(message: str, code: int) -> None:
-            err.print(message, markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(code)
-
-        names = workload or list(WORKLOADS)
-        for n in names:
-            if n not in WORKLOADS:
-                fail(f"syncsim: error: --workload {n}: unknown (known: {', '.join(WORKLOADS)})", 2)
-        strategies = strategy or [n for n in BUILTIN_ORDER if n in installed_strategies()]
-        try:
-            for s in strategies:
-                resolve_strategy(s)
-            paths = {n: workload_path(WORKLOADS[n]) for n in names}
-        except (StrategyError, ScenarioError) as exc:
-            fail(f"syncsim: error: {exc}", 2)
-        load0 = os.getloadavg()[0]  # wall-clock rates mean little on a busy machine
-        bare = bare_simpy_rate()
-        rows: list[dict[str, Any]] = []
-        with err.status("benchmarking") as status:
-            for n in names:
-                for s in strategies:
-                    status.update(f"{n} / {s}")
-                    dur = WORKLOADS[n].quick_duration if quick else None
-                    try:
-                        row = _child(paths[n], s, dur, repeat=repeat)
-                    except RuntimeError as exc:
-                        fail(f"syncsim: bench failed: {exc}", 1)
-                    rows.append({"workload": n, **row})
-            scale_rows: list[dict[str, Any]] = []
-            if scaling:
-                horizon = "12h" if quick else "1d"
-                peak = workload_path(WORKLOADS["peak_week"])
-                for s in strategies:
-                    for case, over, factor in SCALING:
-                        status.update(f"scaling: {s} / {case}")
-                        try:
-                            row = _child(peak, s, horizon, over, factor, repeat, "total_cpu_s")
-                        except RuntimeError as exc:
-                            fail(f"syncsim: bench failed: {exc}", 1)
-                        scale_rows.append({"case": case, **row})
-        out = Console()
-        if not out.is_terminal:
-            out = Console(width=132)
-        load = (load0, os.getloadavg()[0])
-        out.print(_table(rows, bare, quick, load))
-        if scaling:
-            out.print(_scaling_table(scale_rows, "12h" if quick else "1d"))
-        if json_out is not None:
-            tmp = json_out.with_name(f".{json_out.name}.tmp")
-            data = {"bare_simpy_per_s": bare, "load": load, "runs": rows, "scaling": scale_rows}
-            tmp.write_text(json.dumps(data, indent=2))
-            os.replace(tmp, json_out)
 
 
 def _main(argv: Sequence[str]) -> None:

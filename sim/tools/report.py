@@ -1,9 +1,9 @@
 """``syncsim report RESULTS_DIR``: a self-contained ``report.html`` plus the PNGs.
 
-The report reads only the files of a results directory (``sim.results``): runs,
+The report reads only the files of a results directory (``sim.tools.results``): runs,
 timeseries, lags and the manifest's per-scenario ``costs``. It writes, next to them:
 
-- one PNG per plot (``sim.plots``): ``outcomes.png``, ``lag_cdf.png``, ``divergence.png``,
+- one PNG per plot (``sim.tools.plots``): ``outcomes.png``, ``lag_cdf.png``, ``divergence.png``,
   ``load_vs_lag.png``, ``backlog.png``, ``business.png``;
 - ``report.html`` with the same PNGs embedded (base64), the summary table with the winner
   per metric, and the business view;
@@ -31,17 +31,16 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import typer
 
-from sim import plots
-from sim.outdir import syncsim_files
 from sim.registry import FLOORS
-from sim.results import confidence_interval
 from sim.schema import Costs
+from sim.tools import plots
+from sim.tools.outdir import syncsim_files
+from sim.tools.results import confidence_interval
 
 __all__ = [
     "METRICS",
@@ -49,7 +48,6 @@ __all__ = [
     "ResultsData",
     "business_frame",
     "load_results",
-    "register",
     "winners_frame",
     "write_report",
 ]
@@ -395,20 +393,3 @@ def write_report(results_dir: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return d / "report.html"
-
-
-def register(app: Any) -> None:
-    """Add ``syncsim report RESULTS_DIR`` to the CLI."""
-    from sim.cli import InputError, _errors, out_console
-
-    @app.command("report")
-    def report_cmd(
-        results_dir: Annotated[Path, typer.Argument(help="A results directory (runs.parquet).")],
-    ) -> None:
-        """Write report.html (plots embedded) and the PNGs into a results directory."""
-        with _errors():
-            try:
-                path = write_report(results_dir)
-            except ReportError as exc:
-                raise InputError(str(exc)) from None
-        out_console.print(f"report: {path}", markup=False, highlight=False, soft_wrap=True)

@@ -1,4 +1,4 @@
-"""The report's plots, from the long-format results frames (``sim.results``).
+"""The report's plots, from the long-format results frames (``sim.tools.results``).
 
 Every function takes frames as read from a results directory and returns a matplotlib
 ``Figure`` (Agg canvas, never a window); ``series_count(fig)`` counts the labelled series
@@ -24,7 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from sim.results import confidence_interval
+from sim.tools.results import confidence_interval
 
 __all__ = [
     "BACKLOG_SERIES",

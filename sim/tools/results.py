@@ -5,7 +5,7 @@
 - ``per_channel.parquet``: one row per run and channel;
 - ``timeseries.parquet``: scenario, strategy, seed, t, channel (``*`` = run-wide), series, value;
 - ``lags.parquet``: the lag distribution of each run per channel (``*`` = all channels) as a
-  quantile grid (``sim.runner.LAG_QUANTILES``): scenario, strategy, seed, channel, n (lag
+  quantile grid (``sim.assembly.runner.LAG_QUANTILES``): scenario, strategy, seed, channel, n (lag
   samples), q, lag_s; enough for lag CDFs without keeping every sample;
 - ``summary.csv``: per scenario, strategy and metric: n, mean, std and a 95% confidence
   interval across replications (Student t);
@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.outdir import MARKER, OutputError, check_out, discard, new_temp_dir, replace_dir
-from sim.runner import LAG_QUANTILES
+from sim.assembly.runner import LAG_QUANTILES
+from sim.tools.outdir import MARKER, OutputError, check_out, discard, new_temp_dir, replace_dir
 
 __all__ = [
     "confidence_interval",
@@ -223,7 +223,7 @@ def _version(dist: str) -> str | None:
 
 
 def manifest(results: Sequence[Any], command: Sequence[str] | None = None) -> dict[str, Any]:
-    """The manifest of a results folder: syncsim's marker (``sim.outdir``), versions, seeds,
+    """The manifest of a results folder: syncsim's marker (``sim.tools.outdir``), versions, seeds,
     git commit, command line and every run's trace hash."""
     return {
         "syncsim": MARKER,
@@ -266,7 +266,7 @@ def new_run_dir(root: Path, label: str) -> Path:
 def write_results(out: Path, results: Sequence[Any], command: Sequence[str] | None = None) -> Path:
     """Write every file for ``results`` into ``out`` atomically; returns ``out``.
 
-    ``out`` follows ``sim.outdir``'s rule: created if new, replaced only if syncsim wrote it
+    ``out`` follows ``sim.tools.outdir``'s rule: created if new, replaced only if syncsim wrote it
     (and then only syncsim's files are removed), refused otherwise (``OutputError``). A
     failure while writing (a full disk, no permission) raises ``OutputError`` with
     ``usage=False`` and leaves nothing behind."""

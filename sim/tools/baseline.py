@@ -29,12 +29,12 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from sim.conformance import strategy_label
-from sim.pool import Job, run_jobs
+from sim.assembly.executor import Job, run_jobs
 from sim.registry import resolve_strategy
-from sim.results import confidence_interval
 from sim.scenario import load_scenario
 from sim.schema import Scenario
+from sim.tools.conformance import strategy_label
+from sim.tools.results import confidence_interval
 
 __all__ = [
     "HIGHER_IS_WORSE",
@@ -46,7 +46,6 @@ __all__ = [
     "check",
     "compare_metric",
     "load",
-    "register",
     "save",
     "stats",
 ]
@@ -284,80 +283,9 @@ def check(
     return cmp
 
 
-_Strategy = Annotated[str, typer.Option("--strategy", "-s", help="Name or module:Class.")]
-_Dir = Annotated[Path, typer.Option("--path", help="Directory of baseline files.")]
-_Set = Annotated[
+Strategy = Annotated[str, typer.Option("--strategy", "-s", help="Name or module:Class.")]
+Dir = Annotated[Path, typer.Option("--path", help="Directory of baseline files.")]
+Set = Annotated[
     list[str] | None, typer.Option("--set", help="Override a scenario value: KEY=VALUE.")
 ]
-_Workers = Annotated[int, typer.Option(min=0, help="Parallel runs (0: one per CPU).")]
-
-
-def register(app: Any) -> None:
-    """Add ``syncsim baseline save|check`` to the CLI."""
-    from sim import cli
-
-    group = typer.Typer(help="Golden baselines: save per-metric statistics, check new seeds.",
-                        no_args_is_help=True)  # fmt: skip
-    app.add_typer(group, name="baseline")
-
-    @group.command("save")
-    def save_cmd(
-        scenario: Annotated[str, typer.Argument(help="Scenario file or catalogue id.")],
-        strategy: _Strategy,
-        seeds: Annotated[int, typer.Option(min=2, help="How many seeds.")] = 5,
-        seed: Annotated[int, typer.Option(min=0, help="First seed.")] = 1,
-        path: _Dir = GOLDEN,
-        set_: _Set = None,
-        workers: _Workers = 1,
-    ) -> None:
-        """Run SCENARIO with a strategy on N seeds; store per-metric statistics as JSON."""
-        with cli._errors():
-            sc = cli._load(scenario, cli._overrides(set_))
-            t0 = time.perf_counter()
-            target = save(sc, strategy, seeds, path=path, seed=seed,
-                          workers=workers or cli.default_workers())  # fmt: skip
-        cli.out_console.print(
-            f"saved {target} ({seeds} seeds, {time.perf_counter() - t0:.1f} s)",
-            markup=False, highlight=False, soft_wrap=True,
-        )  # fmt: skip
-
-    @group.command("check")
-    def check_cmd(
-        scenario: Annotated[str, typer.Argument(help="Scenario file or catalogue id.")],
-        strategy: _Strategy,
-        seeds: Annotated[
-            int | None, typer.Option(min=2, help="New seeds (default: as the baseline).")
-        ] = None,
-        seed: Annotated[
-            int | None, typer.Option(min=0, help="First new seed (default: after the baseline's).")
-        ] = None,
-        path: _Dir = GOLDEN,
-        set_: _Set = None,
-        alpha: Annotated[float, typer.Option(min=0, max=1, help="Significance level.")] = 0.001,
-        tolerance: Annotated[
-            float, typer.Option(min=0, help="Smallest relative change that counts.")
-        ] = 0.1,
-        show_all: Annotated[bool, typer.Option("--all", help="List unchanged metrics.")] = False,
-        workers: _Workers = 1,
-    ) -> None:
-        """Run new seeds and compare with the saved baseline; exit 1 if a metric regressed."""
-        with cli._errors():
-            sc = cli._load(scenario, cli._overrides(set_))
-            try:
-                cmp = check(
-                    sc, strategy, seeds, path=path, seed=seed, alpha=alpha, rel_tol=tolerance,
-                    workers=workers or cli.default_workers(),
-                )  # fmt: skip
-            except BaselineError as exc:
-                raise cli.InputError(str(exc)) from None
-        cli.out_console.print(cmp.table(everything=show_all))
-        for k, (old, new) in cmp.parameters_differ.items():
-            cli.out_console.print(f"note: parameter {k} is {new!r}, baseline had {old!r}",
-                                  markup=False, highlight=False)  # fmt: skip
-        if not cmp.ok:
-            worst = ", ".join(
-                f"{c.metric} {c.base['mean']:.4g} -> {c.new['mean']:.4g} ({c.delta:+.4g})"
-                for c in cmp.regressions
-            )
-            cli._say(f"syncsim: baseline check failed: {cmp.file}: regressed: {worst}")
-            raise typer.Exit(1)
+Workers = Annotated[int, typer.Option(min=0, help="Parallel runs (0: one per CPU).")]

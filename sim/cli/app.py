@@ -1,0 +1,72 @@
+"""The ``syncsim`` application object and the console entry point.
+
+Every verb is a module of ``sim.cli`` that adds its command to ``app``; ``main`` turns usage
+errors into one line and exit code 2 and never lets a traceback through.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from sim.scenario import (
+    cut,
+)
+
+try:  # typer >= 0.24 vendors its own click
+    from typer._click import exceptions as _cx
+except ImportError:  # pragma: no cover - older typer depends on click
+    from click import exceptions as _cx  # type: ignore[no-redef]
+
+
+__all__ = ["app", "err_console", "main", "out_console", "say"]
+
+app = typer.Typer(
+    name="syncsim",
+    help="Which way of synchronizing inventory between ERP, WMS and sales channels oversells "
+    "least, lags least and survives faults, at what load on the ERP?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out_console = Console()
+err_console = Console(stderr=True)
+
+
+def say(message: str) -> None:
+    err_console.print(message, markup=False, highlight=False, emoji=False, soft_wrap=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: usage errors become one line and exit code 2; nothing ends in a
+    traceback (an unexpected exception is one line naming it and where it was raised)."""
+    # module:Class from the current folder, as python -m does, but after installed packages:
+    # a user's own strategies/ or sim/ folder must not shadow syncsim's
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    try:
+        code = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except _cx.NoArgsIsHelpError as exc:
+        err_console.print(exc.format_message(), markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except _cx.ClickException as exc:
+        say(f"syncsim: error: {exc.format_message()}")
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        say("syncsim: interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a bug of syncsim's own: one line, not a traceback
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+        say(f"syncsim: internal error: {type(exc).__name__}: {cut(str(exc), 300)}{where}")
+        sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)
