@@ -4,6 +4,8 @@ The public Python API (notebooks and other tools use these names):
 
 - ``run(scenario, strategy, seed, ...)`` -> ``RunResult`` (``sim.assembly.runner``);
 - ``run_many(scenario, strategies, seeds)`` -> list of ``RunResult``;
+- ``batch_run(scenario, strategies, parameters=grid, seeds=5, processes=2)`` -> a
+  ``BatchResult`` (``.runs()``: one row per run with its grid values), Mesa style;
 - ``load_scenario(ref, overrides)`` -> ``Scenario`` and ``with_overrides`` (``sim.scenario``);
 - ``write_results(dir, results)``, the frames of ``sim.tools.results`` and ``load_runs(dir)``;
 - ``write_report(dir)``: ``report.html`` and the PNGs of a results directory
@@ -22,6 +24,7 @@ __all__ = [
     "RunResult",
     "Scenario",
     "ScenarioError",
+    "batch_run",
     "lags_frame",
     "load_runs",
     "load_scenario",
@@ -39,7 +42,7 @@ __all__ = [
 _HOME = {
     "RunResult": "sim.assembly.runner",
     "run": "sim.assembly.runner",
-    "run_many": "sim.assembly.runner",
+    "run_many": "sim.assembly.executor",
     "Scenario": "sim.schema",
     "ScenarioError": "sim.scenario",
     "load_scenario": "sim.scenario",
@@ -52,6 +55,7 @@ _HOME = {
     "timeseries_frame": "sim.tools.results",
     "write_results": "sim.tools.results",
     "write_report": "sim.tools.report",
+    "batch_run": "sim.tools.batch",
 }
 
 

@@ -20,12 +20,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+import simpy
 from greenlet import getcurrent, greenlet
 from simpy.events import URGENT
 
 __all__ = [
     "AS_OF_HEADER",
     "SimRuntime",
+    "TaskDone",
     "decode_as_of",
     "encode_as_of",
     "sku_code",
@@ -54,6 +56,20 @@ def decode_as_of(value: str) -> np.ndarray:
     return np.array([float(x) for x in value.split(",")], float)
 
 
+class TaskDone(simpy.events.Event):
+    """The event a task's caller waits on (``SimRuntime.spawn``). ``finish`` triggers it with
+    the task's outcome at *urgent* priority, so the caller wakes at the same instant and
+    before ordinary events of that instant, as a direct call's own reply would. A failure is
+    defused: it reaches whoever waits on the event, and does not stop the simulation."""
+
+    def finish(self, ok: bool, value: Any) -> None:
+        self._ok = ok
+        self._value = value
+        if not ok:
+            self.defused = True
+        self.env.schedule(self, URGENT)
+
+
 class SimRuntime:
     """Greenlet tasks scheduled by a SimPy environment."""
 
@@ -64,7 +80,7 @@ class SimRuntime:
     def spawn(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn()`` as a task; the returned event fires with its result (or fails with
         its exception) as soon as it finishes, before other events of the same instant."""
-        done = self.env.event()
+        done = TaskDone(self.env)
         self.tasks += 1
 
         def body() -> tuple[bool, Any]:
@@ -84,16 +100,11 @@ class SimRuntime:
             self.env.timeout(0).callbacks.append(lambda _: self._resume(task, done, None))
         return done
 
-    def _resume(self, task: greenlet, done: Any, value: Any) -> None:
+    def _resume(self, task: greenlet, done: TaskDone, value: Any) -> None:
         out = task.switch() if value is None else task.switch(value)
         if task.dead:
             ok, result = out
-            done._ok = ok
-            done._value = result
-            if not ok:
-                done._defused = False
-            # at once, as the call's own reply would wake a process in direct mode
-            self.env.schedule(done, URGENT)
+            done.finish(ok, result)
 
     def wait(self, event: Any) -> Any:
         """Park the current task until ``event`` is processed; its value (raises if it

@@ -11,15 +11,26 @@ B2B portals set large means). One SimPy timeout per order, no process per SKU.
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from mocks.channel import Channel
 from sim.calendar import DAY, Calendar
+from sim.schema import Channel as ChannelSpec
 from sim.schema import ScriptedOrder
 
-__all__ = ["DemandDay", "customers", "draw_day", "scripted_customers"]
+
+class Storefront(Protocol):
+    """What customers need of a channel: its specification and its counter."""
+
+    name: str
+    spec: ChannelSpec
+
+    def place(self, skus: Sequence[int], qtys: Sequence[int]) -> Any:
+        """A customer wants ``qtys[i]`` of ``skus[i]``."""
+
+
+__all__ = ["DemandDay", "Storefront", "customers", "draw_day", "scripted_customers"]
 
 
 class DemandDay:
@@ -73,7 +84,7 @@ def draw_day(
 
 def customers(
     env: Any,
-    channel: Channel,
+    channel: Storefront,
     calendar: Calendar,
     popularity: np.ndarray,
     rng: np.random.Generator,
@@ -107,7 +118,7 @@ def customers(
 
 
 def scripted_customers(
-    env: Any, channels: Sequence[Channel], script: Sequence[ScriptedOrder]
+    env: Any, channels: Sequence[Storefront], script: Sequence[ScriptedOrder]
 ) -> Generator[Any, Any, None]:
     """SimPy process: order lines placed at exact times (from ``demand.scripted``)."""
     by_name = {ch.name: ch for ch in channels}

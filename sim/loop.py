@@ -19,7 +19,7 @@ never yields from one that is merely slow. None of this changes what a healthy r
 
 from __future__ import annotations
 
-import sys
+import inspect
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -140,7 +140,7 @@ class Loop:
 
         def watching(event: Any, priority: EventPriority = NORMAL, delay: float = 0) -> None:
             if delay == 0:
-                creators[_chain(sys._getframe(1))] += 1
+                creators[_chain(inspect.currentframe())] += 1
                 proc = env.active_process
                 if proc is not None:
                     procs[proc.name] += 1

@@ -8,19 +8,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from sim.assembly.executor import dask_submitter, execute, pool_submitter, serial
 from sim.cli import main
-from sim.tools.sweep import (
-    WALL_COLUMNS,
-    SweepError,
-    dask_executor,
-    execute,
-    finished,
-    load_sweep,
-    plan,
-    process_pool,
-    run_sweep,
-    serial,
-)
+from sim.tools.sweep import WALL_COLUMNS, SweepError, finished, load_sweep, plan, run_sweep
 from strategies.base import SyncStrategy
 
 SWEEP = """
@@ -109,8 +99,8 @@ def test_same_rows_serial_process_pool_and_dask(tmp_path: Path) -> None:
     runs = plan(load_sweep(_sweep_file(tmp_path)))
     assert len(runs) == 6
     a = run_sweep(runs, tmp_path / "serial", serial)
-    b = run_sweep(runs, tmp_path / "pool", process_pool(2))
-    with dask_executor("local-threads", 1) as submit:
+    b = run_sweep(runs, tmp_path / "pool", pool_submitter(2))
+    with dask_submitter("local-threads", 1) as submit:
         c = run_sweep(runs, tmp_path / "dask", submit)
     for outcome in (a, b, c):
         assert sorted(outcome.executed) == sorted(r.run_id for r in runs)
@@ -163,7 +153,7 @@ def test_interrupted_sweep_resumes_without_redoing_finished_runs(tmp_path: Path)
     executed: list[str] = []
 
     def recording(todo: Any) -> Any:
-        executed.extend(r.run_id for r in todo)
+        executed.extend(job.key for job in todo)  # each job's key is its run id
         return serial(todo)
 
     outcome = run_sweep(runs, out, recording)
@@ -190,7 +180,7 @@ def test_failed_run_is_not_written_and_is_retried(tmp_path: Path) -> None:
     executed: list[str] = []
 
     def recording(todo: Any) -> Any:
-        executed.extend(r.run_id for r in todo)
+        executed.extend(job.key for job in todo)  # each job's key is its run id
         return serial(todo)
 
     again = run_sweep(runs, tmp_path / "out", recording)

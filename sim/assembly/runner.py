@@ -16,7 +16,7 @@ import math
 import os
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,6 @@ __all__ = [
     "collect",
     "partial_result",
     "run",
-    "run_many",
     "simulate",
     "strategy_name",
     "trace_hash",
@@ -480,27 +479,3 @@ def partial_result(exc: StrategyRuntimeError, keep_history: bool = True) -> RunR
     result.error = str(exc)
     result.checks["ok"] = False
     return result
-
-
-def run_many(
-    scenario: Scenario | str | Path,
-    strategies: Sequence[Any],
-    seeds: Sequence[int],
-    *,
-    overrides: Mapping[str, Any] | None = None,
-    on_result: Callable[[RunResult], None] | None = None,
-    progress: Callable[[float], None] | None = None,
-) -> list[RunResult]:
-    """Every strategy on every seed (common random numbers: same seeds for all)."""
-    if isinstance(scenario, Scenario):
-        sc = with_overrides(scenario, overrides) if overrides else scenario
-    else:
-        sc = load_scenario(scenario, overrides)
-    results = []
-    for seed in seeds:
-        for strategy in strategies:
-            res = run(sc, strategy, seed, progress=progress)
-            results.append(res)
-            if on_result:
-                on_result(res)
-    return results

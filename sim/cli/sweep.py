@@ -19,6 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from sim.assembly.executor import submitter
 from sim.cli.app import app
 from sim.registry import StrategyError
 from sim.scenario import (
@@ -28,13 +29,10 @@ from sim.tools.outdir import OutputError, check_out
 from sim.tools.sweep import (
     SweepError,
     SweepRun,
-    dask_executor,
     finished,
     load_sweep,
     plan,
-    process_pool,
     run_sweep,
-    serial,
 )
 
 
@@ -105,13 +103,10 @@ def sweep_cmd(
                 progress.advance(task)
 
             with ExitStack() as stack:
-                if scheduler is not None:
-                    try:
-                        submit = stack.enter_context(dask_executor(scheduler, n_workers))
-                    except OSError as exc:
-                        fail(f"syncsim: error: --scheduler {scheduler}: {exc}", 2)
-                else:
-                    submit = serial if n_workers <= 1 else process_pool(n_workers)
+                try:
+                    submit = stack.enter_context(submitter(n_workers, scheduler))
+                except OSError as exc:
+                    fail(f"syncsim: error: --scheduler {scheduler}: {exc}", 2)
                 outcome = run_sweep(runs, target, submit, advance, sys.argv)
     except OSError as exc:
         fail(f"syncsim: cannot write results: {target}: {exc.strerror or exc}", 1)

@@ -34,11 +34,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import multiprocessing
 import os
-import signal
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,8 +43,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from sim.assembly.executor import Job, RunError
-from sim.assembly.runner import run
+from sim.assembly.executor import Job, RunError, Submit, serial
 from sim.registry import StrategyError, build_strategy, resolve_strategy
 from sim.scenario import (
     ScenarioError,
@@ -67,14 +63,10 @@ __all__ = [
     "SweepRun",
     "SweepSpec",
     "consolidate",
-    "dask_executor",
-    "execute",
     "finished",
     "load_sweep",
     "plan",
-    "process_pool",
     "run_sweep",
-    "serial",
 ]
 
 WALL_COLUMNS = ("wall_seconds", "events_per_second")
@@ -210,11 +202,16 @@ def _strategy_name(ref: str, where: str) -> str:
     return str(getattr(obj, "name", getattr(obj, "__name__", ref)))
 
 
-def plan(spec: SweepSpec, run_options: Mapping[str, Any] | None = None) -> list[SweepRun]:
+def plan(
+    spec: SweepSpec,
+    run_options: Mapping[str, Any] | None = None,
+    base: Mapping[str, Any] | None = None,
+) -> list[SweepRun]:
     """The run list, every run validated; a bad path or value raises ``SweepError`` naming it
-    (and the grid values of the run where it first fails)."""
+    (and the grid values of the run where it first fails). ``base``: the scenario as a raw
+    table, when it is not read from ``spec.scenario`` (``sim.tools.batch``)."""
     where = spec.source
-    base = read_raw(Path(spec.scenario))
+    base = dict(base) if base is not None else read_raw(Path(spec.scenario))
     names = {ref: _strategy_name(ref, where) for ref in spec.strategies}
     for key in spec.grid:
         parts = key.split(".")
@@ -239,8 +236,9 @@ def plan(spec: SweepSpec, run_options: Mapping[str, Any] | None = None) -> list[
                 raise SweepError(f"{where}: {exc}{_at(values)}") from None
             params = _params(strat)
             for seed in spec.seeds:
-                job = Job(sc, ref, seed, options=options, capture_errors=True)
-                runs.append(SweepRun(_run_id(sc, ref, params, seed), values, job))
+                run_id = _run_id(sc, ref, params, seed)
+                job = Job(sc, ref, seed, options=options, capture_errors=True, key=run_id)
+                runs.append(SweepRun(run_id, values, job))
     return runs
 
 
@@ -274,99 +272,6 @@ def _params(strategy: Any) -> dict[str, Any]:
     if p is not None and dataclasses.is_dataclass(p) and not isinstance(p, type):
         return dict(json.loads(_canonical(dataclasses.asdict(p))))
     return {}
-
-
-# -- executing -------------------------------------------------------------------------------
-
-
-def execute(job: Job) -> Any:
-    """One run of a sweep (module level, so process pools and Dask workers can import it);
-    a run that raises becomes a ``RunError``."""
-    try:
-        return run(
-            job.scenario, job.strategy, job.seed, strategy_params=job.params or None, **job.options
-        )
-    except Exception as exc:
-        return RunError(job.scenario.id, job.strategy, job.seed, f"{type(exc).__name__}: {exc}")
-
-
-Submit = Callable[[Sequence[SweepRun]], Iterator[tuple[SweepRun, Any]]]
-
-
-def serial(todo: Sequence[SweepRun]) -> Iterator[tuple[SweepRun, Any]]:
-    for r in todo:
-        yield r, execute(r.job)
-
-
-def _quiet_worker() -> None:
-    """Pool workers leave Ctrl-C to the parent, which stops them (no worker tracebacks)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _execute_indexed(item: tuple[int, Job]) -> tuple[int, Any]:
-    return item[0], execute(item[1])
-
-
-def process_pool(workers: int) -> Submit:
-    """Runs on a local pool of ``workers`` processes, yielding runs as they finish."""
-
-    def submit(todo: Sequence[SweepRun]) -> Iterator[tuple[SweepRun, Any]]:
-        n = max(1, min(workers, len(todo)))
-        pool = multiprocessing.get_context().Pool(n, initializer=_quiet_worker)
-        finished_ok = False
-        try:
-            items = [(i, r.job) for i, r in enumerate(todo)]
-            for i, result in pool.imap_unordered(_execute_indexed, items, chunksize=1):
-                yield todo[i], result
-            finished_ok = True
-        finally:
-            if finished_ok:
-                pool.close()
-            else:
-                pool.terminate()  # interrupted: unfinished runs are dropped, redone on resume
-            pool.join()
-
-    return submit
-
-
-@contextmanager
-def dask_executor(scheduler: str, workers: int) -> Iterator[Submit]:
-    """Runs on a Dask cluster: ``tcp://host:port`` of a running scheduler, or ``local`` for
-    a ``LocalCluster`` of ``workers`` single-threaded worker processes on this machine."""
-    from distributed import Client, LocalCluster
-    from distributed import as_completed as dask_completed
-
-    cluster = None
-    if scheduler == "local":
-        cluster = LocalCluster(
-            n_workers=max(1, workers),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-        )
-        client = Client(cluster)
-    elif scheduler == "local-threads":  # one in-process worker (tests)
-        cluster = LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
-        )
-        client = Client(cluster)
-    else:
-        client = Client(scheduler, timeout="10s")
-
-    def submit(todo: Sequence[SweepRun]) -> Iterator[tuple[SweepRun, Any]]:
-        futures = {client.submit(execute, r.job, key=f"syncsim-{r.run_id}"): r for r in todo}
-        try:
-            for fut in dask_completed(list(futures)):
-                yield futures[fut], fut.result()
-        finally:
-            client.cancel(list(futures))
-
-    try:
-        yield submit
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -469,7 +374,8 @@ def run_sweep(
     done = finished(out)
     todo = [r for r in runs if r.run_id not in done]
     outcome = SweepOutcome(out, len(runs), [r.run_id for r in runs if r.run_id in done], [])
-    for r, result in submit(todo) if todo else iter(()):
+    for i, result in submit([r.job for r in todo]) if todo else iter(()):
+        r = todo[i]
         if isinstance(result, RunError):
             outcome.failed.append((r.run_id, result.message))
         else:
