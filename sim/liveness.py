@@ -31,11 +31,16 @@ unit on one (channel, SKU) pair. The envelope matters: after a fault the run's s
 from its twin's (other orders, other shortages at other moments), so the two are not
 comparable instant by instant hours later; a pointwise band made a late random excursion
 "the recovery" (batch back within 30 minutes of an ERP window reported 8 hours). The run
-has recovered at t_r, the smallest t >= the end of the last fault such that D_w(s) <=
-band(s) for every s in [t, end of run]; ``time_to_recovery_s = t_r - end of the last
-fault``, solved on the union of the breakpoints (D_w's crossing is exact; the band is
-linear between breakpoints), so it is not a multiple of any sample grid. Without a twin (a
-strategy passed as an instance) the band is a constant from the part before the first
+has recovered at t_r, the end of the last *excursion* of D_w above the band that counts:
+the first one (from the end of the last fault: the recovery itself), any later one that
+lasts an hour (``DWELL``) or more, and one still going at the end of the run (then the
+run has not recovered). A later excursion shorter than an hour is chance, not a relapse:
+the two runs have drifted apart, and brief differences between them are noise (on chaos
+seed 7 of peak_week a 40-minute blip 3% above the band, a day after the real return, would
+otherwise have added a day). ``time_to_recovery_s = t_r - end of the last fault``, with
+every crossing solved exactly on its segment (D_w is linear between breakpoints, the band
+is taken linear between them), so it is not a multiple of any sample grid. Without a twin
+(a strategy passed as an instance) the band is a constant from the part before the first
 fault: 1.2 x the time-weighted 95% quantile of D there + the same floor. A run still
 outside the band at its end has not recovered: its ``time_to_recovery_s`` is censored at
 (end of run - end of the last fault) and the metric ``recovered`` is 0 (1 otherwise, and
@@ -67,6 +72,7 @@ __all__ = [
 BAND_FACTOR = 1.2  # the band: 20% above the no-fault moving average's envelope ...
 BAND_FLOOR = 0.02  # ... plus 2% of its mean over the run (or one unit on one pair, if more)
 ENVELOPE = 3600.0  # seconds either side of t over which the no-fault envelope is taken
+DWELL = 3600.0  # a later excursion above the band shorter than this is chance, not a relapse
 QUANTILE = 0.95  # without a twin: the level of the pre-fault part
 
 
@@ -217,18 +223,21 @@ def recovery_time(
     t_end: float,
     unit: float = 0.0,
     half: float = ENVELOPE,
+    dwell: float = DWELL,
 ) -> Recovery:
     """When the moving average of ``d`` over ``w`` is back within the band for good.
 
     ``d`` is a step function (times ascending, values); the band is ``BAND_FACTOR`` x the
     envelope (``half`` seconds either side) of the moving average of the step function
     ``band`` over ``w``, plus the larger of ``BAND_FLOOR`` x its time mean over [0, t_end]
-    and ``unit``; or a constant. Returns the time from ``t_fault`` to the smallest
-    t >= ``t_fault`` from which D_w <= band up to ``t_end``: D_w is piecewise linear
-    between the breakpoints (each step time, and each step time + w), the band is taken
-    linear between them, so the last crossing is solved exactly on the segment where it
-    happens. Censored (``recovered`` False, ``t_end - t_fault``) when D_w is above the band
-    at ``t_end``.
+    and ``unit``; or a constant. D_w is piecewise linear between the breakpoints (each step
+    time, and each step time + w), the band is taken linear between them, so every crossing
+    is solved exactly on its segment. An *excursion* is a stretch where D_w is above the
+    band; it counts when it starts at ``t_fault`` (the recovery itself), lasts ``dwell``
+    seconds or more, or is still going at ``t_end``; shorter ones later are chance (the run
+    has drifted from its twin). Returns the time from ``t_fault`` to the end of the last
+    excursion that counts (0 if none); censored (``recovered`` False, ``t_end - t_fault``)
+    when one is still going at ``t_end``.
     """
     if t_end <= t_fault:
         return Recovery(0.0, False)
@@ -248,16 +257,23 @@ def recovery_time(
         limit = BAND_FACTOR * env[np.searchsorted(bx, x)] + floor
     f = moving_average(d, w, x) - limit
     tol = 1e-12 * max(1.0, float(np.abs(limit).max()))
-    above = np.flatnonzero(f > tol)
-    if above.size == 0:
-        return Recovery(0.0, True)
-    k = int(above[-1])
-    if k == x.size - 1:
+    above = f > tol
+    if above[-1]:
         return Recovery(t_end - t_fault, False)
-    # f is linear on [x[k], x[k + 1]], above the band at x[k] and within it at x[k + 1]
-    f0, f1 = float(f[k]), float(f[k + 1])
-    t_r = float(x[k]) + (f0 - tol) / (f0 - f1) * float(x[k + 1] - x[k])
-    return Recovery(min(max(t_r, float(x[k])), float(x[k + 1])) - t_fault, True)
+    recovered_at = t_fault
+    edges = np.flatnonzero(np.diff(above.astype(np.int8)))  # k: above changes on [x_k, x_k+1]
+    start = t_fault if above[0] else None
+    for k in edges.tolist():
+        f0, f1 = float(f[k]), float(f[k + 1])
+        t = float(x[k]) + (f0 - tol) / (f0 - f1) * float(x[k + 1] - x[k])  # the crossing
+        t = min(max(t, float(x[k])), float(x[k + 1]))
+        if not above[k]:  # an excursion starts
+            start = t
+        elif start is not None:  # it ends at t
+            if start == t_fault or t - start >= dwell:
+                recovered_at = t
+            start = None
+    return Recovery(recovered_at - t_fault, True)
 
 
 def time_to_recovery(world: Any, baseline: Steps | None = None) -> Recovery:

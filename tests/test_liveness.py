@@ -42,12 +42,23 @@ def test_within_the_band_all_along_is_zero_and_never_back_is_censored() -> None:
     assert recovery_time(quiet, CALM, 600.0, 5000.0, 5000.0) == Recovery(0.0, False)
 
 
-def test_back_for_good_means_after_the_last_excursion() -> None:
-    """Back within the band at 1821.3, above it again over [3000, 3100): recovery is when
-    that excursion's window has passed (3700 - 13.2 = 3686.8), not at the first return."""
-    d = steps((0.0, 0.1), (1000.0, 1.1), (1234.5, 0.1), (3000.0, 1.1), (3100.0, 0.1))
-    r = recovery_time(d, CALM, 600.0, 1234.5, 8000.0)
+def test_back_for_good_means_after_the_last_excursion_of_an_hour_or_more() -> None:
+    """Back within the band at 1821.3. Above it again over [3000, 3100): D_w is above for
+    about 10 minutes, chance between two runs that drifted apart, not a relapse. Above
+    it over [3000, 7000) instead: an excursion of more than an hour, and recovery is when
+    its window has passed (7600 - 13.2 = 7586.8), not at the first return."""
+    blip = steps((0.0, 0.1), (1000.0, 1.1), (1234.5, 0.1), (3000.0, 1.1), (3100.0, 0.1))
+    r = recovery_time(blip, CALM, 600.0, 1234.5, 9000.0)
+    assert r == (pytest.approx(1821.3 - 1234.5, abs=1e-9), True)
+    relapse = steps((0.0, 0.1), (1000.0, 1.1), (1234.5, 0.1), (3000.0, 1.1), (7000.0, 0.1))
+    r = recovery_time(relapse, CALM, 600.0, 1234.5, 9000.0)
+    assert r == (pytest.approx(7586.8 - 1234.5, abs=1e-9), True)
+    # every excursion counts with dwell=0: the blip's window passes at 3700 - 13.2
+    r = recovery_time(blip, CALM, 600.0, 1234.5, 9000.0, dwell=0.0)
     assert r == (pytest.approx(3686.8 - 1234.5, abs=1e-9), True)
+    # a short excursion still going at the end of the run is censored, whatever its length
+    late = steps((0.0, 0.1), (1000.0, 1.1), (1234.5, 0.1), (8900.0, 1.1))
+    assert recovery_time(late, CALM, 600.0, 1234.5, 9000.0) == (9000.0 - 1234.5, False)
 
 
 def test_the_band_follows_the_twin_and_a_constant_band_works_alone() -> None:
@@ -60,20 +71,20 @@ def test_the_band_follows_the_twin_and_a_constant_band_works_alone() -> None:
 
 
 def test_the_band_is_the_twins_envelope_within_an_hour_either_side() -> None:
-    """After a fault the run drifts from its twin: a later excursion like one the twin itself
-    shows within an hour of that moment is inside the band; one the twin never comes near
-    within the hour is an excursion, and recovery is after it."""
-    d = steps((0.0, 0.1), (1000.0, 1.1), (1234.5, 0.1), (6000.0, 1.1), (6100.0, 0.1))
-    near = steps((0.0, 0.1), (6000.0 + 2400.0, 1.1), (6000.0 + 2500.0, 0.1))  # 40 min later
-    far = steps((0.0, 0.1), (6000.0 + 7200.0, 1.1), (6000.0 + 7300.0, 0.1))  # 2 h later
-    end = 20_000.0
+    """After a fault the run drifts from its twin: a later excursion of two hours like one
+    the twin itself shows within an hour of that moment is inside the band; one the twin
+    never comes near within the hour is a relapse, and recovery is after it."""
+    d = steps((0.0, 0.1), (1000.0, 1.1), (1234.5, 0.1), (6000.0, 1.1), (13200.0, 0.1))
+    near = steps((0.0, 0.1), (8400.0, 1.1), (15600.0, 0.1))  # the same, 40 min later
+    far = steps((0.0, 0.1), (30000.0, 1.1), (37200.0, 0.1))  # the same, hours later
+    end = 40_000.0
     with_near = recovery_time(d, near, 600.0, 1234.5, end)
     with_far = recovery_time(d, far, 600.0, 1234.5, end)
     pointwise = recovery_time(d, near, 600.0, 1234.5, end, half=0.0)
-    band = 1.2 * 0.1 + 0.02 * (0.1 + 1.0 * 100 / end)  # both twins' mean: 0.105
+    band = 1.2 * 0.1 + 0.02 * (0.1 + 1.0 * 7200 / end)  # both twins' mean: 0.118
     back = 600 * (band - 0.1)  # D_w = 0.1 + (spike end + 600 - t) / 600 reaches the band
     assert with_near == (pytest.approx(1834.5 - back - 1234.5, abs=1e-6), True)
-    assert with_far.seconds == pointwise.seconds == pytest.approx(6700 - back - 1234.5, abs=1e-6)
+    assert with_far.seconds == pytest.approx(13800 - back - 1234.5, abs=1e-6)
     # the envelope only ever widens the band: never a later recovery than pointwise
     assert with_near.seconds <= pointwise.seconds
 
@@ -107,7 +118,7 @@ def test_moving_average_and_recovery_agree_with_brute_force() -> None:
         mean_b = float(np.sum(np.diff(np.append(tb, end)) * b[1]) / end)
         above = moving_average(d, w, grid) > 1.2 * moving_average(b, w, grid) + 0.02 * mean_b
         expected = (grid[np.flatnonzero(above)[-1]] + 0.01 - fault) if above.any() else 0.0
-        r = recovery_time(d, b, w, fault, end, half=0.0)  # the pointwise band, exactly
+        r = recovery_time(d, b, w, fault, end, half=0.0, dwell=0.0)  # pointwise, every crossing
         assert r.recovered
         assert r.seconds == pytest.approx(expected, abs=0.011)
 
