@@ -32,7 +32,8 @@ from its twin's (other orders, other shortages at other moments), so the two are
 comparable instant by instant hours later; a pointwise band made a late random excursion
 "the recovery" (batch back within 30 minutes of an ERP window reported 8 hours). The run
 has recovered at t_r, the end of the last *excursion* of D_w above the band that counts:
-the first one (from the end of the last fault: the recovery itself), any later one that
+the first one, if it starts within the hour after the last fault (the recovery itself:
+effects lag their cause), any later one that
 lasts an hour (``DWELL``) or more, and one still going at the end of the run (then the
 run has not recovered). A later excursion shorter than an hour is chance, not a relapse:
 the two runs have drifted apart, and brief differences between them are noise (on chaos
@@ -233,9 +234,9 @@ def recovery_time(
     and ``unit``; or a constant. D_w is piecewise linear between the breakpoints (each step
     time, and each step time + w), the band is taken linear between them, so every crossing
     is solved exactly on its segment. An *excursion* is a stretch where D_w is above the
-    band; it counts when it starts at ``t_fault`` (the recovery itself), lasts ``dwell``
-    seconds or more, or is still going at ``t_end``; shorter ones later are chance (the run
-    has drifted from its twin). Returns the time from ``t_fault`` to the end of the last
+    band; it counts when it is the first one and starts within ``dwell`` of ``t_fault`` (the
+    recovery itself: effects lag their cause), lasts ``dwell`` seconds or more, or is still
+    going at ``t_end``; shorter ones later are chance (the run has drifted from its twin). Returns the time from ``t_fault`` to the end of the last
     excursion that counts (0 if none); censored (``recovered`` False, ``t_end - t_fault``)
     when one is still going at ``t_end``.
     """
@@ -270,7 +271,8 @@ def recovery_time(
         if not above[k]:  # an excursion starts
             start = t
         elif start is not None:  # it ends at t
-            if start == t_fault or t - start >= dwell:
+            first = recovered_at == t_fault and start < t_fault + dwell
+            if first or t - start >= dwell:
                 recovered_at = t
             start = None
     return Recovery(recovered_at - t_fault, True)

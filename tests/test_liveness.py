@@ -56,6 +56,10 @@ def test_back_for_good_means_after_the_last_excursion_of_an_hour_or_more() -> No
     # every excursion counts with dwell=0: the blip's window passes at 3700 - 13.2
     r = recovery_time(blip, CALM, 600.0, 1234.5, 9000.0, dwell=0.0)
     assert r == (pytest.approx(3686.8 - 1234.5, abs=1e-9), True)
+    # the first excursion counts even if short and a little after the fault (effects lag)
+    lagging = steps((0.0, 0.1), (1500.0, 1.1), (1600.0, 0.1))
+    r = recovery_time(lagging, CALM, 600.0, 1234.5, 9000.0)
+    assert r == (pytest.approx(2200 - 600 * 0.022 - 1234.5, abs=1e-9), True)
     # a short excursion still going at the end of the run is censored, whatever its length
     late = steps((0.0, 0.1), (1000.0, 1.1), (1234.5, 0.1), (8900.0, 1.1))
     assert recovery_time(late, CALM, 600.0, 1234.5, 9000.0) == (9000.0 - 1234.5, False)
