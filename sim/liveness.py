@@ -236,8 +236,9 @@ def recovery_time(
     is solved exactly on its segment. An *excursion* is a stretch where D_w is above the
     band; it counts when it is the first one and starts within ``dwell`` of ``t_fault`` (the
     recovery itself: effects lag their cause), lasts ``dwell`` seconds or more, or is still
-    going at ``t_end``; shorter ones later are chance (the run has drifted from its twin). Returns the time from ``t_fault`` to the end of the last
-    excursion that counts (0 if none); censored (``recovered`` False, ``t_end - t_fault``)
+    going at ``t_end``; shorter ones later are chance (the run has drifted from its twin).
+    Returns the time from ``t_fault`` to the end of the last excursion that counts (0 if
+    none); censored (``recovered`` False, ``t_end - t_fault``)
     when one is still going at ``t_end``.
     """
     if t_end <= t_fault:
