@@ -335,10 +335,14 @@ class Bus:
         """Change delivery parameters from now on (fault injection); none = the original."""
         self.spec = self._base_spec.model_copy(update=changes) if changes else self._base_spec
 
+    def groups(self) -> list[ConsumerGroup]:
+        """Every consumer group, by topic creation then subscription order."""
+        return [g for tp in self._topics.values() for g in tp.groups]
+
     def rebalance(self, gap: float) -> None:
         """A partition rebalance: every consumer group stops for ``gap`` seconds, then gets
         what it had not acknowledged again."""
-        groups = [g for g in self._groups() if not g.paused]
+        groups = [g for g in self.groups() if not g.paused]
         for g in groups:
             g.pause()
 
@@ -412,7 +416,7 @@ class Bus:
         (``max_backlog`` aside): ``events_published = events_delivered + events_lost +
         events_in_flight`` for each."""
         out: dict[str, dict[str, float]] = {}
-        for g in self._groups():
+        for g in self.groups():
             a = g._accounting()
             delivered = a["delivered_once"] + a["duplicated"]
             counts = {
@@ -432,7 +436,7 @@ class Bus:
         """Per group name (summed over its topics): where every message published since it
         subscribed stands now; the five counts satisfy published == the other four."""
         out: dict[str, dict[str, int]] = {}
-        for g in self._groups():
+        for g in self.groups():
             acc = g._accounting()
             if g.name in out:
                 acc = {k: v + out[g.name][k] for k, v in acc.items()}
@@ -444,7 +448,7 @@ class Bus:
         counters are the sums of the groups' (one unit: a (message, group) pair)."""
         bad = []
         lag = 0
-        for g in self._groups():
+        for g in self.groups():
             a = g._accounting()
             total = a["delivered_once"] + a["duplicated"] + a["lost"] + a["in_flight"]
             if a["published"] != total or min(a.values()) < 0:
@@ -454,7 +458,7 @@ class Bus:
             if g._deliveries < a["delivered_once"] + 2 * a["duplicated"]:
                 bad.append(f"{g.topic}/{g.name}: {g._deliveries} deliveries < delivered pairs")
             lag += g._lag
-        delivered = sum(g._deliveries for g in self._groups())
+        delivered = sum(g._deliveries for g in self.groups())
         if delivered != self._delivered:
             bad.append(f"deliveries: {self._delivered} run-wide != {delivered} summed over groups")
         if lag != self.backlog.value:
@@ -476,10 +480,6 @@ class Bus:
         """Apply retention in every group now (what ``lag()`` does for one)."""
         for g in self._all_groups:
             g._expire()
-
-    def _groups(self) -> list[ConsumerGroup]:
-        """Every consumer group, by topic creation then subscription order."""
-        return [g for tp in self._topics.values() for g in tp.groups]
 
     def _after(self, delay: float, fn: Callable[[], None]) -> None:
         ev = self.env.timeout(delay)

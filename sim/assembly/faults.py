@@ -74,7 +74,7 @@ class FaultInjector:
             self._bus(f, on)
         elif kind == "partition_rebalance":
             if on:
-                groups = sum(1 for g in w.bus._groups() if not g.paused)
+                groups = sum(1 for g in w.bus.groups() if not g.paused)
                 f.hits += groups
                 w.bus.rebalance(f.spec.duration)
         elif kind == "consumer_crash":
