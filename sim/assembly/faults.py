@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from sim.faultplan import Fault
+from sim.faults import Fault
 
 __all__ = ["ActiveFault", "FaultInjector"]
 
@@ -25,13 +25,13 @@ class ActiveFault:
 
     def __init__(self, index: int, spec: Fault) -> None:
         self.index = index
-        self.spec: Any = spec  # one of the fault models of sim.faultplan
+        self.spec: Any = spec  # a fault kind's table (sim.faults)
         self.hits = 0
         self.active = False
 
 
 class FaultInjector:
-    """Applies the fault plan of ``world.scenario`` (see ``sim.faultplan``)."""
+    """Applies the fault plan of ``world.scenario`` (see ``sim.faults``)."""
 
     def __init__(self, world: Any) -> None:
         self.world = world
