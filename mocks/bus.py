@@ -35,6 +35,7 @@ latest), not at its exact expiry instant.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.faults import ActiveFault
 from sim.recorder import Level
 from sim.schema import Bus as BusSpec
 
@@ -325,6 +327,7 @@ class Bus:
         self.rng = rng
         self._topics: dict[str, _Topic] = {}
         self._all_groups: list[ConsumerGroup] = []  # every group, in subscription order
+        self.faults: list[ActiveFault] = []  # delivery faults on now, in plan order
         self._next_id = 0
         self._delivered = 0  # handler calls (deliveries), every group
         self._duplicated = 0  # deliveries beyond the first of a (message, group) pair
@@ -334,6 +337,19 @@ class Bus:
     def set_spec(self, **changes: Any) -> None:
         """Change delivery parameters from now on (fault injection); none = the original."""
         self.spec = self._base_spec.model_copy(update=changes) if changes else self._base_spec
+
+    def hold_fault(self, fault: ActiveFault, on: bool) -> None:
+        """Take a delivery fault that switched on, or let it go; then deliver, from now on,
+        with the settings of the faults held, folded in plan order (``bus_settings``), over
+        the scenario's."""
+        if on:
+            bisect.insort(self.faults, fault, key=lambda f: f.index)
+        else:
+            self.faults.remove(fault)
+        settings: dict[str, Any] = {}
+        for f in self.faults:
+            f.bus_settings(settings)
+        self.set_spec(**settings)
 
     def groups(self) -> list[ConsumerGroup]:
         """Every consumer group, by topic creation then subscription order."""
