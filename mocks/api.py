@@ -10,14 +10,17 @@ is applied when the service ends, and the reply is delivered then.
 A call returns a SimPy event whose value is a ``Reply`` (never an exception), like an httpx
 response: check ``reply.ok`` or call ``reply.raise_for_status()``.
 
-Faults (``sim.assembly.faults``) act here while active: an outage answers 503, a throttling
-storm 429 with Retry-After, an error burst a 5xx, a slowdown multiplies service times, and a timeout
-leaves the client with 504 after a delay while the call, still served, took effect or not
-(unknown outcome). Coin flips for faults come from their own stream, so a fault never shifts
-any other random number. Every call is recorded in the operation history (``sim.history``).
+Faults (``sim.faults``) act here while they are on: the server holds them (``hold_fault``,
+in the order they switched on) and asks each, whatever its kind, before serving a call
+(``refuse``: e.g. an outage answers 503, a throttling storm 429 with Retry-After, an error
+burst a 5xx), for an admitted call (``timeout``: the client gets 504 after a delay while the
+call, still served, took effect or not: unknown outcome) and per served call
+(``service_factor``: a slowdown). Coin flips for faults come from their own stream
+(``fault_rng``), so a fault never shifts any other random number. Every call is recorded in
+the operation history (``sim.history``).
 
 Extension hooks: subclasses may override ``_service_time`` (how long a call takes) and
-``_refuse`` (whether to refuse a call before it starts); fault injection does the same.
+``_refuse`` (whether to refuse a call before it starts).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sim.dists import Fixed
+from sim.faults import ActiveFault, Timeout
 from sim.recorder import Level
 
 __all__ = [
@@ -224,20 +228,27 @@ class ApiServer:
         self.batch_ops = batch_ops  # the operations max_items applies to (None: all)
         self.limited_ops = limited_ops  # the operations the rate limiters apply to (None: all)
         self.cost = cost  # points a call of n items costs in a CostBucket
-        self.faults: list[Any] = []  # active faults (sim.assembly.faults.ActiveFault)
+        self.faults: list[ActiveFault] = []  # faults on now, in the order they switched on
         self.fault_rng = fault_rng if fault_rng is not None else rng
         self.history = history
         self._last = 0.0
         self.queue = Level(env)  # calls waiting for a slot (overflow = "queue")
         self._waiting: deque[tuple[Any, Reply, float, int, Callable[[], Any] | None, int]] = deque()
 
+    def hold_fault(self, fault: ActiveFault, on: bool) -> None:
+        """Take a fault that switched on (its hooks are asked from now on), or let it go."""
+        if on:
+            self.faults.append(fault)
+        else:
+            self.faults.remove(fault)
+
     # -- extension hooks --------------------------------------------------------------------
     def _service_time(self, items: int) -> float:
         t = float(self.service.sample(self.rng)) + self.per_item * items
         for f in self.faults:
-            if f.spec.kind == "erp_slowdown":
-                f.hits += 1
-                t *= f.spec.factor
+            factor = f.service_factor(self.fault_rng)
+            if factor is not None:
+                t *= factor
         return t
 
     def _refuse(self, now: float, op: str = "call") -> Reply | None:
@@ -245,16 +256,9 @@ class ApiServer:
             if a <= now < b:
                 return Reply(503, error="MAINTENANCE", retry_after=b - now)
         for f in self.faults:
-            kind = f.spec.kind
-            if kind in ("erp_maintenance", "channel_outage"):
-                f.hits += 1
-                return Reply(503, error="UNAVAILABLE", retry_after=f.spec.end - now)
-            if kind == "throttle" and self.fault_rng.random() < f.spec.rate:
-                f.hits += 1
-                return Reply(429, error="THROTTLED", retry_after=f.spec.retry_after)
-            if kind == "http_errors" and self.fault_rng.random() < f.spec.rate:
-                f.hits += 1
-                return Reply(f.spec.status, error="SERVER_ERROR")
+            refusal = f.refuse(now, op, self.fault_rng)
+            if refusal is not None:
+                return Reply(refusal.status, error=refusal.error, retry_after=refusal.retry_after)
         if self.limited_ops is not None and op not in self.limited_ops:
             return None
         for lim in self.limiters:
@@ -321,26 +325,27 @@ class ApiServer:
         reply = Reply()
         if status_of is not None:
             effect = _with_status(effect, status_of, reply)
-        timeout = self._timeout_fault()
+        timeout = self._fault_timeout()
         if timeout is not None:
             # the call is served (it holds capacity), but the client gives up after a delay
             # without knowing whether it took effect
-            if self.fault_rng.random() >= timeout.spec.applied:
+            if not timeout.applied:
                 effect = None
             served = reply
-            reply = Reply(504, error="TIMEOUT", latency=timeout.spec.delay)
-            done = env.timeout(timeout.spec.delay, reply)
+            reply = Reply(504, error="TIMEOUT", latency=timeout.after)
+            done = env.timeout(timeout.after, reply)
             if hist is not None:
                 done.callbacks.append(partial(_close, hist, op_id))
             self._admit(served, now, items, effect, -1)
             return done
         return self._admit(reply, now, items, effect, op_id)
 
-    def _timeout_fault(self) -> Any:
+    def _fault_timeout(self) -> Timeout | None:
+        """The first fault on that times this call out, if any."""
         for f in self.faults:
-            if f.spec.kind == "timeouts" and self.fault_rng.random() < f.spec.rate:
-                f.hits += 1
-                return f
+            timeout = f.timeout(self.fault_rng)
+            if timeout is not None:
+                return timeout
         return None
 
     def _admit(

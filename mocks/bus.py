@@ -35,6 +35,7 @@ latest), not at its exact expiry instant.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.faults import ActiveFault
 from sim.recorder import Level
 from sim.schema import Bus as BusSpec
 
@@ -325,6 +327,7 @@ class Bus:
         self.rng = rng
         self._topics: dict[str, _Topic] = {}
         self._all_groups: list[ConsumerGroup] = []  # every group, in subscription order
+        self.faults: list[ActiveFault] = []  # delivery faults on now, in plan order
         self._next_id = 0
         self._delivered = 0  # handler calls (deliveries), every group
         self._duplicated = 0  # deliveries beyond the first of a (message, group) pair
@@ -335,10 +338,27 @@ class Bus:
         """Change delivery parameters from now on (fault injection); none = the original."""
         self.spec = self._base_spec.model_copy(update=changes) if changes else self._base_spec
 
+    def hold_fault(self, fault: ActiveFault, on: bool) -> None:
+        """Take a delivery fault that switched on, or let it go; then deliver, from now on,
+        with the settings of the faults held, folded in plan order (``bus_settings``), over
+        the scenario's."""
+        if on:
+            bisect.insort(self.faults, fault, key=lambda f: f.index)
+        else:
+            self.faults.remove(fault)
+        settings: dict[str, Any] = {}
+        for f in self.faults:
+            f.bus_settings(settings)
+        self.set_spec(**settings)
+
+    def groups(self) -> list[ConsumerGroup]:
+        """Every consumer group, by topic creation then subscription order."""
+        return [g for tp in self._topics.values() for g in tp.groups]
+
     def rebalance(self, gap: float) -> None:
         """A partition rebalance: every consumer group stops for ``gap`` seconds, then gets
         what it had not acknowledged again."""
-        groups = [g for g in self._groups() if not g.paused]
+        groups = [g for g in self.groups() if not g.paused]
         for g in groups:
             g.pause()
 
@@ -412,7 +432,7 @@ class Bus:
         (``max_backlog`` aside): ``events_published = events_delivered + events_lost +
         events_in_flight`` for each."""
         out: dict[str, dict[str, float]] = {}
-        for g in self._groups():
+        for g in self.groups():
             a = g._accounting()
             delivered = a["delivered_once"] + a["duplicated"]
             counts = {
@@ -432,7 +452,7 @@ class Bus:
         """Per group name (summed over its topics): where every message published since it
         subscribed stands now; the five counts satisfy published == the other four."""
         out: dict[str, dict[str, int]] = {}
-        for g in self._groups():
+        for g in self.groups():
             acc = g._accounting()
             if g.name in out:
                 acc = {k: v + out[g.name][k] for k, v in acc.items()}
@@ -444,7 +464,7 @@ class Bus:
         counters are the sums of the groups' (one unit: a (message, group) pair)."""
         bad = []
         lag = 0
-        for g in self._groups():
+        for g in self.groups():
             a = g._accounting()
             total = a["delivered_once"] + a["duplicated"] + a["lost"] + a["in_flight"]
             if a["published"] != total or min(a.values()) < 0:
@@ -454,7 +474,7 @@ class Bus:
             if g._deliveries < a["delivered_once"] + 2 * a["duplicated"]:
                 bad.append(f"{g.topic}/{g.name}: {g._deliveries} deliveries < delivered pairs")
             lag += g._lag
-        delivered = sum(g._deliveries for g in self._groups())
+        delivered = sum(g._deliveries for g in self.groups())
         if delivered != self._delivered:
             bad.append(f"deliveries: {self._delivered} run-wide != {delivered} summed over groups")
         if lag != self.backlog.value:
@@ -476,10 +496,6 @@ class Bus:
         """Apply retention in every group now (what ``lag()`` does for one)."""
         for g in self._all_groups:
             g._expire()
-
-    def _groups(self) -> list[ConsumerGroup]:
-        """Every consumer group, by topic creation then subscription order."""
-        return [g for tp in self._topics.values() for g in tp.groups]
 
     def _after(self, delay: float, fn: Callable[[], None]) -> None:
         ev = self.env.timeout(delay)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mocks.api import ApiServer, Reply
+from sim.faults import ActiveFault
 from sim.ledger import Ledger, Order
 from sim.schema import Channel as ChannelSpec
 
@@ -95,29 +96,36 @@ def _accept(rule: str, want: int, shows: int) -> int:
 
 
 class Webhooks:
-    """Order webhook delivery: at once, unless a ``webhook_delay`` fault is active, in which
-    case it comes late and is sometimes retried later with the same (original) payload."""
+    """Order webhook delivery: at once, unless a fault held here (``hold_fault``; the one
+    switched on last decides) makes it late (``webhook_delay``) and perhaps delivers it again
+    later with the same, original payload (``webhook_retry``)."""
 
     def __init__(self, env: Any, rng: np.random.Generator) -> None:
         self.env = env
         self.rng = rng
-        self.faults: list[Any] = []
+        self.faults: list[ActiveFault] = []  # faults on now, in the order they switched on
         self.delivered = 0
         self.retried = 0
 
+    def hold_fault(self, fault: ActiveFault, on: bool) -> None:
+        """Take a fault that switched on (it decides deliveries from now on), or let it go."""
+        if on:
+            self.faults.append(fault)
+        else:
+            self.faults.remove(fault)
+
     def deliver(self, fn: Callable[[Order], Any], order: Order) -> None:
         self.delivered += 1
-        if not self.faults:
+        f = self.faults[-1] if self.faults else None
+        delay = f.webhook_delay(self.rng) if f is not None else None
+        if f is None or delay is None:
             fn(order)
             return
-        f = self.faults[-1]
-        f.hits += 1
-        delay = float(f.spec.delay.sample(self.rng))
         self.env.timeout(delay).callbacks.append(lambda _: fn(order))
-        if self.rng.random() < f.spec.duplicate_rate:
+        again = f.webhook_retry(self.rng)
+        if again is not None:
             self.retried += 1
-            retry = delay + float(f.spec.delay.sample(self.rng))
-            self.env.timeout(retry).callbacks.append(lambda _: fn(order))
+            self.env.timeout(delay + again).callbacks.append(lambda _: fn(order))
 
 
 class Channel:

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mocks.api import ApiServer
+from mocks.clock import OwnClock
+from sim.faults import ActiveFault
 from sim.ledger import ALL_VIEWS, Ledger, Line, Order
 from sim.schema import Erp as ErpSpec
 
@@ -90,7 +92,7 @@ class ImportResult:
     cancelled: int
 
 
-class Erp:
+class Erp(OwnClock):
     """The system of record: posted stock, imported orders, allocation, replenishment."""
 
     def __init__(
@@ -127,7 +129,7 @@ class Erp:
         self._unposted_t = 0.0  # last change of the unposted count, and its time integral
         self._unposted_area = 0.0
         self.clock_offset = 0.0  # the ERP's clock minus true time (clock-skew faults)
-        self.skews: list[Any] = []
+        self.skews: list[ActiveFault] = []
         self.import_attempted: set[int] = set()  # order ids in any import call invoked
         self.import_acknowledged: set[int] = set()  # order ids in import calls answered ok
         self.intakes: dict[int, int] = {}  # order id -> intakes (2+ = duplicate import)
@@ -238,7 +240,7 @@ class Erp:
         The change is stamped by the ERP's own clock (off under a clock-skew fault)."""
         self.changed_at[sku] = self.env.now + self.clock_offset
         for f in self.skews:
-            f.hits += 1
+            f.hit()
         for fn in self.change_listeners:
             fn(sku)
 

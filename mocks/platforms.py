@@ -226,10 +226,9 @@ class ShopifyWebhooks(Webhooks):
     def deliver(self, fn: Callable[[Order], Any], order: Order) -> None:
         self.delivered += 1
         delay = float(self.preset.webhook_jitter.sample(self.rng))
-        if self.faults:
-            f = self.faults[-1]
-            f.hits += 1
-            delay += float(f.spec.delay.sample(self.rng))
+        late = self.faults[-1].webhook_delay(self.rng) if self.faults else None
+        if late is not None:
+            delay += late
         self._attempt(fn, order, delay, 0)
         if self.rng.random() < self.preset.webhook_duplicate_rate:
             self.duplicated += 1

@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from mocks.api import ApiServer
+from mocks.clock import OwnClock
 from mocks.erp import Erp, Snapshot
+from sim.faults import ActiveFault
 from sim.ledger import ALL_VIEWS, KNOWN_TO_WMS, Ledger, Line
 from sim.schema import Location, Returns, Shrink
 
@@ -56,7 +58,7 @@ class Movement:
     released: int = 0
 
 
-class Wms:
+class Wms(OwnClock):
     """Warehouse execution: pick, ship, receive, transfer, returns and QC, counts."""
 
     def __init__(
@@ -90,7 +92,7 @@ class Wms:
         self.view = ledger.views["wms"]
         self.subscribers: list[Callable[[Movement], None]] = []
         self.clock_offset = 0.0  # the WMS's clock minus true time (clock-skew faults)
-        self.skews: list[Any] = []
+        self.skews: list[ActiveFault] = []
         self.movements = 0
 
     # -- records ----------------------------------------------------------------------------
@@ -293,7 +295,7 @@ class Wms:
         if self.skews:
             mv.t += self.clock_offset
             for f in self.skews:
-                f.hits += 1
+                f.hit()
         self.movements += 1
         if post:
             self.erp.receive_movement(mv)

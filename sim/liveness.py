@@ -84,8 +84,9 @@ def loss_allowed(scenario: Any) -> str | None:
         return None
     if bus.loss_rate > 0:
         return f"non-durable bus with loss_rate {bus.loss_rate:g}"
-    if any(f.kind == "bus_loss" for f in scenario.faults):
-        return "non-durable bus with a bus_loss fault"
+    for f in scenario.faults:
+        if f.loses_messages:
+            return f"non-durable bus with a {f.kind} fault"
     return None
 
 

@@ -276,7 +276,7 @@ def describe_validation_error(exc: ValidationError, raw: Any = None) -> str:
         got = first.get("input")
         if "input" in first and not isinstance(got, dict | list) and repr(got) not in msg:
             msg += f" (got {quoted(got)})"
-        if len(msg) > 200:
+        if len(msg) > 200 and kind != "fault_kind":  # an unknown fault kind lists them all
             msg = msg[:180] + "..."
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{loc}: {msg}{more}" if loc else f"{msg}{more}"

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from sim.dists import Dist, Duration, Fixed
-from sim.faultplan import Fault
+from sim.faults import FaultError, PlannedFault
 from sim.fields import MAX_COUNT, MAX_HORIZON, Count, Flag, Int, Interval, Real, SpecModel
 from sim.presets import ChannelPreset, ErpPreset
 
@@ -320,7 +320,10 @@ class Scenario(_Model):
     transfers: Transfers = Field(default_factory=Transfers)
     shrink: Shrink = Field(default_factory=Shrink)
     bus: Bus = Field(default_factory=Bus)
-    faults: list[Fault] = Field(default_factory=list)
+    faults: list[PlannedFault] = Field(
+        default_factory=list,
+        description="the fault plan: tables validated by their kind's class (sim.faults)",
+    )
     costs: Costs = Field(default_factory=Costs)
     strategies: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -347,21 +350,14 @@ class Scenario(_Model):
             raise ValueError("catalogue.price_high must be >= catalogue.price_low")
         if self.stock.cover_days_high < self.stock.cover_days_low:
             raise ValueError("stock.cover_days_high must be >= stock.cover_days_low")
-        apis = {"erp", "wms", "channels", *chans}
         for i, f in enumerate(self.faults):
             if f.end > self.scenario.duration:
                 raise ValueError(f"faults.{i}: ends after the scenario (no healed phase)")
-            target = getattr(f, "target", None)
-            if f.kind in ("throttle", "http_errors", "timeouts") and target not in apis:
-                raise ValueError(
-                    f"faults.{i}.target: {target!r} is not erp, wms, channels or a channel"
-                )
-            if f.kind in ("channel_outage", "webhook_delay") and target not in {"channels", *chans}:
-                raise ValueError(f"faults.{i}.target: {target!r} is not channels or a channel")
-            if f.kind == "bus_loss" and self.bus.durable:
-                raise ValueError(
-                    f"faults.{i}: bus_loss needs a non-durable bus (bus.durable = false)"
-                )
+            try:
+                f.check(self)
+            except FaultError as exc:
+                where = f"faults.{i}.{exc.field}" if exc.field else f"faults.{i}"
+                raise ValueError(f"{where}: {exc.why}") from None
         return self
 
     @property

@@ -8,7 +8,7 @@ import broken_strategies
 import pytest
 
 from sim.cli import main
-from sim.faultplan import FAULT_KINDS
+from sim.faults import BUILTIN_KINDS
 from sim.tools.conformance import check
 
 CHECKS = ["runs", "determinism", "conservation", "invariants", "bus_accounting"]
@@ -17,7 +17,7 @@ CHECKS = ["runs", "determinism", "conservation", "invariants", "bus_accounting"]
 def test_batch_passes_every_check() -> None:
     report = check("batch", horizon="2h", chaos_seeds=1)
     assert [o.name for o in report.outcomes] == [
-        *CHECKS, *(f"fault:{k}" for k in FAULT_KINDS), "chaos"
+        *CHECKS, *(f"fault:{k}" for k in BUILTIN_KINDS), "chaos"
     ]  # fmt: skip
     assert report.ok, str(report)
     assert report.failed == []

@@ -13,7 +13,7 @@ import pytest
 from sim.assembly.runner import run
 from sim.checks import CheckFailure
 from sim.cli import main
-from sim.faultplan import FAULT_KINDS
+from sim.faults import BUILTIN_KINDS
 from sim.scenario import load_scenario
 from sim.tools.chaos import chaos_scenario, draw_plan
 from tests.conftest import cached_run
@@ -54,10 +54,10 @@ def faulted(kind: str) -> Any:
 
 
 def test_the_plans_cover_every_fault_kind() -> None:
-    assert sorted(PLANS) == sorted(FAULT_KINDS)
+    assert sorted(PLANS) == sorted(BUILTIN_KINDS)
 
 
-@pytest.mark.parametrize("kind", FAULT_KINDS)
+@pytest.mark.parametrize("kind", BUILTIN_KINDS)
 def test_every_planned_fault_fires(kind: str) -> None:
     r = run(faulted(kind), FIRES_WITH.get(kind, "batch"), 1, recovery_baseline=False)
     (fault,) = r.faults
@@ -68,7 +68,7 @@ def test_every_planned_fault_fires(kind: str) -> None:
 
 
 @pytest.mark.parametrize("strategy", ["oracle", "orchestrated"])
-@pytest.mark.parametrize("kind", FAULT_KINDS)
+@pytest.mark.parametrize("kind", BUILTIN_KINDS)
 def test_oracle_and_orchestrated_lose_no_unit_and_no_order(strategy: str, kind: str) -> None:
     r = run(faulted(kind), strategy, 2, recovery_baseline=False)
     checks = r.checks

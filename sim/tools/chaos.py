@@ -1,8 +1,9 @@
 """Chaos: seeded fault swarms, every run checked, failing seeds replayable.
 
 ``draw_plan(scenario, seed)`` draws a fault plan from the seed alone (its own stream, so the
-same seed always gives the same plan): 2 to 5 faults of random kinds, targets, intensities and
-windows, all inside the first 70% of the run after a warm-up, so the last 30% is healed.
+same seed always gives the same plan while the same fault kinds are registered): 2 to 5
+faults of random kinds, targets, intensities and windows, all inside the first 70% of the run
+after a warm-up, so the last 30% is healed.
 ``judge`` checks one run: the safety checks, liveness (nothing lost, duplicated or
 unexpected) and recovery within a bound (``time_to_recovery_s`` <= the bound, and
 ``recovered``: a run still outside its band at the end fails whatever the bound). The
@@ -15,9 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from sim.faultplan import FAULT_KINDS
+from sim.faults import fault_classes
 from sim.rng import Streams
 from sim.scenario import with_overrides
 from sim.schema import Scenario
@@ -25,40 +24,29 @@ from sim.schema import Scenario
 __all__ = ["Verdict", "chaos_scenario", "draw_plan", "judge", "replay_command"]
 
 
-def _target(rng: np.random.Generator, sc: Scenario, apis: bool) -> str:
-    names = [c.name for c in sc.channels] + ["channels"]
-    if apis:
-        names += ["erp", "erp", "wms"]
-    return str(names[int(rng.integers(len(names)))])
-
-
 def draw_plan(sc: Scenario, seed: int) -> list[dict[str, Any]]:
-    """A fault plan for ``seed``: kinds, targets, intensities and windows all from the seed."""
+    """A fault plan for ``seed``: kinds, targets, intensities and windows all from the seed.
+
+    Kinds come from the registry (``sim.faults``), each with ``chaos_weight`` lots if it
+    ``applies`` to the scenario; its parameters from its own ``draw``. Draw order: the
+    number of faults, then per fault its kind, duration, start and parameters."""
     rng = Streams(seed).stream("chaos")
     T = sc.duration
-    kinds = [k for k in FAULT_KINDS if k != "bus_loss" or not sc.bus.durable]
+    lots = [
+        (kind, cls)
+        for kind, cls in fault_classes().items()
+        if cls.applies(sc)
+        for _ in range(cls.chaos_weight)
+    ]
     plan = []
     for _ in range(int(rng.integers(2, 6))):
-        kind = str(kinds[int(rng.integers(len(kinds)))])
+        if not lots:
+            break
+        kind, cls = lots[int(rng.integers(len(lots)))]
         duration = float(rng.uniform(0.02, 0.12) * T)
         start = float(rng.uniform(0.1 * T, 0.7 * T - duration))
         f: dict[str, Any] = {"kind": kind, "start": round(start, 1), "duration": round(duration, 1)}
-        if kind == "erp_slowdown":
-            f["factor"] = round(float(rng.uniform(2, 10)), 2)
-        elif kind in ("throttle", "http_errors", "timeouts"):
-            f["target"] = _target(rng, sc, apis=True)
-            f["rate"] = round(float(rng.uniform(0.2, 0.9)), 2)
-        elif kind in ("channel_outage", "webhook_delay"):
-            f["target"] = _target(rng, sc, apis=False)
-        elif kind == "bus_duplicates":
-            f["rate"] = round(float(rng.uniform(0.05, 0.3)), 2)
-        elif kind == "bus_loss":
-            f["rate"] = round(float(rng.uniform(0.001, 0.02)), 4)
-        elif kind == "clock_skew":
-            f["target"] = "erp" if rng.random() < 0.7 else "wms"
-            f["offset"] = round(float(rng.uniform(-600, 600)), 1)
-        elif kind == "partition_rebalance":
-            f["duration"] = round(float(rng.uniform(5, 120)), 1)
+        f.update(cls.draw(rng, sc, f["start"], f["duration"]))
         plan.append(f)
     return sorted(plan, key=lambda f: f["start"])
 

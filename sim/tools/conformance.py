@@ -10,10 +10,11 @@ of the day) and reports, check by check:
 - ``invariants``: the ledger invariants hold and every system's record reconciles with the
   movement log (a strategy that tampers with a system's state fails here);
 - ``bus_accounting``: every published message is delivered, duplicated, lost or in flight;
-- ``fault:<kind>``: for each of the 14 fault kinds alone (from a quarter of the horizon, for
-  a quarter of it), no crash, the safety checks, nothing lost (liveness) and recovery within
-  ``recovery_bound`` after the fault ends (``bus_loss``, which loses messages on purpose,
-  is judged on safety only);
+- ``fault:<kind>``: for each registered fault kind alone (``sim.faults``: the 14 built-ins
+  and any registered since; from a quarter of the horizon, for a quarter of it), no crash,
+  the safety checks, nothing lost (liveness) and recovery within ``recovery_bound`` after
+  the fault ends (a kind that loses messages on purpose, ``bus_loss``, is judged on safety
+  only);
 - ``chaos``: a short seeded swarm (``sim.tools.chaos``), every seed judged the same way.
 
 The report is a ``ConformanceReport``: ``ok``, the failing checks, and a rich table.
@@ -34,7 +35,7 @@ from rich.table import Table
 from sim.assembly.executor import Job, RunError, run_jobs
 from sim.assembly.runner import RunResult, StrategyRuntimeError, run
 from sim.dists import parse_duration
-from sim.faultplan import FAULT_KINDS
+from sim.faults import fault_class, fault_kinds
 from sim.registry import resolve_strategy
 from sim.scenario import load_scenario, with_overrides
 from sim.schema import Scenario
@@ -120,12 +121,12 @@ def check_scenario(scenario: Scenario | str = "smoke", horizon: str = "6h") -> S
 
 
 def _fault_scenario(sc: Scenario, kind: str) -> Scenario:
+    """``sc`` with one fault of ``kind`` (its ``alone`` parameters) from a quarter of the
+    horizon for a quarter of it, and the settings the kind ``needs``."""
     T = sc.duration
+    cls = fault_class(kind)
     fault = {"kind": kind, "start": round(0.25 * T, 1), "duration": round(0.25 * T, 1)}
-    over: dict[str, Any] = {"faults": [fault]}
-    if kind == "bus_loss":
-        over["bus.durable"] = False
-        fault["rate"] = 0.05
+    over: dict[str, Any] = {"faults": [{**fault, **cls.alone}], **cls.needs}
     return with_overrides(sc, over)
 
 
@@ -167,15 +168,20 @@ def check(
     *,
     seed: int = 1,
     horizon: str = "6h",
-    kinds: Sequence[str] = FAULT_KINDS,
+    kinds: Sequence[str] | None = None,
     chaos_seeds: int = 3,
     recovery_bound: str = "2h",
     workers: int = 1,
     step_budget: float | None = None,
     on_check: Callable[[CheckOutcome], None] | None = None,
 ) -> ConformanceReport:
-    """Run the conformance checks on ``strategy``; see the module docstring."""
+    """Run the conformance checks on ``strategy``; see the module docstring. ``kinds``: the
+    fault kinds to run alone (default: every registered kind)."""
     t_all = time.perf_counter()
+    kinds = fault_kinds() if kinds is None else tuple(kinds)
+    unknown = [k for k in kinds if k not in fault_kinds()]
+    if unknown:
+        raise ValueError(f"unknown fault kinds {unknown} (known: {', '.join(fault_kinds())})")
     resolve_strategy(strategy)  # a bad name or path is a StrategyError, before any run
     sc = check_scenario(scenario, horizon)
     bound = parse_duration(recovery_bound)
@@ -237,7 +243,7 @@ def check(
 
     results = run_jobs(jobs, workers, done)
     for i, (kind, res) in enumerate(zip(kinds, results, strict=False)):
-        ok, detail = _verdict(res, bound, safety_only=kind == "bus_loss")
+        ok, detail = _verdict(res, bound, safety_only=fault_class(kind).loses_messages)
         add(f"fault:{kind}", ok, detail, time.perf_counter() - took[i])
     if chaos_seeds:
         bad = []

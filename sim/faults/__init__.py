@@ -1,0 +1,142 @@
+"""Fault kinds: the bad days a scenario rehearses, one class per kind, in a registry.
+
+A scenario's ``[[faults]]`` tables each have a ``kind``, a ``start`` and a ``duration``
+(simulated seconds from the scenario start) and the parameters of their kind; the fault is
+on in ``[start, start + duration)``. After the last fault ends the run goes on healed, so
+recovery is measured (a safety phase under faults, then a liveness phase).
+
+| kind | what happens | parameters |
+|---|---|---|
+| ``erp_maintenance`` | the ERP API answers 503 | |
+| ``erp_slowdown`` | ERP service times are multiplied | ``factor`` |
+| ``throttle`` | calls are answered 429 with Retry-After | ``target``, ``rate``, ``retry_after`` |
+| ``http_errors`` | calls fail with a 5xx | ``target``, ``rate``, ``status`` |
+| ``timeouts`` | client gives up; applied or not | ``target``, ``rate``, ``delay``, ``applied`` |
+| ``channel_outage`` | a channel API answers 503 | ``target`` |
+| ``bus_duplicates`` | extra redeliveries | ``rate``, ``delay`` |
+| ``bus_reorder`` | random delivery jitter across partitions | ``jitter`` |
+| ``bus_loss`` | published messages dropped (non-durable bus only) | ``rate`` |
+| ``consumer_crash`` | consumer groups stop processing, then restart | ``target`` |
+| ``partition_rebalance`` | every consumer group pauses, then redelivers | |
+| ``middleware_outage`` | the middleware is down | |
+| ``webhook_delay`` | late webhooks, stale retries | ``target``, ``delay``, ``duplicate_rate`` |
+| ``clock_skew`` | a system's clock is off | ``target``, ``offset`` |
+
+One module per family: ``erp`` (maintenance, slowdown), ``api`` (throttle, http_errors,
+timeouts, channel_outage), ``bus`` (duplicates, reorder, loss, partition_rebalance),
+``components`` (consumer_crash, middleware_outage), ``webhooks``, ``clock``; the base class,
+``ActiveFault`` and the protocols of what a kind may touch in ``base``; the registry in
+``registry``.
+
+``target`` names an API (``erp``, ``wms``, a channel name, or ``channels`` for all), a
+consumer-group name prefix (``*`` for all), or a system for clock skew (``erp``, ``wms``).
+
+Adding a fault kind takes one file and no edit anywhere else:
+
+1. subclass ``Fault`` (``sim.faults.base``): declare ``kind: Literal["my_kind"]`` and the
+   parameters as fields (strict types from ``sim.fields``, ``sim.dists``);
+2. implement ``apply(targets, fault, on)``: at ``start`` (``on``) and at the end, hand
+   ``fault`` to the systems that should feel it (``hold(targets.apis("erp"), fault, on)``,
+   ``targets.webhooks(...)``, ``targets.bus``) or act on them (``targets.switches(prefix)``:
+   the components a strategy registered; ``targets.clock("erp")``);
+3. override the hooks the held systems call while the fault is on: ``refuse``, ``timeout``,
+   ``service_factor`` (APIs), ``webhook_delay``, ``webhook_retry`` (order webhooks),
+   ``bus_settings`` (the bus); an answer counts a hit of the fault;
+4. optionally ``check(scenario)`` (raise ``FaultError(why, field)`` for a table that does
+   not fit its scenario), and for chaos ``draw(rng, scenario, start, duration)`` (the
+   parameters), ``applies(scenario)`` and ``chaos_weight`` (0: never drawn);
+5. ``register_fault(MyKind)`` when the module is imported, before the scenario is loaded.
+
+Registration order is chaos's draw order: the built-ins below are registered first, in the
+order of the table, and a chaos plan of a given seed stays the same while the same kinds are
+registered (a new kind with ``chaos_weight`` > 0 changes every seed's plan).
+"""
+
+from __future__ import annotations
+
+from sim.faults.api import ChannelOutage, HttpErrors, Throttle, Timeouts
+from sim.faults.base import (
+    ActiveFault,
+    BusTarget,
+    ClockTarget,
+    Fault,
+    FaultError,
+    FaultHolder,
+    FaultTargets,
+    Refusal,
+    ScenarioView,
+    Timeout,
+    hold,
+)
+from sim.faults.bus import BusDuplicates, BusLoss, BusReorder, PartitionRebalance
+from sim.faults.clock import ClockSkew
+from sim.faults.components import ConsumerCrash, MiddlewareOutage
+from sim.faults.erp import ErpMaintenance, ErpSlowdown
+from sim.faults.registry import (
+    PlannedFault,
+    fault_class,
+    fault_classes,
+    fault_kinds,
+    kind_of,
+    register_fault,
+    unregister_fault,
+)
+from sim.faults.webhooks import WebhookDelay
+
+__all__ = [
+    "BUILTIN_KINDS",
+    "ActiveFault",
+    "BusDuplicates",
+    "BusLoss",
+    "BusReorder",
+    "BusTarget",
+    "ChannelOutage",
+    "ClockSkew",
+    "ClockTarget",
+    "ConsumerCrash",
+    "ErpMaintenance",
+    "ErpSlowdown",
+    "Fault",
+    "FaultError",
+    "FaultHolder",
+    "FaultTargets",
+    "HttpErrors",
+    "MiddlewareOutage",
+    "PartitionRebalance",
+    "PlannedFault",
+    "Refusal",
+    "ScenarioView",
+    "Throttle",
+    "Timeout",
+    "Timeouts",
+    "WebhookDelay",
+    "fault_class",
+    "fault_classes",
+    "fault_kinds",
+    "hold",
+    "kind_of",
+    "register_fault",
+    "unregister_fault",
+]
+
+_BUILTINS: tuple[type[Fault], ...] = (
+    ErpMaintenance,
+    ErpSlowdown,
+    Throttle,
+    HttpErrors,
+    Timeouts,
+    ChannelOutage,
+    BusDuplicates,
+    BusReorder,
+    BusLoss,
+    ConsumerCrash,
+    PartitionRebalance,
+    MiddlewareOutage,
+    WebhookDelay,
+    ClockSkew,
+)
+for _cls in _BUILTINS:
+    register_fault(_cls)
+
+BUILTIN_KINDS: tuple[str, ...] = tuple(kind_of(c) for c in _BUILTINS)
+"""The 14 kinds syncsim ships, in registration (and chaos draw) order."""
