@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 
-from mocks.facades import ShopifyWebhookSender
+from mocks.platforms.shopify import ShopifyWebhookSender
 from sim import load_scenario, run, with_overrides
 from sim.assembly.world import World
 from sim.scenario import validate_raw
