@@ -295,8 +295,8 @@ def test_erp_contracts() -> None:
 def test_http_transport_gives_the_same_metrics_as_direct() -> None:
     sc = with_overrides(SMOKE, {"scenario.duration": "8h"})
     for strategy in ("batch", "orchestrated"):
-        a = run(with_overrides(sc, {f"strategies.{strategy}.transport": "direct"}), strategy, 2)
-        b = run(with_overrides(sc, {f"strategies.{strategy}.transport": "http"}), strategy, 2)
+        a = run(sc, strategy, 2, transport="direct")
+        b = run(sc, strategy, 2, transport="http")
         skip = {"wall_seconds", "events_per_second"}
         same = {k for k in a.metrics if k not in skip}
         assert {k: a.metrics[k] for k in same} == {k: b.metrics[k] for k in same}, strategy

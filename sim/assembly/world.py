@@ -64,8 +64,13 @@ from sim.recorder import (
 )
 from sim.rng import Streams
 from sim.schema import Scenario
+from strategies.connectors import http_systems
 
-__all__ = ["OracleFeed", "Provenance", "Systems", "World"]
+__all__ = ["TRANSPORTS", "OracleFeed", "Provenance", "Systems", "World"]
+
+#: how a strategy reaches the systems: their Python APIs, or their platforms' HTTP facades
+#: through httpx connectors (the same calls, capacity and simulated time; a run option)
+TRANSPORTS = ("direct", "http")
 
 
 class OracleFeed:
@@ -395,6 +400,17 @@ class World:
                 "oversold_units": lambda c: ledger.oversold_units[c],
             },
         )
+
+    def strategy_systems(self, transport: str = "direct") -> Systems:
+        """What the strategy is given: ``systems`` itself (``direct``: the systems' Python
+        APIs), or a copy whose channels and ERP are httpx connectors speaking each
+        platform's HTTP API to its facade (``http``; ``strategies.connectors``). Every call
+        then costs the same capacity and simulated time, so the run is the same."""
+        if transport == "direct":
+            return self.systems
+        if transport == "http":
+            return http_systems(self.systems)
+        raise ValueError(f"transport must be {' or '.join(TRANSPORTS)}, not {transport!r}")
 
     def domain_events(self) -> int:
         """State changes applied to system records: the unit of ``events_per_second``.
