@@ -25,6 +25,8 @@ class AdobeConnector(ChannelConnector):
     """Adobe Commerce REST: source items, orders, ship / cancel."""
 
     def set_inventory(self, skus: Any, values: Any, as_of: Any, expected: Any = None) -> Any:
+        if expected is not None:
+            return self._unsupported("compare-and-swap")
         skus = np.atleast_1d(np.asarray(skus, np.int64))
         vals = np.array(values, np.int64, ndmin=1)
 

@@ -25,6 +25,8 @@ class AmazonConnector(ChannelConnector):
     """Selling Partner API: JSON_LISTINGS_FEED through the Feeds API, Orders API v0."""
 
     def set_inventory(self, skus: Any, values: Any, as_of: Any, expected: Any = None) -> Any:
+        if expected is not None:
+            return self._unsupported("compare-and-swap")
         skus = np.atleast_1d(np.asarray(skus, np.int64))
         vals = np.array(values, np.int64, ndmin=1)
 

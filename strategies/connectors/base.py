@@ -162,6 +162,10 @@ class Connector:
     def _task(self, fn: Callable[[], Reply]) -> Any:
         return self.runtime.spawn(fn)
 
+    def _unsupported(self, what: str) -> Any:
+        """The answer to a call the platform's API cannot express (no request is sent)."""
+        return self._task(lambda: Reply(400, error=f"{what} is not supported"))
+
     def __getattr__(self, name: str) -> Any:
         if name in self._delegated:
             return getattr(self._target, name)

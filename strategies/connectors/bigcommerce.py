@@ -23,6 +23,8 @@ class BigCommerceConnector(ChannelConnector):
     """BigCommerce v3 absolute inventory adjustments (asynchronous) and v2 orders."""
 
     def set_inventory(self, skus: Any, values: Any, as_of: Any, expected: Any = None) -> Any:
+        if expected is not None:
+            return self._unsupported("compare-and-swap")
         skus = np.atleast_1d(np.asarray(skus, np.int64))
         vals = np.array(values, np.int64, ndmin=1)
         store = f"/stores/{self._target.name}"

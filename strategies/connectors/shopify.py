@@ -58,6 +58,8 @@ class ShopifyConnector(ChannelConnector):
         vals = np.array(values, np.int64, ndmin=1)
         exp = None if expected is None else np.broadcast_to(np.asarray(expected), skus.shape)
         if self.rest:
+            if expected is not None:  # inventory_levels/set has no compare quantity
+                return self._unsupported("compare-and-swap")
             return self._task(lambda: self._rest_set(skus, vals, as_of))
 
         def go() -> Reply:
