@@ -21,7 +21,7 @@ request would be admitted) while it is exhausted.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -41,38 +41,42 @@ __all__ = [
 ]
 
 
-class _Limit(SpecModel):
-    code: str = Field("THROTTLED", description="error code of the 429 it answers")
+def _code() -> Any:
+    return Field("THROTTLED", description="error code of the 429 it answers")
 
 
-class LeakyBucketLimit(_Limit):
+class LeakyBucketLimit(SpecModel):
     kind: Literal["leaky_bucket"] = "leaky_bucket"
     capacity: Int = Field(ge=1, description="requests the bucket holds")
     rate: Real = Field(gt=0, description="requests leaked per second")
+    code: str = _code()
 
 
-class CostBucketLimit(_Limit):
+class CostBucketLimit(SpecModel):
     kind: Literal["cost_bucket"] = "cost_bucket"
     capacity: Int = Field(ge=1, description="points the bucket holds")
     rate: Real = Field(gt=0, description="points restored per second")
     query_cost: Int = Field(ge=0, description="points a request costs")
     items_per_point: Int = Field(10, ge=1, description="items per extra point")
+    code: str = _code()
 
     def cost(self, items: int) -> int:
         """Points a request carrying ``items`` items costs."""
         return self.query_cost + items // self.items_per_point
 
 
-class WindowLimit(_Limit):
+class WindowLimit(SpecModel):
     kind: Literal["window"] = "window"
     limit: Int = Field(ge=1, description="requests in any window")
     window: Interval
+    code: str = _code()
 
 
-class ExecutionTimeLimit(_Limit):
+class ExecutionTimeLimit(SpecModel):
     kind: Literal["execution_time"] = "execution_time"
     seconds: Duration = Field(description="service seconds in any window")
     window: Interval
+    code: str = _code()
 
 
 Limit = Annotated[
