@@ -147,13 +147,13 @@ def preset_model(name: str, kind: str) -> type[PresetModel]:
     """The preset model of the ``kind`` platform ``name``; ``ValueError`` with one line
     naming the known ones if there is none."""
     p = find(name)
+    if p is not None and p.kind == kind and p.preset is not None:
+        return p.preset
     names = ", ".join(known(kind, with_preset=True)) or "none"
     if p is not None and p.kind != kind and p.preset is not None:
         what = _KINDS.get(p.kind, p.kind)
         raise ValueError(f"{name!r} is {what} platform, not {_KINDS[kind]} one (known: {names})")
-    if p is None or p.preset is None:
-        raise ValueError(f"unknown platform {name!r} (known: {names})")
-    return p.preset
+    raise ValueError(f"unknown platform {name!r} (known: {names})")
 
 
 _KINDS = {"channel": "a channel", "erp": "an ERP"}
