@@ -82,6 +82,10 @@ class ApiError(Exception):
 
 
 class Limiter(Protocol):
+    """A rate limit; ``code`` is the error code of the 429 it answers."""
+
+    code: str
+
     def admit(self, now: float) -> float | None:
         """Take one request; ``None`` if admitted, else seconds until one would be."""
 
@@ -90,15 +94,20 @@ class CostBucket:
     """Shopify GraphQL: each query costs points; ``capacity`` points restored at ``rate``
     per second. ``cost`` is set per call by the server (``ApiServer.call(cost=...)``)."""
 
-    def __init__(self, capacity: float, rate: float) -> None:
+    def __init__(self, capacity: float, rate: float, code: str = "THROTTLED") -> None:
         self.capacity = capacity
         self.rate = rate
+        self.code = code
         self.available = capacity
         self._last = 0.0
         self.cost = 1.0
 
+    def available_at(self, now: float) -> float:
+        """Points available at ``now`` (restored since the last request; read-only)."""
+        return min(self.capacity, self.available + (now - self._last) * self.rate)
+
     def admit(self, now: float) -> float | None:
-        self.available = min(self.capacity, self.available + (now - self._last) * self.rate)
+        self.available = self.available_at(now)
         self._last = now
         if self.cost > self.available:
             return (self.cost - self.available) / self.rate
@@ -110,9 +119,10 @@ class ExecutionBudget:
     """Dynamics: at most ``seconds`` of combined execution time in any ``window``; a call's
     execution time is charged when it completes."""
 
-    def __init__(self, seconds: float, window: float) -> None:
+    def __init__(self, seconds: float, window: float, code: str = "THROTTLED") -> None:
         self.seconds = seconds
         self.window = window
+        self.code = code
         self._spent: deque[tuple[float, float]] = deque()
         self._total = 0.0
 
@@ -132,13 +142,15 @@ class ExecutionBudget:
 class LeakyBucket:
     """Shopify-style bucket: each request adds 1; the bucket leaks ``rate`` per second."""
 
-    def __init__(self, capacity: int, rate: float) -> None:
+    def __init__(self, capacity: int, rate: float, code: str = "THROTTLED") -> None:
         self.capacity = capacity
         self.rate = rate
+        self.code = code
         self.level = 0.0
         self._last = 0.0
 
     def level_at(self, now: float) -> float:
+        """The bucket's level at ``now`` (leaked since the last request; read-only)."""
         return max(0.0, self.level - (now - self._last) * self.rate)
 
     def admit(self, now: float) -> float | None:
@@ -153,10 +165,16 @@ class LeakyBucket:
 class WindowQuota:
     """At most ``limit`` requests in any sliding window of ``window`` seconds."""
 
-    def __init__(self, limit: int, window: float) -> None:
+    def __init__(self, limit: int, window: float, code: str = "THROTTLED") -> None:
         self.limit = limit
         self.window = window
+        self.code = code
         self._times: deque[float] = deque()
+
+    def in_window(self, now: float) -> list[float]:
+        """Times of the requests admitted in the window that ends at ``now`` (read-only):
+        ``limit`` less their number are left, and the oldest leaves the window first."""
+        return [t for t in self._times if t > now - self.window]
 
     def admit(self, now: float) -> float | None:
         times = self._times

@@ -150,8 +150,9 @@ class Channel:
         self.ledger = ledger
         self.api = api
         self.rng = rng
-        self.bulk_limit = spec.api.bulk_limit
-        self.pending_period = spec.pending_period
+        effective = spec.effective()  # the scenario's values, its platform preset resolved
+        self.bulk_limit = effective.api.bulk_limit
+        self.pending_period = effective.pending_period
         self.page_size = page_size
         # shown counts and their as_of are read-only outside the channel's own write paths:
         # a strategy that assigns into them gets numpy's "read-only" ValueError at once

@@ -2,7 +2,7 @@
 
 A connector does ``client.put(...)`` and expects a response, as it would against the real
 platform. In syncsim the request goes through ``httpx.MockTransport`` to a respx router (the
-platform's HTTP facade, ``mocks.facades``), whose handler calls the mock's Python API. That
+platform's HTTP facade, ``mocks.http``), whose handler calls the mock's Python API. That
 call takes simulated time: the handler must wait for a SimPy event without blocking the
 simulation. ``SimRuntime`` makes this possible with greenlets: ``spawn(fn)`` runs ``fn`` in
 its own greenlet and returns a SimPy event that fires with ``fn``'s result; inside it,

@@ -147,6 +147,11 @@ def params_from_table(params_cls: type, table: Mapping[str, Any], where: str) ->
         raise StrategyError(f"{where}: Params must be a dataclass, got {params_cls!r}")
     names = {f.name for f in dataclasses.fields(params_cls)}
     for key in table:
+        if key == "transport" and key not in names:
+            raise StrategyError(
+                f"{where}.{key}: not a strategy parameter; transport is a run option "
+                "(syncsim run --transport http, or run(..., transport='http'))"
+            )
         if key not in names:
             allowed = ", ".join(sorted(names)) or "none"
             raise StrategyError(f"{where}.{key}: unknown parameter (allowed: {allowed})")

@@ -14,10 +14,19 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sim.capacity import (
+    EffectiveChannel,
+    EffectiveChannelApi,
+    EffectiveErp,
+    EffectiveErpApi,
+    LeakyBucketLimit,
+    Limit,
+    WindowLimit,
+)
 from sim.dists import Dist, Duration, Fixed
 from sim.faults import FaultError, PlannedFault
 from sim.fields import MAX_COUNT, MAX_HORIZON, Count, Flag, Int, Interval, Real, SpecModel
-from sim.presets import ChannelPreset, ErpPreset
+from sim.platforms import ChannelPresetField, ErpPresetField
 
 __all__ = [
     "Bus",
@@ -109,21 +118,48 @@ class Channel(_Model):
     handoff_delay: Dist = Field(default_factory=_zero)
     pending_period: Dist = Field(default_factory=_zero)
     api: ChannelApi = Field(default_factory=ChannelApi)
-    preset: ChannelPreset | None = Field(
+    preset: ChannelPresetField | None = Field(
         None,
-        description="platform behaviour and limits: shopify, adobe_commerce, bigcommerce, "
-        "amazon (a name or a table with parameters); fields set in [api] win",
+        description="platform behaviour and limits (a name or a table with parameters: "
+        "shopify, adobe_commerce, bigcommerce, amazon, or a plug-in's); fields set in [api] win",
     )
 
     @model_validator(mode="after")
     def _preset_fits_kind(self) -> Channel:
-        if (
-            self.preset is not None
-            and self.preset.platform == "amazon"
-            and self.kind != "marketplace"
-        ):
-            raise ValueError(f"preset amazon needs kind = 'marketplace', not {self.kind!r}")
+        preset = self.preset
+        if preset is not None and preset.channel_kinds and self.kind not in preset.channel_kinds:
+            want = " or ".join(repr(k) for k in preset.channel_kinds)
+            raise ValueError(f"preset {preset.platform} needs kind = {want}, not {self.kind!r}")
         return self
+
+    def effective(self) -> EffectiveChannel:
+        """The channel as a run builds it: its preset's values with the fields set explicitly
+        in ``[api]`` (and ``pending_period``) winning. An explicit rate limit
+        (``bucket_size`` or ``leak_rate``) replaces the preset's whole capacity model (its
+        limits, request costs and bulk limit) by the ``[api]`` table's. Computed on demand:
+        the model keeps only what the file says, so a preset's defaults stay defaults
+        through ``sim.scenario.with_overrides``."""
+        api, explicit, preset = self.api, self.api.model_fields_set, self.preset
+        own: tuple[Limit, ...] = ()
+        if api.bucket_size:
+            own = (LeakyBucketLimit(capacity=api.bucket_size, rate=api.leak_rate),)
+        pending = self.pending_period
+        if preset is None:
+            eff = EffectiveChannelApi(latency=api.latency, limits=own, bulk_limit=api.bulk_limit)
+            return EffectiveChannel(platform="channel", api=eff, pending_period=pending)
+        eff = preset.platform_api()
+        if "bucket_size" in explicit or "leak_rate" in explicit:
+            eff = EffectiveChannelApi(latency=eff.latency, limits=own, bulk_limit=api.bulk_limit)
+        update: dict[str, Any] = {}
+        if "latency" in explicit:
+            update["latency"] = api.latency
+        if "bulk_limit" in explicit:
+            update["bulk_limit"] = api.bulk_limit
+        if "pending_period" not in self.model_fields_set:
+            pending = preset.platform_pending_period() or pending
+        return EffectiveChannel(
+            platform=preset.platform, api=eff.model_copy(update=update), pending_period=pending
+        )
 
 
 class Peak(_Model):
@@ -200,11 +236,35 @@ class Erp(_Model):
     api: ErpApi = Field(default_factory=ErpApi)
     posting: Posting = Field(default_factory=Posting)
     replenishment: Replenishment = Field(default_factory=Replenishment)
-    preset: ErpPreset | None = Field(
+    preset: ErpPresetField | None = Field(
         None,
-        description="platform limits: netsuite or dynamics (a name or a table with "
-        "parameters); fields set in [erp.api] win",
+        description="platform limits (a name or a table with parameters: netsuite, dynamics, "
+        "or a plug-in's); fields set in [erp.api] win",
     )
+
+    def effective(self) -> EffectiveErp:
+        """The ERP's API as a run builds it: the preset's capacity model with the fields set
+        explicitly in ``[erp.api]`` (concurrency, overflow, service_time, error_code)
+        winning; ``window_requests`` adds a window limit when set explicitly, or always
+        without a preset. Computed on demand (see ``Channel.effective``)."""
+        api, explicit, preset = self.api, self.api.model_fields_set, self.preset
+        if preset is None:
+            eff = EffectiveErpApi(
+                concurrency=api.concurrency, overflow=api.overflow,
+                service_time=api.service_time, error_code=api.error_code,
+            )  # fmt: skip
+        else:
+            eff = preset.platform_api()
+        update: dict[str, Any] = {
+            name: getattr(api, name)
+            for name in ("concurrency", "overflow", "service_time", "error_code")
+            if name in explicit
+        }
+        if api.window_requests and (preset is None or "window_requests" in explicit):
+            own = WindowLimit(limit=api.window_requests, window=api.window)
+            update["limits"] = (*eff.limits, own)
+        platform = preset.platform if preset is not None else "erp"
+        return EffectiveErp(platform=platform, api=eff.model_copy(update=update))
 
 
 class Stock(_Model):
@@ -363,6 +423,16 @@ class Scenario(_Model):
     @property
     def id(self) -> str:
         return self.scenario.id
+
+    def resolved(self) -> dict[str, Any]:
+        """The scenario as a run uses it, as plain data: every default filled in, every
+        preset with all its parameters, and each channel's and the ERP's ``effective``
+        values (``Channel.effective``, ``Erp.effective``): what the world is built from."""
+        out = self.model_dump(mode="json", by_alias=True)
+        for raw, ch in zip(out["channels"], self.channels, strict=True):
+            raw["effective"] = ch.effective().model_dump(mode="json", by_alias=True)
+        out["erp"]["effective"] = self.erp.effective().model_dump(mode="json", by_alias=True)
+        return out
 
     @property
     def duration(self) -> float:

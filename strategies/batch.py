@@ -25,7 +25,6 @@ from sim.fields import Count, Interval, Positive, Retries
 from strategies._fulfill import FulfillmentSync
 from strategies._push import ClientStats, call_with_retry, push_availability
 from strategies.base import SyncStrategy
-from strategies.connectors import http_systems
 
 __all__ = ["BatchParams", "BatchStrategy", "channel_values", "import_orders_loop"]
 
@@ -39,7 +38,6 @@ class BatchParams:
     first_export: Duration | None = None
     page_size: Positive | None = None
     max_retries: Retries = 8
-    transport: Literal["direct", "http"] = "direct"
 
 
 def channel_values(
@@ -95,8 +93,6 @@ class BatchStrategy(SyncStrategy):
         self.exports = 0
 
     def start(self, env: Any, systems: Any) -> None:
-        if self.params.transport == "http":  # through the platforms' HTTP facades
-            systems = http_systems(systems)
         p: BatchParams = self.params
         env.process(self._exports(env, systems))
         for ch in systems.channels:

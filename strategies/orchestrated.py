@@ -69,7 +69,6 @@ from strategies._fulfill import FulfillmentSync
 from strategies._push import ClientStats, backoff, call_with_retry, retry_wait, until_applied
 from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView, queue_record
 from strategies.base import SyncStrategy
-from strategies.connectors import http_systems
 from strategies.event import OrderImporter
 
 __all__ = ["Middleware", "OrchestratedParams", "OrchestratedStrategy", "order_sweeper"]
@@ -105,7 +104,6 @@ class OrchestratedParams:
     backoff_cap: Interval = 120.0
     reservation_ttl: Interval = 4 * 3600.0
     fallback: Literal["accept", "reject"] = "accept"
-    transport: Literal["direct", "http"] = "direct"
 
 
 class Middleware:
@@ -485,8 +483,6 @@ class OrchestratedStrategy(SyncStrategy):
         self.dlq: list[tuple[int, np.ndarray]] = []
 
     def start(self, env: Any, systems: Any) -> None:
-        if self.params.transport == "http":  # through the platforms' HTTP facades
-            systems = http_systems(systems)
         self.publisher = Publisher(env, systems)
         self.importer = OrderImporter(env, systems, self.stats, self.params.max_retries)
         mw = self.middleware = Middleware(self, env, systems)

@@ -1,6 +1,7 @@
 """The fixed snapshot of runs whose trace hashes pin the model while the code is reshaped.
 
-``SNAPSHOT`` lists (name, scenario, overrides, strategy, seed, options); the hashes live in
+``SNAPSHOT`` lists (name, scenario, overrides, strategy, seed, options: keyword arguments of
+``run``, such as ``transport``); the hashes live in
 ``tests/golden/trace_snapshot.json``. ``python -m tests.snapshot_runs`` rewrites that file:
 only do so when a change is *meant* to change what is simulated, and say why in the commit.
 """
@@ -26,8 +27,8 @@ SNAPSHOT: list[tuple[str, str, dict[str, Any], str, int, dict[str, Any]]] = [
       for s in ("event", "orchestrated")],
     *[(f"webhook_storm/12h/{s}", "webhook_storm", {"scenario.duration": "12h"}, s, 1, {})
       for s in ("api", "orchestrated")],
-    ("cloud_erp_migration/6h/batch-http", "cloud_erp_migration",
-     {**SHORT, "strategies.batch.transport": "http"}, "batch", 1, {}),
+    ("cloud_erp_migration/6h/batch-http", "cloud_erp_migration", SHORT, "batch", 1,
+     {"transport": "http"}),
 ]  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Platform presets, their HTTP facades (contract tests with respx) and http transport."""
+"""Platform presets and their HTTP facades (contract tests with respx)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 
-from mocks.facades import ShopifyWebhookSender
+from mocks.platforms.shopify import ShopifyWebhookSender
 from sim import load_scenario, run, with_overrides
 from sim.assembly.world import World
 from sim.scenario import validate_raw
@@ -291,19 +291,7 @@ def test_erp_contracts() -> None:
     assert r.status_code == 400 and "1000" in r.json()["error"]["message"]
 
 
-# -- end to end -------------------------------------------------------------------------------
-def test_http_transport_gives_the_same_metrics_as_direct() -> None:
-    sc = with_overrides(SMOKE, {"scenario.duration": "8h"})
-    for strategy in ("batch", "orchestrated"):
-        a = run(with_overrides(sc, {f"strategies.{strategy}.transport": "direct"}), strategy, 2)
-        b = run(with_overrides(sc, {f"strategies.{strategy}.transport": "http"}), strategy, 2)
-        skip = {"wall_seconds", "events_per_second"}
-        same = {k for k in a.metrics if k not in skip}
-        assert {k: a.metrics[k] for k in same} == {k: b.metrics[k] for k in same}, strategy
-        assert a.metrics["units_accepted"] > 0
-        assert b.metrics["erp_calls"] > 100
-
-
+# -- end to end (direct and http: tests/test_transport.py) ------------------------------------
 @pytest.mark.parametrize("strategy", ["batch", "api", "event", "orchestrated"])
 def test_amazon_feeds_make_marketplace_lag_minutes(strategy: str) -> None:
     sc = with_overrides(SMOKE, {"scenario.duration": "8h", "channels.marketplace.preset": "amazon"})

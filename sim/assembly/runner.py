@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.assembly.world import World
+from sim.assembly.world import TRANSPORTS, World
 from sim.budget import check_resources
 from sim.checks import CheckFailure, failure_message, run_checks
 from sim.guard import (
@@ -48,6 +48,7 @@ __all__ = [
     "SimulationError",
     "StrategyRuntimeError",
     "calendar_of",
+    "check_transport",
     "collect",
     "partial_result",
     "run",
@@ -259,6 +260,7 @@ def simulate(
     budget: float | None = None,
     max_steps: int | None = None,
     trace_divergence: bool | None = None,
+    transport: str = "direct",
 ) -> tuple[World, Any, float]:
     """Build the world, start ``strategy`` (an instance) and run to the end.
 
@@ -268,8 +270,10 @@ def simulate(
     (``sim.loop``) stops a run whose clock stops advancing; ``max_steps`` bounds its steps.
     A strategy that raises, hangs or spins raises ``StrategyRuntimeError``; the simulator's
     own failure raises ``SimulationError``. ``trace_divergence``: keep the divergence step
-    function (``World``; default: when the scenario has faults).
+    function (``World``; default: when the scenario has faults). ``transport``: how the
+    strategy reaches the systems, ``direct`` or ``http`` (``World.strategy_systems``).
     """
+    check_transport(transport)
     name = strategy_name(strategy)
     try:
         world = World(scenario, seed, trace_divergence)
@@ -288,7 +292,7 @@ def simulate(
     wall0 = time.perf_counter()
     try:
         with Watchdog(loop, step_budget(budget)):
-            strategy.start(env, world.systems)
+            strategy.start(env, world.strategy_systems(transport))
             world.start()
             loop.run(scenario.duration, progress)
     except (StrategyError, CheckFailure):
@@ -317,6 +321,12 @@ def simulate(
         if callable(close):
             close()
     return world, strategy, time.perf_counter() - wall0
+
+
+def check_transport(transport: str) -> None:
+    """``ValueError`` (one line) unless ``transport`` is one of ``TRANSPORTS``."""
+    if transport not in TRANSPORTS:
+        raise ValueError(f"transport must be {' or '.join(TRANSPORTS)}, not {transport!r}")
 
 
 def _max_steps(value: int | None) -> int | None:
@@ -417,6 +427,7 @@ def run(
     keep_history: bool = True,
     step_budget: float | None = None,
     allow_large: bool = False,
+    transport: str = "direct",
 ) -> RunResult:
     """Run one scenario with one strategy and one seed; see the module docstring.
 
@@ -428,7 +439,11 @@ def run(
     carrying the partial result (``exc.result``: ``ok`` False, ``error`` set); the
     simulator's own failure raises ``SimulationError``. A scenario past the resource limits
     (``sim.budget``) raises ``ResourceError`` before anything runs, unless ``allow_large``.
+    ``transport``: the strategy reaches the systems through their Python APIs (``direct``)
+    or through the platforms' HTTP facades with httpx connectors (``http``): the same run,
+    only slower in wall time (``World.strategy_systems``).
     """
+    check_transport(transport)
     if isinstance(scenario, Scenario):
         sc = with_overrides(scenario, overrides) if overrides else scenario
     else:
@@ -436,7 +451,7 @@ def run(
     check_resources(sc, allow_large)
     strat = build_strategy(strategy, sc, strategy_params)
     try:
-        world, strat, wall = simulate(sc, strat, seed, progress, step_budget)
+        world, strat, wall = simulate(sc, strat, seed, progress, step_budget, transport=transport)
     except StrategyRuntimeError as exc:
         exc.result = partial_result(exc, keep_history)
         exc.world = exc.strategy = None  # keep the exception small and picklable
@@ -447,8 +462,9 @@ def run(
         calm_strat = build_strategy(strategy, calm, strategy_params)
         try:
             calm_world, _, _ = simulate(
-                calm, calm_strat, seed, budget=step_budget, trace_divergence=True
-            )
+                calm, calm_strat, seed, budget=step_budget, trace_divergence=True,
+                transport=transport,
+            )  # fmt: skip
         except StrategyRuntimeError as exc:  # the no-fault twin failed: say so, keep it small
             exc.args = (f"{exc} (in the no-fault twin run, for time_to_recovery_s)",)
             exc.world = exc.strategy = None

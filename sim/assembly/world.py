@@ -43,8 +43,8 @@ from mocks.api import ApiServer, windows
 from mocks.bus import Bus
 from mocks.channel import Channel
 from mocks.erp import Erp
-from mocks.facades import client_for
-from mocks.platforms import channel_api_kwargs, channel_class, erp_api_kwargs
+from mocks.http import client_for
+from mocks.platforms import platform_for
 from mocks.wms import Wms
 from sim.assembly.faults import FaultInjector
 from sim.bridge import SimRuntime
@@ -64,8 +64,13 @@ from sim.recorder import (
 )
 from sim.rng import Streams
 from sim.schema import Scenario
+from strategies.connectors import http_systems
 
-__all__ = ["OracleFeed", "Provenance", "Systems", "World"]
+__all__ = ["TRANSPORTS", "OracleFeed", "Provenance", "Systems", "World"]
+
+#: how a strategy reaches the systems: their Python APIs, or their platforms' HTTP facades
+#: through httpx connectors (the same calls, capacity and simulated time; a run option)
+TRANSPORTS = ("direct", "http")
 
 
 class OracleFeed:
@@ -182,7 +187,7 @@ class Systems:
 
     def http(self, system: str | int) -> httpx.Client:
         """An ``httpx.Client`` served by a system's HTTP facade in its platform's shape
-        (``mocks.facades``): ``"erp"``, a channel's index or a channel's name. Requests made
+        (``mocks.http``): ``"erp"``, a channel's index or a channel's name. Requests made
         from a task of ``runtime`` take simulated time."""
         target: Any
         if system == "erp":
@@ -263,7 +268,7 @@ class World:
             per_item=api.per_item,
             reject_latency=api.reject_latency,
             maintenance=windows(api.maintenance),
-            **erp_api_kwargs(sc.erp),
+            **platform_for(sc.erp).api_args(sc.erp.effective().api),
         )
         self.erp = Erp(env, sc.erp, self.ledger, self.erp_api, st("erp"), rop, out)
         self.wms_api = ApiServer(
@@ -285,20 +290,18 @@ class World:
         truth = self.ledger.true_available_all()
         self.channels: list[Channel] = []
         for c, spec in enumerate(sc.channels):
-            kw = channel_api_kwargs(spec)
-            bulk_limit = kw.pop("bulk_limit")
+            platform = platform_for(spec)  # its preset's semantics, on the resolved values
             capi = ApiServer(
                 env,
                 f"channel/{spec.name}",
                 st(f"api/{spec.name}"),
                 fault_rng=st(f"faults/{spec.name}"),
                 history=self.history,
-                **kw,
+                **platform.api_args(spec.effective().api),
             )
-            ch = channel_class(spec)(
+            ch = platform.make_channel(
                 env, c, spec, self.ledger, capi, st(f"channel/{spec.name}"), truth[c]
             )
-            ch.bulk_limit = bulk_limit
             self.channels.append(ch)
         for ch in self.channels:
             ch.prices = self.catalogue.prices
@@ -397,6 +400,17 @@ class World:
                 "oversold_units": lambda c: ledger.oversold_units[c],
             },
         )
+
+    def strategy_systems(self, transport: str = "direct") -> Systems:
+        """What the strategy is given: ``systems`` itself (``direct``: the systems' Python
+        APIs), or a copy whose channels and ERP are httpx connectors speaking each
+        platform's HTTP API to its facade (``http``; ``strategies.connectors``). Every call
+        then costs the same capacity and simulated time, so the run is the same."""
+        if transport == "direct":
+            return self.systems
+        if transport == "http":
+            return http_systems(self.systems)
+        raise ValueError(f"transport must be {' or '.join(TRANSPORTS)}, not {transport!r}")
 
     def domain_events(self) -> int:
         """State changes applied to system records: the unit of ``events_per_second``.

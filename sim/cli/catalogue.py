@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Annotated
 
@@ -58,6 +59,14 @@ def validate_cmd(
         ),
     ] = None,
     allow_large: AllowLarge = False,
+    resolved: Annotated[
+        bool,
+        typer.Option(
+            "--resolved",
+            help="Print the scenario as a run uses it (JSON): every default, every preset's "
+            "parameters, and each channel's and the ERP's effective API.",
+        ),
+    ] = False,
 ) -> None:
     """Check a scenario file (schema, strategy parameters, the resources a run needs);
     exit 2 if it is wrong."""
@@ -65,6 +74,9 @@ def validate_cmd(
         path = find_scenario(file)
         sc = load(file, {}, strategy or (), allow_large)
         est = check_resources(sc, True)
+    if resolved:
+        sys.stdout.write(json.dumps(sc.resolved(), indent=2, default=str) + "\n")
+        return
     out_console.print(
         f"ok: {path} ({sc.id}: {sc.catalogue.skus} SKUs, {len(sc.locations)} locations, "
         f"{len(sc.channels)} channels, {sc.duration / 86400:g} days; a run needs "

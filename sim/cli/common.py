@@ -21,6 +21,7 @@ from rich.table import Table
 
 from sim.assembly.executor import RunError
 from sim.assembly.runner import RunResult, SimulationError, StrategyRuntimeError, run
+from sim.assembly.world import TRANSPORTS
 from sim.budget import check_resources
 from sim.checks import CheckFailure
 from sim.cli.app import err_console, say
@@ -173,6 +174,23 @@ OUT_HELP = (
     "deletes files it did not write."
 )
 
+Transport = Annotated[
+    str,
+    typer.Option(
+        "--transport",
+        help="How strategies reach the systems: direct (their Python APIs) or http (each "
+        "platform's HTTP facade through httpx connectors: the same run, slower).",
+    ),
+]
+
+
+def transport_arg(value: str) -> str:
+    """``--transport``'s value, or an ``InputError`` naming the choices."""
+    if value not in TRANSPORTS:
+        raise InputError(f"--transport {cut(value)}: expected {' or '.join(TRANSPORTS)}")
+    return value
+
+
 NoHistory = Annotated[
     bool,
     typer.Option(
@@ -189,6 +207,7 @@ def run_all(
     seeds: Sequence[int],
     quiet: bool = False,
     keep_history: bool = True,
+    transport: str = "direct",
 ) -> list[RunResult]:
     """Every strategy on every seed, with a progress bar on stderr."""
     results: list[RunResult] = []
@@ -199,7 +218,10 @@ def run_all(
             prog.update(task, description=f"{strat} seed {seed}")
             try:
                 step = partial(advance, prog, task, i)
-                results.append(run(sc, strat, seed, progress=step, keep_history=keep_history))
+                results.append(
+                    run(sc, strat, seed, progress=step, keep_history=keep_history,
+                        transport=transport)
+                )  # fmt: skip
             except (CheckFailure, StrategyRuntimeError) as exc:
                 if exc.result is not None:  # kept, marked failed
                     results.append(exc.result)

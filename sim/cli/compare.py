@@ -15,12 +15,14 @@ from sim.cli.common import (
     OUT_HELP,
     AllowLarge,
     NoHistory,
+    Transport,
     comparison_table,
     errors,
     load,
     parse_overrides,
     progress,
     seed_range,
+    transport_arg,
     with_replay,
     write_report_into,
 )
@@ -50,14 +52,16 @@ def compare_cmd(
     ] = False,
     no_history: NoHistory = False,
     allow_large: AllowLarge = False,
+    transport: Transport = "direct",
 ) -> None:
     """Every built-in strategy on the same seeds (common random numbers), with 95% CIs."""
     with errors():
+        transport_arg(transport)
         names = [n for n in BUILTIN_ORDER if n in installed_strategies()]
         sc = load(scenario, parse_overrides(set_), names, allow_large)
         seeds = seed_range(seed, replications)
         target = check_out(out) if out else new_run_dir(Path("results"), sc.id)
-        keep = {"keep_history": not no_history, "allow_large": allow_large}
+        keep = {"keep_history": not no_history, "allow_large": allow_large, "transport": transport}
         jobs = [Job(sc, n, s, options=keep) for s in seeds for n in names]
         with progress(len(jobs), False) as prog:
             task = prog.add_task(f"{sc.id}: {len(jobs)} runs", total=len(jobs))

@@ -17,6 +17,7 @@ from sim.cli.common import (
     OUT_HELP,
     AllowLarge,
     NoHistory,
+    Transport,
     comparison_table,
     errors,
     load,
@@ -24,6 +25,7 @@ from sim.cli.common import (
     run_all,
     same_run,
     seed_range,
+    transport_arg,
     with_replay,
 )
 from sim.tools.outdir import check_out
@@ -53,15 +55,19 @@ def run_cmd(
     ] = None,
     no_history: NoHistory = False,
     allow_large: AllowLarge = False,
+    transport: Transport = "direct",
 ) -> None:
     """Run strategies on a scenario; write results/<run-id>/ and print a comparison."""
     with errors():
+        transport_arg(transport)
         names = strategy or ["batch"]
         sc = load(scenario, parse_overrides(set_), names, allow_large)
         seeds = seed_range(seed, replications)
         target = check_out(out) if out else new_run_dir(Path("results"), sc.id)
         try:
-            results = run_all(sc, names, seeds, quiet=as_json, keep_history=not no_history)
+            results = run_all(
+                sc, names, seeds, quiet=as_json, keep_history=not no_history, transport=transport
+            )
         except SimulationError as exc:
             raise with_replay(scenario, set_, exc) from None
         except (CheckFailure, StrategyRuntimeError) as exc:
@@ -71,7 +77,9 @@ def run_cmd(
                 say(f"syncsim: partial results: {target}")
             raise
         if check_determinism:
-            again = run_all(sc, names, seeds, quiet=as_json, keep_history=not no_history)
+            again = run_all(
+                sc, names, seeds, quiet=as_json, keep_history=not no_history, transport=transport
+            )
             for a, b in zip(results, again, strict=True):
                 if not same_run(a, b):
                     raise CheckFailure(
