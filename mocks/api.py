@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sim.contract import ApiError, Reply
 from sim.dists import Fixed
 from sim.faults import ActiveFault, Timeout
 from sim.recorder import Level
@@ -50,35 +51,6 @@ __all__ = [
     "WindowQuota",
     "windows",
 ]
-
-
-@dataclass(slots=True)
-class Reply:
-    """The outcome of one integration call."""
-
-    status: int = 200
-    value: Any = None
-    retry_after: float | None = None
-    error: str | None = None
-    latency: float = 0.0
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status < 400
-
-    def raise_for_status(self) -> Reply:
-        if not self.ok:
-            raise ApiError(self)
-        return self
-
-
-class ApiError(Exception):
-    """Raised by ``Reply.raise_for_status`` for a refused or failed call."""
-
-    def __init__(self, reply: Reply) -> None:
-        super().__init__(f"{reply.status} {reply.error or ''}".strip())
-        self.reply = reply
 
 
 class Limiter(Protocol):

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.contract import Message
 from sim.faults import ActiveFault
 from sim.recorder import Level
 from sim.schema import Bus as BusSpec
@@ -60,25 +61,6 @@ _COUNTERS = (
 )
 
 _Handler = Callable[["Message"], bool | None]
-
-
-@dataclass(slots=True)
-class Message:
-    """One published message; each delivery hands the handler a copy with ``delivery`` set.
-
-    ``id`` counts publish calls (a lost message uses one too), ``t`` is the publish time and
-    ``delivery`` is 1 for the first delivery to the group being called, 2.. for redeliveries
-    (refusals, duplicates, restarts and replays); 0 on the bus's own record.
-    """
-
-    id: int
-    topic: str
-    partition: int
-    offset: int
-    key: int
-    t: float
-    payload: Any
-    delivery: int = 0
 
 
 @dataclass(slots=True)

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from mocks.api import ApiServer, Reply
+from mocks.api import ApiServer
+from sim.contract import InventoryPage, OrdersPage, Reply, StaleWrite
 from sim.faults import ActiveFault
 from sim.ledger import Ledger, Order
 from sim.schema import Channel as ChannelSpec
@@ -52,29 +53,8 @@ class WriteOutsideApi(RuntimeError):
     """A strategy set a channel's shown availability without going through its API."""
 
 
-@dataclass(frozen=True, slots=True)
-class StaleWrite:
-    """A refused compare-and-swap: the SKUs whose shown quantity was not the expected one."""
-
-    skus: np.ndarray
-    actual: np.ndarray
-
-
 def _cas_status(value: Any) -> tuple[int, str | None]:
     return (409, "STALE_QUANTITY") if isinstance(value, StaleWrite) else (200, None)
-
-
-@dataclass(frozen=True, slots=True)
-class OrdersPage:
-    orders: list[Order]
-    cursor: int
-
-
-@dataclass(frozen=True, slots=True)
-class InventoryPage:
-    skus: np.ndarray
-    shown: np.ndarray
-    as_of: np.ndarray
 
 
 @dataclass(slots=True)

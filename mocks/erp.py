@@ -22,74 +22,21 @@ triggers or CDC are): ``subscribe_changes`` (a SKU's availability changed in the
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mocks.api import ApiServer
 from mocks.clock import OwnClock
+from sim.contract import ChangeFeed, ImportResult, Movement, OrderEvent, Snapshot
 from sim.faults import ActiveFault
 from sim.ledger import ALL_VIEWS, Ledger, Line, Order
 from sim.schema import Erp as ErpSpec
 
 if TYPE_CHECKING:
-    from mocks.wms import Movement, Wms
+    from mocks.wms import Wms
 
 __all__ = ["ChangeFeed", "Erp", "ImportResult", "OrderEvent", "Snapshot"]
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Stock per (location, SKU) for ``skus``, as one system's record at time ``at``.
-
-    ``available`` = on_hand - committed - hold; ``as_of`` is the truth time each value is
-    current to (see ``sim.provenance``).
-    """
-
-    skus: np.ndarray
-    on_hand: np.ndarray
-    committed: np.ndarray
-    hold: np.ndarray
-    in_transit: np.ndarray
-    as_of: np.ndarray
-    at: float
-
-    @property
-    def available(self) -> np.ndarray:
-        return self.on_hand - self.committed - self.hold
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeFeed:
-    """The answer to a delta query: the SKUs changed after the cursor, the ERP's change
-    stamp of each (its own clock), and the ERP's clock when it answered (the next cursor)."""
-
-    skus: np.ndarray
-    stamps: np.ndarray
-    clock: float
-
-
-@dataclass(frozen=True, slots=True)
-class OrderEvent:
-    """An ERP order event: a line ``allocated`` to a location, ``shipped`` from it (posted)
-    or ``cancelled`` (``qty`` units). ``seqs`` are the truth changes it carries (a
-    cancellation releases claims)."""
-
-    kind: str
-    line: Line
-    loc: int
-    qty: int
-    t: float
-    seqs: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    order_id: int
-    duplicate: bool
-    allocated: int
-    cancelled: int
 
 
 class Erp(OwnClock):

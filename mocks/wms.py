@@ -16,46 +16,19 @@ Integration API: ``read_stock`` (through the WMS's ``ApiServer``) and ``subscrib
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mocks.api import ApiServer
 from mocks.clock import OwnClock
-from mocks.erp import Erp, Snapshot
+from mocks.erp import Erp
+from sim.contract import Movement, Snapshot
 from sim.faults import ActiveFault
 from sim.ledger import ALL_VIEWS, KNOWN_TO_WMS, Ledger, Line
 from sim.schema import Location, Returns, Shrink
 
 __all__ = ["Movement", "Wms"]
-
-
-@dataclass(slots=True)
-class Movement:
-    """One WMS record change, as posted to the ERP and published to subscribers.
-
-    Kinds: receipt, ship, short (a short pick), return, qc_release, scrap, transfer_out,
-    transfer_in, count (a cycle-count adjustment) and release (a line released for picking;
-    not posted, only published; its claim moves to the released stock in the truth).
-    ``seqs`` are the truth changes it carries (a system takes them in when it applies the
-    movement). ``version``, ``on_hand``, ``hold`` and
-    ``released`` are the WMS record of (loc, sku) right after the movement: the version
-    increases by one with every change of that record.
-    """
-
-    kind: str
-    loc: int
-    sku: int
-    qty: int
-    t: float
-    seqs: list[int] = field(default_factory=list)
-    line: Line | None = None
-    dst: int = -1
-    version: int = 0
-    on_hand: int = 0
-    hold: int = 0
-    released: int = 0
 
 
 class Wms(OwnClock):

@@ -1,0 +1,453 @@
+"""The strategy contract: what a sync strategy is given, and what it may do with it.
+
+A strategy's ``start(env, systems)`` receives a ``Systems``: the integration APIs of the ERP
+(``ErpApi``), the WMS (``WmsApi``), each sales channel (``ChannelApi``) and, when the
+scenario has one, the message bus (``BusApi``), plus the catalogue, the locations, the
+strategy's own random stream and a few helpers. Every read and write on these APIs is a call
+that costs simulated time and the system's capacity, and may be refused (a ``Reply`` with a
+status, never an exception). The floors (``oracle``, ``perfect``) also get ``TruthFeed``:
+instant, free, privileged hooks on the record and the truth (``FloorSystems``); no other
+strategy does.
+
+The records those calls answer with (``Reply``, ``Snapshot``, ``ChangeFeed``, ``OrderEvent``,
+``ImportResult``, ``Movement``, ``StaleWrite``, ``OrdersPage``, ``InventoryPage``,
+``Message``) live here, in the kernel, so that strategies and mocks share them without
+importing each other. The protocols are structural (PEP 544): the mocks satisfy them without
+inheriting, and so may a user's own fakes in a unit test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+import numpy as np
+
+from sim.ledger import Line, Order
+
+if TYPE_CHECKING:
+    import httpx
+    import simpy
+
+    from sim.bridge import SimRuntime
+    from sim.products import Catalogue
+
+__all__ = [
+    "ApiError",
+    "BusApi",
+    "Call",
+    "ChangeFeed",
+    "ChannelApi",
+    "ConsumerGroupApi",
+    "ErpApi",
+    "FloorSystems",
+    "ImportResult",
+    "InventoryPage",
+    "Message",
+    "Movement",
+    "OrderEvent",
+    "OrdersPage",
+    "Reply",
+    "Server",
+    "Snapshot",
+    "StaleWrite",
+    "Systems",
+    "TruthFeed",
+    "WmsApi",
+]
+
+Call: TypeAlias = "simpy.Event"
+"""An integration call in flight: a SimPy event whose value is the call's ``Reply``
+(``reply = yield call``)."""
+
+FulfillmentLine: TypeAlias = tuple[int, int, int, int, str]
+"""``(order_id, line_id, sku, qty, kind)``, ``kind`` ``"shipped"`` or ``"cancelled"``."""
+
+
+# -- records ---------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Reply:
+    """The outcome of one integration call."""
+
+    status: int = 200
+    value: Any = None
+    retry_after: float | None = None
+    error: str | None = None
+    latency: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    def raise_for_status(self) -> Reply:
+        if not self.ok:
+            raise ApiError(self)
+        return self
+
+
+class ApiError(Exception):
+    """Raised by ``Reply.raise_for_status`` for a refused or failed call."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(f"{reply.status} {reply.error or ''}".strip())
+        self.reply = reply
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Stock per (location, SKU) for ``skus``, as one system's record at time ``at``.
+
+    ``available`` = on_hand - committed - hold; ``as_of`` is the truth time each value is
+    current to (see ``sim.provenance``).
+    """
+
+    skus: np.ndarray
+    on_hand: np.ndarray
+    committed: np.ndarray
+    hold: np.ndarray
+    in_transit: np.ndarray
+    as_of: np.ndarray
+    at: float
+
+    @property
+    def available(self) -> np.ndarray:
+        return self.on_hand - self.committed - self.hold
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeFeed:
+    """The answer to a delta query: the SKUs changed after the cursor, the ERP's change
+    stamp of each (its own clock), and the ERP's clock when it answered (the next cursor)."""
+
+    skus: np.ndarray
+    stamps: np.ndarray
+    clock: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """An ERP order event: a line ``allocated`` to a location, ``shipped`` from it (posted)
+    or ``cancelled`` (``qty`` units). ``seqs`` are the truth changes it carries (a
+    cancellation releases claims)."""
+
+    kind: str
+    line: Line
+    loc: int
+    qty: int
+    t: float
+    seqs: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    order_id: int
+    duplicate: bool
+    allocated: int
+    cancelled: int
+
+
+@dataclass(slots=True)
+class Movement:
+    """One WMS record change, as posted to the ERP and published to subscribers.
+
+    Kinds: receipt, ship, short (a short pick), return, qc_release, scrap, transfer_out,
+    transfer_in, count (a cycle-count adjustment) and release (a line released for picking;
+    not posted, only published; its claim moves to the released stock in the truth).
+    ``seqs`` are the truth changes it carries (a system takes them in when it applies the
+    movement). ``version``, ``on_hand``, ``hold`` and
+    ``released`` are the WMS record of (loc, sku) right after the movement: the version
+    increases by one with every change of that record.
+    """
+
+    kind: str
+    loc: int
+    sku: int
+    qty: int
+    t: float
+    seqs: list[int] = field(default_factory=list)
+    line: Line | None = None
+    dst: int = -1
+    version: int = 0
+    on_hand: int = 0
+    hold: int = 0
+    released: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StaleWrite:
+    """A refused compare-and-swap: the SKUs whose shown quantity was not the expected one."""
+
+    skus: np.ndarray
+    actual: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersPage:
+    orders: list[Order]
+    cursor: int
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryPage:
+    skus: np.ndarray
+    shown: np.ndarray
+    as_of: np.ndarray
+
+
+@dataclass(slots=True)
+class Message:
+    """One published message; each delivery hands the handler a copy with ``delivery`` set.
+
+    ``id`` counts publish calls (a lost message uses one too), ``t`` is the publish time and
+    ``delivery`` is 1 for the first delivery to the group being called, 2.. for redeliveries
+    (refusals, duplicates, restarts and replays); 0 on the bus's own record.
+    """
+
+    id: int
+    topic: str
+    partition: int
+    offset: int
+    key: int
+    t: float
+    payload: Any
+    delivery: int = 0
+
+
+# -- the integration APIs --------------------------------------------------------------------
+class ErpApi(Protocol):
+    """The ERP's integration API (one ``ApiServer``: its capacity, limits and faults)."""
+
+    def export_availability(self, skus: Any = None) -> Call:
+        """A stock export, a ``Snapshot`` (all SKUs by default); one call costing per item."""
+        ...
+
+    def changed_skus(self, since: float) -> Call:
+        """SKUs whose availability changed after ``since`` on the ERP's clock (delta query)."""
+        ...
+
+    def changes(self, since: float) -> Call:
+        """The delta query with each SKU's change stamp and the ERP's clock: a ``ChangeFeed``."""
+        ...
+
+    def check_atp(self, skus: Sequence[int], channel: int) -> Call:
+        """Available to promise for ``channel`` per SKU now (a synchronous checkout call)."""
+        ...
+
+    def push_read(self, skus: Any) -> Call:
+        """The ERP reading its own record to push a change out (costs ERP capacity)."""
+        ...
+
+    def import_orders(self, orders: Sequence[Order]) -> Call:
+        """Create sales orders (allocate, cancel what cannot be, release the rest); a list of
+        ``ImportResult``. Importing an order twice is harmless (``duplicate``)."""
+        ...
+
+    def subscribe_changes(self, fn: Callable[[int], None]) -> None:
+        """``fn(sku)`` whenever the ERP's availability of ``sku`` changes (a change event)."""
+        ...
+
+    def subscribe(self, fn: Callable[[OrderEvent], None]) -> None:
+        """``fn(event)`` for every order event (allocated, shipped, cancelled)."""
+        ...
+
+
+class WmsApi(Protocol):
+    """The WMS's integration API."""
+
+    def read_stock(self, skus: Any = None) -> Call:
+        """The WMS stock record, a ``Snapshot``; one call costing per item."""
+        ...
+
+    def subscribe(self, fn: Callable[[Movement], None]) -> None:
+        """``fn(movement)`` for every stock movement, when it happens."""
+        ...
+
+    def initial_stock(self) -> Snapshot:
+        """The go-live load: the WMS record at t = 0, as a consumer or middleware is seeded
+        before it goes live (outside the measured window, so free). Only at t = 0."""
+        ...
+
+
+class ChannelApi(Protocol):
+    """One sales channel's integration API (latency, rate limits, bulk limit)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str:
+        """``storefront``, ``marketplace`` or ``b2b``."""
+        ...
+
+    @property
+    def bulk_limit(self) -> int:
+        """SKUs one ``set_inventory`` may carry."""
+        ...
+
+    @property
+    def page_size(self) -> int:
+        """Orders one ``fetch_orders`` page holds by default."""
+        ...
+
+    @property
+    def needs_fulfillment(self) -> bool:
+        """Whether the platform holds stock against open orders until told they shipped or
+        were cancelled (``fulfill``)."""
+        ...
+
+    def set_inventory(self, skus: Any, values: Any, as_of: Any, expected: Any = None) -> Call:
+        """Overwrite what is shown for up to ``bulk_limit`` SKUs, current to truth time
+        ``as_of``; with ``expected``, a compare-and-swap (409 ``STALE_QUANTITY``)."""
+        ...
+
+    def read_inventory(self, skus: Any = None) -> Call:
+        """What the channel shows now: an ``InventoryPage``."""
+        ...
+
+    def fetch_orders(self, cursor: int = 0, limit: int | None = None) -> Call:
+        """Orders handed off to the integration from ``cursor``: an ``OrdersPage``."""
+        ...
+
+    def subscribe_orders(self, fn: Callable[[Order], Any]) -> None:
+        """Order webhook: ``fn(order)`` when an order is handed off (at least once)."""
+        ...
+
+    def fulfill(self, lines: Sequence[FulfillmentLine]) -> Call:
+        """Tell the channel order lines shipped or were cancelled (one request)."""
+        ...
+
+    def set_checkout(self, hook: Callable[[Any, list[int], list[int]], Any] | None) -> None:
+        """A synchronous checkout hook ``hook(channel, skus, cart) -> event`` whose value is
+        the accepted quantity per line (an ATP check at checkout); ``None`` removes it."""
+        ...
+
+
+class ConsumerGroupApi(Protocol):
+    """One consumer group on one topic (``BusApi.subscribe``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def dlq(self) -> list[Message]:
+        """Dead letters: messages refused ``max_deliveries`` times."""
+        ...
+
+    def replay_dlq(self) -> int:
+        """Deliver every dead letter once more now; how many were taken."""
+        ...
+
+    def unacknowledged(self) -> list[Message]:
+        """Retained messages this group has not acknowledged yet."""
+        ...
+
+    def lag(self) -> int:
+        """Messages published (not lost) and not yet acknowledged by this group."""
+        ...
+
+
+class BusApi(Protocol):
+    """The message bus (Kafka-like; see ``mocks.bus``)."""
+
+    def publish(self, topic: str, key: int, payload: Any) -> Message | None:
+        """Append a message to partition ``key % partitions``; ``None`` if lost."""
+        ...
+
+    def subscribe(
+        self, topic: str, group: str, handler: Callable[[Message], bool | None]
+    ) -> ConsumerGroupApi:
+        """Attach ``handler`` as consumer group ``group`` of ``topic``; ``False`` refuses a
+        delivery (redelivered later, then dead-lettered)."""
+        ...
+
+
+class Server(Protocol):
+    """A capacity-limited server of the strategy's own (a middleware's reservation API):
+    ``call(items, effect)`` takes a slot for its service time, then applies ``effect``."""
+
+    def call(self, items: int, effect: Callable[[], Any], *, op: str = "call") -> Call: ...
+
+
+class TruthFeed(Protocol):
+    """Privileged, instant and free hooks on the record and the truth: the floors only."""
+
+    def on_change(self, fn: Callable[[int, int], None]) -> None: ...
+    def on_truth(self, fn: Callable[[int, int], None]) -> None: ...
+    def on_accept(self, fn: Callable[[Order], None]) -> None: ...
+    def record_available(self, channel: int, sku: int) -> tuple[int, float]: ...
+    def true_available(self, channel: int, sku: int) -> int: ...
+    def write(self, channel: int, sku: int, value: int, as_of: float) -> None: ...
+    def import_order(self, order: Order) -> None: ...
+
+
+class Provenance(Protocol):
+    """Provenance views of the strategy's own (see ``sim.provenance``)."""
+
+    def add_view(self, name: str) -> Any: ...
+
+
+class Systems(Protocol):
+    """What ``SyncStrategy.start(env, systems)`` is given."""
+
+    @property
+    def env(self) -> simpy.Environment: ...
+    @property
+    def erp(self) -> ErpApi: ...
+    @property
+    def wms(self) -> WmsApi: ...
+    @property
+    def channels(self) -> Sequence[ChannelApi]: ...
+    @property
+    def bus(self) -> BusApi | None:
+        """The message bus, if the scenario has one (``[bus]``)."""
+        ...
+
+    @property
+    def catalogue(self) -> Catalogue: ...
+    @property
+    def locations(self) -> list[str]: ...
+    @property
+    def rng(self) -> np.random.Generator:
+        """The strategy's own random stream (independent of every other)."""
+        ...
+
+    @property
+    def provenance(self) -> Provenance: ...
+    @property
+    def probes(self) -> dict[str, Callable[[], float]]:
+        """Extra time series: ``name -> fn()`` sampled every ``sample_interval``."""
+        ...
+
+    @property
+    def fault_targets(self) -> dict[str, Callable[[bool], None]]:
+        """Components of the strategy's own a fault plan may take down (``middleware``,
+        ``consumer:<group>`` to replace the bus's own crash); ``fn(True)`` down."""
+        ...
+
+    @property
+    def runtime(self) -> SimRuntime:
+        """Runs blocking (httpx) connector code in simulated time (``sim.bridge``)."""
+        ...
+
+    def http(self, system: str | int) -> httpx.Client:
+        """An httpx client served by a system's HTTP facade (``"erp"``, a channel's index
+        or name)."""
+        ...
+
+    def channel(self, name: str) -> ChannelApi: ...
+    def serve(self, channel: int) -> list[int]:
+        """Locations serving ``channel``, in priority order."""
+        ...
+
+    def server(self, name: str, *, concurrency: int | None, service_time: Any = None) -> Server:
+        """A server of the strategy's own (queueing when every slot is busy)."""
+        ...
+
+
+class FloorSystems(Systems, Protocol):
+    """What the floors (``oracle``, ``perfect``) are given: ``Systems`` and the truth feed."""
+
+    @property
+    def oracle(self) -> TruthFeed: ...
