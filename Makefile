@@ -30,6 +30,7 @@ lint: $(VENV)/.installed-dev
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy sim mocks strategies
+	$(BIN)/mypy --strict strategies
 
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n auto

@@ -363,13 +363,13 @@ class ApiServer:
         op_id: int = -1,
     ) -> Any:
         env = self.env
-        self._account()
+        self.account()
         self.in_flight += 1
         svc = self._service_time(items)
         ev = env.timeout(svc, reply)
 
         def finish(_: Any) -> None:
-            self._account()
+            self.account()
             self.in_flight -= 1
             for lim in self.limiters:
                 charge = getattr(lim, "charge", None)
@@ -394,7 +394,8 @@ class ApiServer:
         ev.callbacks.append(finish)
         return ev
 
-    def _account(self) -> None:
+    def account(self) -> None:
+        """Bring ``stats.busy_area`` (slot-seconds in use) up to now."""
         now = self.env.now
         self.stats.busy_area += self.in_flight * (now - self._last)
         self._last = now
@@ -402,7 +403,7 @@ class ApiServer:
     # -- summaries --------------------------------------------------------------------------
     def utilization(self, until: float) -> float:
         """Time-average in-flight calls over [0, until] divided by the concurrency limit."""
-        self._account()
+        self.account()
         if until <= 0:
             return 0.0
         cap = self.concurrency or 1

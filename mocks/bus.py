@@ -474,7 +474,7 @@ class Bus:
             self._topics[name] = tp
         return tp
 
-    def _expire_all(self) -> None:
+    def expire_all(self) -> None:
         """Apply retention in every group now (what ``lag()`` does for one)."""
         for g in self._all_groups:
             g._expire()

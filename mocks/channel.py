@@ -121,6 +121,8 @@ class Channel:
         rng: np.random.Generator,
         initial_shown: np.ndarray,
         page_size: int = 250,
+        *,
+        strict_writes: bool = False,
     ) -> None:
         self.env = env
         self.index = index
@@ -144,9 +146,10 @@ class Channel:
         self.as_of = self._as_of.view()
         self.count.flags.writeable = False
         self.as_of.flags.writeable = False
-        #: set by the runner: the public ``apply_write*`` (privileged, for tests and tools)
-        #: then raise ``WriteOutsideApi`` instead of writing
-        self.strict_writes = False
+        #: in a run (the runner builds the world so): the public ``apply_write*``
+        #: (privileged, for tests and tools) raise ``WriteOutsideApi`` instead of writing
+        self.strict_writes = strict_writes
+        self._reference_writer_taken = False
         self.demand = ChannelDemandStats()
         self.visible: list[Order] = []
         self.shown_listeners: list[Callable[[int, Any], None]] = []
@@ -295,6 +298,15 @@ class Channel:
             for on_shown in self.shown_listeners:
                 on_shown(self.index, moved)
 
+    def take_reference_writer(self) -> Callable[[int, int, float], None]:
+        """The floors' writer, ``write(sku, value, as_of)``: instant, free, allowed in a run.
+        The world takes it once, when it builds the floors' truth feed; a second taker
+        gets ``WriteOutsideApi``."""
+        if self._reference_writer_taken:
+            raise WriteOutsideApi(f"{self.name}: the reference writer is already taken")
+        self._reference_writer_taken = True
+        return self._apply_one
+
     def _apply_one(self, sku: int, value: int, as_of: float) -> None:
         """The cheap path for per-change writers (the oracle feed)."""
         self._count[sku] = max(0, value)
@@ -367,6 +379,15 @@ class Channel:
             return OrdersPage(self.visible[cursor:end], end)
 
         return self.api.call(max(n, 1), effect, op="fetch_orders")
+
+    #: whether the platform holds stock against open orders until told they shipped or were
+    #: cancelled (``fulfill``); platforms that do subclass ``FulfillingChannel``
+    needs_fulfillment = False
+
+    def fulfill(self, lines: Sequence[tuple[int, int, int, int, str]]) -> Any:
+        """Shipped or cancelled order lines; this channel keeps no stock against open
+        orders, so it answers 404 at once (no capacity used)."""
+        return self.env.timeout(0.0, Reply(404, error=f"{self.name} takes no fulfillments"))
 
     def subscribe_orders(self, fn: Callable[[Order], Any]) -> None:
         """Order webhook: ``fn(order)`` when an order is handed off (at-least-once later)."""

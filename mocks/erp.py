@@ -22,7 +22,7 @@ triggers or CDC are): ``subscribe_changes`` (a SKU's availability changed in the
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,10 +33,15 @@ from sim.faults import ActiveFault
 from sim.ledger import ALL_VIEWS, Ledger, Line, Order
 from sim.schema import Erp as ErpSpec
 
-if TYPE_CHECKING:
-    from mocks.wms import Wms
 
-__all__ = ["ChangeFeed", "Erp", "ImportResult", "OrderEvent", "Snapshot"]
+class Warehouse(Protocol):
+    """What the ERP asks of the WMS: release a line's units for picking, receive goods."""
+
+    def schedule_release(self, line: Line, loc: int, qty: int) -> None: ...
+    def receive(self, loc: int, sku: int, qty: int) -> None: ...
+
+
+__all__ = ["ChangeFeed", "Erp", "ImportResult", "OrderEvent", "Snapshot", "Warehouse"]
 
 
 class Erp(OwnClock):
@@ -51,6 +56,7 @@ class Erp(OwnClock):
         rng: np.random.Generator,
         reorder_point: np.ndarray,
         order_up_to: np.ndarray,
+        warehouse: Warehouse,
     ) -> None:
         self.env = env
         self.spec = spec
@@ -87,7 +93,7 @@ class Erp(OwnClock):
         self.change_listeners: list[Callable[[int], None]] = []
         self.order_listeners: list[Callable[[OrderEvent], None]] = []
         self._post_queue: list[Movement] = []
-        self.wms: Wms | None = None
+        self.wms = warehouse
 
     # -- integration API --------------------------------------------------------------------
     def export_availability(self, skus: Any = None) -> Any:
@@ -224,7 +230,6 @@ class Erp(OwnClock):
                 alloc[loc] = alloc.get(loc, 0) + take
                 got += take
                 self._event("allocated", line, loc, take)
-                assert self.wms is not None
                 self.wms.schedule_release(line, loc, take)
         if got:
             self._touch(sku)
@@ -391,7 +396,6 @@ class Erp(OwnClock):
 
     def _deliver(self, ev: Any) -> None:
         loc, sku, qty = ev.value
-        assert self.wms is not None
         self.wms.receive(loc, sku, qty)
 
     def plan_transfers(self) -> list[tuple[int, int, int, int]]:

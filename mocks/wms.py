@@ -22,7 +22,6 @@ import numpy as np
 
 from mocks.api import ApiServer
 from mocks.clock import OwnClock
-from mocks.erp import Erp
 from sim.contract import Movement, Snapshot
 from sim.faults import ActiveFault
 from sim.ledger import ALL_VIEWS, KNOWN_TO_WMS, Ledger, Line
@@ -39,7 +38,7 @@ class Wms(OwnClock):
         env: Any,
         ledger: Ledger,
         locations: Sequence[Location],
-        erp: Erp,
+        post: Callable[[Movement], None],
         api: ApiServer,
         rng: np.random.Generator,
         returns: Returns,
@@ -49,7 +48,7 @@ class Wms(OwnClock):
         self.env = env
         self.ledger = ledger
         self.locations = list(locations)
-        self.erp = erp
+        self.post = post  # hands every movement to the ERP's posting
         self.api = api
         self.rng = rng
         self.returns = returns
@@ -103,6 +102,17 @@ class Wms(OwnClock):
         sel = None if skus is None else np.atleast_1d(np.asarray(skus, np.int64))
         n = self.ledger.n_sku if sel is None else sel.size
         return self.api.call(n, lambda: self.snapshot(sel), op="read_stock")
+
+    def initial_stock(self) -> Snapshot:
+        """The go-live load: the WMS record at t = 0, as a consumer or a middleware is seeded
+        from a one-time bulk export before it goes live (outside the measured window, so it
+        costs no capacity). Later reads go through ``read_stock``."""
+        if self.env.now > 0:
+            raise RuntimeError(
+                f"wms.initial_stock() is the go-live load, at t = 0 only (now t={self.env.now}); "
+                "use wms.read_stock()"
+            )
+        return self.snapshot()
 
     def subscribe(self, fn: Callable[[Movement], None]) -> None:
         """Stock events: ``fn(movement)`` for every movement, when it happens."""
@@ -271,6 +281,6 @@ class Wms(OwnClock):
                 f.hit()
         self.movements += 1
         if post:
-            self.erp.receive_movement(mv)
+            self.post(mv)
         for fn in self.subscribers:
             fn(mv)

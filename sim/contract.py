@@ -42,12 +42,14 @@ __all__ = [
     "ConsumerGroupApi",
     "ErpApi",
     "FloorSystems",
+    "FulfillmentLine",
     "ImportResult",
     "InventoryPage",
     "Message",
     "Movement",
     "OrderEvent",
     "OrdersPage",
+    "Provenance",
     "Reply",
     "Server",
     "Snapshot",
@@ -55,6 +57,7 @@ __all__ = [
     "Systems",
     "TruthFeed",
     "WmsApi",
+    "truth_feed",
 ]
 
 Call: TypeAlias = "simpy.Event"
@@ -400,8 +403,8 @@ class Systems(Protocol):
     @property
     def channels(self) -> Sequence[ChannelApi]: ...
     @property
-    def bus(self) -> BusApi | None:
-        """The message bus, if the scenario has one (``[bus]``)."""
+    def bus(self) -> BusApi:
+        """The message bus (its settings: the scenario's ``[bus]`` table)."""
         ...
 
     @property
@@ -444,6 +447,18 @@ class Systems(Protocol):
     def server(self, name: str, *, concurrency: int | None, service_time: Any = None) -> Server:
         """A server of the strategy's own (queueing when every slot is busy)."""
         ...
+
+
+def truth_feed(systems: Systems) -> TruthFeed:
+    """The floors' privileged feed (``FloorSystems.oracle``); ``TypeError`` for any other
+    strategy: real strategies read the systems through their integration APIs."""
+    feed: TruthFeed | None = getattr(systems, "oracle", None)
+    if feed is None:
+        raise TypeError(
+            "systems.oracle is the reference floors' privileged feed; a strategy reads the "
+            "systems through their integration APIs"
+        )
+    return feed
 
 
 class FloorSystems(Systems, Protocol):

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import simpy
@@ -36,10 +36,21 @@ from pydantic import Field, Strict
 
 from sim.dists import Duration
 from sim.fields import Count, Flag, Interval, Retries
-from strategies._fulfill import FulfillmentSync
-from strategies._push import ClientStats, call_with_retry, import_until_taken, push_availability
 from strategies.base import SyncStrategy
 from strategies.batch import channel_values
+from strategies.kit import (
+    ClientStats,
+    FulfillmentSync,
+    call_with_retry,
+    import_until_taken,
+    push_availability,
+)
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.contract import ChannelApi, Systems
+    from sim.ledger import Order
 
 __all__ = ["ApiParams", "ApiStrategy"]
 
@@ -75,7 +86,7 @@ class ApiStrategy(SyncStrategy):
         self.pushes = 0
         self.imports_failed = 0
 
-    def start(self, env: Any, systems: Any) -> None:
+    def start(self, env: simpy.Environment, systems: Systems) -> None:
         p: ApiParams = self.params
         self.env = env
         self.systems = systems
@@ -156,7 +167,7 @@ class ApiStrategy(SyncStrategy):
         return sum(len(q) for q in getattr(self, "_queued", ()))
 
     # -- orders -----------------------------------------------------------------------------
-    def _import(self, order: Any) -> Generator[Any, Any, None]:
+    def _import(self, order: Order) -> Generator[Any, Any, None]:
         """Import one order from its webhook (parked and retried if the ERP refuses)."""
         yield from import_until_taken(
             self.env, self.systems.erp, order, self.systems.rng, self.stats,
@@ -167,11 +178,11 @@ class ApiStrategy(SyncStrategy):
         self.imports_failed += 1
 
     # -- checkout ---------------------------------------------------------------------------
-    def _atp_hook(self, channel: Any, skus: list[int], cart: list[int]) -> Any:
+    def _atp_hook(self, channel: ChannelApi, skus: list[int], cart: list[int]) -> Any:
         return self.env.process(self._atp(channel, skus, cart))
 
     def _atp(
-        self, channel: Any, skus: list[int], cart: list[int]
+        self, channel: ChannelApi, skus: list[int], cart: list[int]
     ) -> Generator[Any, Any, list[int]]:
         p: ApiParams = self.params
         env = self.env

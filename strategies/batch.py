@@ -16,15 +16,19 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from sim.dists import Duration
 from sim.fields import Count, Interval, Positive, Retries
-from strategies._fulfill import FulfillmentSync
-from strategies._push import ClientStats, call_with_retry, push_availability
 from strategies.base import SyncStrategy
+from strategies.kit import ClientStats, FulfillmentSync, call_with_retry, push_availability
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.contract import ChannelApi, ErpApi, Snapshot, Systems
 
 __all__ = ["BatchParams", "BatchStrategy", "channel_values", "import_orders_loop"]
 
@@ -41,7 +45,7 @@ class BatchParams:
 
 
 def channel_values(
-    snapshot: Any, serve: list[int], safety_stock: int = 0
+    snapshot: Snapshot, serve: list[int], safety_stock: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """A channel's availability from a stock snapshot: the sum over its locations of
     ``max(0, available)``, less safety stock, and the minimum ``as_of`` of those inputs."""
@@ -51,9 +55,9 @@ def channel_values(
 
 
 def import_orders_loop(
-    env: Any,
-    channel: Any,
-    erp: Any,
+    env: simpy.Environment,
+    channel: ChannelApi,
+    erp: ErpApi,
     interval: float,
     rng: np.random.Generator,
     stats: ClientStats,
@@ -92,7 +96,7 @@ class BatchStrategy(SyncStrategy):
         self.fulfillment = FulfillmentSync()
         self.exports = 0
 
-    def start(self, env: Any, systems: Any) -> None:
+    def start(self, env: simpy.Environment, systems: Systems) -> None:
         p: BatchParams = self.params
         env.process(self._exports(env, systems))
         for ch in systems.channels:
@@ -109,7 +113,7 @@ class BatchStrategy(SyncStrategy):
             )
         self.fulfillment.start(env, systems, self.stats)
 
-    def _exports(self, env: Any, systems: Any) -> Generator[Any, Any, None]:
+    def _exports(self, env: simpy.Environment, systems: Systems) -> Generator[Any, Any, None]:
         p: BatchParams = self.params
         erp = systems.erp
         rng = systems.rng

@@ -14,15 +14,30 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim.fields import Count, Flag, Interval, Retries
-from strategies._fulfill import FulfillmentSync
-from strategies._push import ClientStats, import_until_taken, push_availability
-from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView, queue_record
 from strategies.base import SyncStrategy
+from strategies.kit import (
+    TOPIC,
+    ClientStats,
+    Dirty,
+    FulfillmentSync,
+    Publisher,
+    StockEvent,
+    StockView,
+    import_until_taken,
+    push_availability,
+    queue_record,
+)
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.contract import Message, Snapshot, Systems
+    from sim.ledger import Order
 
 __all__ = ["ChannelConsumer", "EventParams", "EventStrategy", "OrderImporter"]
 
@@ -39,7 +54,9 @@ class EventParams:
 class OrderImporter:
     """A consumer group importing accepted orders into the ERP, each order once."""
 
-    def __init__(self, env: Any, systems: Any, stats: ClientStats, max_retries: int) -> None:
+    def __init__(
+        self, env: simpy.Environment, systems: Systems, stats: ClientStats, max_retries: int
+    ) -> None:
         self.env = env
         self.systems = systems
         self.stats = stats
@@ -57,16 +74,17 @@ class OrderImporter:
         if not down:
             self.group.replay_dlq()
 
-    def handle(self, msg: Any) -> bool:
+    def handle(self, msg: Message) -> bool:
         if self.down:
             return False
         ev: StockEvent = msg.payload
-        if ev.kind == "accepted" and ev.order.id not in self.imported:
-            self.imported.add(ev.order.id)
-            self.env.process(self.import_order(ev.order))
+        order = ev.order
+        if ev.kind == "accepted" and order is not None and order.id not in self.imported:
+            self.imported.add(order.id)
+            self.env.process(self.import_order(order))
         return True
 
-    def import_order(self, order: Any) -> Generator[Any, Any, None]:
+    def import_order(self, order: Order) -> Generator[Any, Any, None]:
         """SimPy process: import one order (parked and retried if the ERP refuses)."""
         yield from import_until_taken(
             self.env, self.systems.erp, order, self.systems.rng, self.stats,
@@ -80,7 +98,9 @@ class OrderImporter:
 class ChannelConsumer:
     """One channel's consumer group: an event-built view, flushed to the channel."""
 
-    def __init__(self, strategy: EventStrategy, systems: Any, c: int, snapshot: Any) -> None:
+    def __init__(
+        self, strategy: EventStrategy, systems: Systems, c: int, snapshot: Snapshot
+    ) -> None:
         p: EventParams = strategy.params
         self.strategy = strategy
         self.env = strategy.env
@@ -103,7 +123,7 @@ class ChannelConsumer:
         if not down and self.strategy.params.dlq_replay:
             self.group.replay_dlq()
 
-    def handle(self, msg: Any) -> bool:
+    def handle(self, msg: Message) -> bool:
         if self.down:
             return False
         sku = self.view.apply(msg.payload, self.env.now, msg.delivery)
@@ -137,11 +157,11 @@ class EventStrategy(SyncStrategy):
         self.fulfillment = FulfillmentSync()
         self.consumers: list[ChannelConsumer] = []
 
-    def start(self, env: Any, systems: Any) -> None:
+    def start(self, env: simpy.Environment, systems: Systems) -> None:
         self.env = env
         self.publisher = Publisher(env, systems)
         self.importer = OrderImporter(env, systems, self.stats, self.params.max_retries)
-        snapshot = systems.wms.snapshot()  # initial load, as a consumer is seeded in practice
+        snapshot = systems.wms.initial_stock()  # the go-live load a consumer is seeded from
         self.consumers = [
             ChannelConsumer(self, systems, c, snapshot) for c in range(len(systems.channels))
         ]

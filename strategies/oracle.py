@@ -13,9 +13,15 @@ between a strategy and it is the cost of the strategy's sync.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
+from sim.contract import truth_feed
 from strategies.base import SyncStrategy
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.contract import Systems
 
 __all__ = ["OracleStrategy"]
 
@@ -25,8 +31,8 @@ class OracleStrategy(SyncStrategy):
 
     name = "oracle"
 
-    def start(self, env: Any, systems: Any) -> None:
-        feed = systems.oracle
+    def start(self, env: simpy.Environment, systems: Systems) -> None:
+        feed = truth_feed(systems)
         n_loc = len(systems.locations)
         by_loc = [
             [c for c in range(len(systems.channels)) if loc in systems.serve(c)]

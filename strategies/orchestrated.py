@@ -57,7 +57,7 @@ from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, Strict
@@ -65,11 +65,27 @@ from pydantic import Field, Strict
 from mocks.api import ApiServer
 from sim.dists import Dist, Fixed
 from sim.fields import Count, Flag, Fraction, Interval, Retries
-from strategies._fulfill import FulfillmentSync
-from strategies._push import ClientStats, backoff, call_with_retry, retry_wait, until_applied
-from strategies._view import TOPIC, Dirty, Publisher, StockEvent, StockView, queue_record
 from strategies.base import SyncStrategy
 from strategies.event import OrderImporter
+from strategies.kit import (
+    TOPIC,
+    ClientStats,
+    Dirty,
+    FulfillmentSync,
+    Publisher,
+    StockEvent,
+    StockView,
+    backoff,
+    call_with_retry,
+    queue_record,
+    retry_wait,
+    until_applied,
+)
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.contract import ChannelApi, Message, Systems
 
 __all__ = ["Middleware", "OrchestratedParams", "OrchestratedStrategy", "order_sweeper"]
 
@@ -109,7 +125,9 @@ class OrchestratedParams:
 class Middleware:
     """The canonical view, the reservations and the allocation rules."""
 
-    def __init__(self, strategy: OrchestratedStrategy, env: Any, systems: Any) -> None:
+    def __init__(
+        self, strategy: OrchestratedStrategy, env: simpy.Environment, systems: Systems
+    ) -> None:
         p: OrchestratedParams = strategy.params
         self.p = p
         self.env = env
@@ -117,7 +135,7 @@ class Middleware:
         self.up = True
         n_ch = len(systems.channels)
         n_sku = systems.catalogue.n
-        self.view = StockView(systems, "middleware", True, systems.wms.snapshot())
+        self.view = StockView(systems, "middleware", True, systems.wms.initial_stock())
         self.view.on_line_change = self._line_event
         self.api = ApiServer(
             env, "middleware", systems.rng, concurrency=p.reserve_concurrency,
@@ -171,7 +189,7 @@ class Middleware:
         self.group = systems.bus.subscribe(TOPIC, "middleware", self.handle)
 
     # -- canonical view ---------------------------------------------------------------------
-    def handle(self, msg: Any) -> bool | None:
+    def handle(self, msg: Message) -> bool | None:
         if not self.up:
             return False  # not processed: the bus redelivers it, then dead-letters it
         sku = self.view.apply(msg.payload, self.env.now, msg.delivery)
@@ -203,7 +221,7 @@ class Middleware:
             self.rate[c, s] * math.exp(-(now - self.rate_t[c, s]) / tau) + ev.qty / tau
         )
         self.rate_t[c, s] = now
-        late = now - ev.order.t
+        late = now - (ev.order.t if ev.order is not None else now)
         self.lateness[c] = late if self.lateness[c] == 0 else 0.9 * self.lateness[c] + 0.1 * late
 
     def _learn_all(self, sku: int, qty: int) -> None:
@@ -246,7 +264,8 @@ class Middleware:
                 allowed = min(allowed, math.floor(pool * self.fence[c]))
         if self._above[c] and pool <= p.scarce_below:
             allowed = min(allowed, self._unwanted_above(c, s, allowed))
-        return math.floor(allowed * self.share[c])
+        share: float = self.share[c]
+        return math.floor(allowed * share)
 
     def _free_at(self, locs: Any, s: int) -> int:
         """Free stock of the canonical view at ``locs``: on hand - hold - released, per
@@ -314,7 +333,7 @@ class Middleware:
                 d.add(s)
 
     # -- reservations at checkout -----------------------------------------------------------
-    def checkout(self, channel: Any, skus: list[int], cart: list[int]) -> Any:
+    def checkout(self, channel: ChannelApi, skus: list[int], cart: list[int]) -> Any:
         return self.env.process(self._reserve(channel.index, skus, cart))
 
     def _reserve(self, c: int, skus: list[int], cart: list[int]) -> Generator[Any, Any, list[int]]:
@@ -372,7 +391,7 @@ class Middleware:
                 if not ok:
                     dlq.append((c, page))
 
-    def _write(self, c: int, skus: np.ndarray, stats: ClientStats, rng: Any) -> Any:
+    def _write(self, c: int, skus: np.ndarray, stats: ClientStats, rng: np.random.Generator) -> Any:
         """One page with retries: Retry-After honoured, other failures backed off."""
         env, p = self.env, self.p
         ch = self.systems.channels[c]
@@ -444,7 +463,11 @@ class Middleware:
 
 
 def order_sweeper(
-    env: Any, systems: Any, importer: OrderImporter, mw: Middleware, interval: float
+    env: simpy.Environment,
+    systems: Systems,
+    importer: OrderImporter,
+    mw: Middleware,
+    interval: float,
 ) -> Generator[Any, Any, None]:
     """SimPy process: import orders handed off but never seen as events."""
     cursors = [0] * len(systems.channels)
@@ -482,7 +505,7 @@ class OrchestratedStrategy(SyncStrategy):
         self.fulfillment = FulfillmentSync()
         self.dlq: list[tuple[int, np.ndarray]] = []
 
-    def start(self, env: Any, systems: Any) -> None:
+    def start(self, env: simpy.Environment, systems: Systems) -> None:
         self.publisher = Publisher(env, systems)
         self.importer = OrderImporter(env, systems, self.stats, self.params.max_retries)
         mw = self.middleware = Middleware(self, env, systems)

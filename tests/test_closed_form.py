@@ -20,8 +20,8 @@ from sim.assembly.world import World
 from sim.checks import failure_message, run_checks
 from sim.registry import build_strategy
 from sim.scenario import load_scenario
-from strategies._push import ClientStats, push_availability
 from strategies.base import FunctionStrategy
+from strategies.kit.calls import ClientStats, push_availability
 from tests.conftest import TINY, script, tiny
 
 IDLE = FunctionStrategy(lambda env, systems: None, name="idle")
@@ -225,7 +225,7 @@ def test_postings_backlog_is_the_mean_over_each_sample_and_obeys_littles_law(
             arrivals.append(world.env.now)
 
     world.wms.subscribe(arrived)
-    build_strategy("oracle", sc).start(world.env, world.systems)
+    build_strategy("oracle", sc).start(world.env, world.strategy_systems(floor=True))
     world.start()
     world.env.run(until=sc.duration)
     world.sampler.flush()

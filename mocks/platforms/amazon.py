@@ -136,7 +136,7 @@ class AmazonChannel(Channel):
         """``getFeed``: the feed's processing status (one call; not limited like createFeed).
         A feed is applied to the listings when its status is ``DONE``: feeds are processed one
         after the other, so a client that submits the next one before the last is done only
-        queues it behind (``strategies._push.until_applied`` waits)."""
+        queues it behind (``strategies.kit.calls.until_applied`` waits)."""
 
         def effect() -> str | None:
             return self.status_of(feed_id)

@@ -50,6 +50,7 @@ __all__ = [
     "calendar_of",
     "check_transport",
     "collect",
+    "is_floor",
     "partial_result",
     "run",
     "simulate",
@@ -146,6 +147,15 @@ def _json_safe(obj: Any) -> Any:
     if isinstance(obj, np.floating):
         return _json_safe(float(obj))
     return obj
+
+
+def is_floor(strategy: Any) -> bool:
+    """Whether ``strategy`` is one of the reference floors (``oracle``, ``perfect``), the
+    only strategies given the privileged truth feed: their own classes, not subclasses."""
+    from strategies.oracle import OracleStrategy
+    from strategies.perfect import PerfectStrategy
+
+    return type(strategy) in (OracleStrategy, PerfectStrategy)
 
 
 def strategy_name(strategy: Any) -> str:
@@ -276,7 +286,7 @@ def simulate(
     check_transport(transport)
     name = strategy_name(strategy)
     try:
-        world = World(scenario, seed, trace_divergence)
+        world = World(scenario, seed, trace_divergence, strict_writes=True)
     except Exception as exc:
         where = _place(_frames(exc)[-1]) if exc.__traceback__ else ""
         raise SimulationError(
@@ -286,13 +296,11 @@ def simulate(
             seed,
         ) from exc
     env = world.env
-    for ch in world.channels:
-        ch.strict_writes = True
     loop = Loop(env, max_steps=_max_steps(max_steps))
     wall0 = time.perf_counter()
     try:
         with Watchdog(loop, step_budget(budget)):
-            strategy.start(env, world.strategy_systems(transport))
+            strategy.start(env, world.strategy_systems(transport, floor=is_floor(strategy)))
             world.start()
             loop.run(scenario.duration, progress)
     except (StrategyError, CheckFailure):

@@ -30,8 +30,8 @@ total does not alias). A peak is the largest value held for a positive time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -49,6 +49,7 @@ from mocks.wms import Wms
 from sim.assembly.faults import FaultInjector
 from sim.bridge import SimRuntime
 from sim.calendar import Calendar
+from sim.contract import BusApi, ChannelApi, ErpApi, Server, Systems, WmsApi
 from sim.demand import customers, scripted_customers
 from sim.history import History
 from sim.ledger import Ledger, Order
@@ -66,7 +67,7 @@ from sim.rng import Streams
 from sim.schema import Scenario
 from strategies.connectors import http_systems
 
-__all__ = ["TRANSPORTS", "OracleFeed", "Provenance", "Systems", "World"]
+__all__ = ["TRANSPORTS", "OracleFeed", "Provenance", "World", "WorldSystems"]
 
 #: how a strategy reaches the systems: their Python APIs, or their platforms' HTTP facades
 #: through httpx connectors (the same calls, capacity and simulated time; a run option)
@@ -84,6 +85,7 @@ class OracleFeed:
 
     def __init__(self, world: World) -> None:
         self._w = world
+        self._writers = world.reference_writers
 
     def on_change(self, fn: Callable[[int, int], None]) -> None:
         """``fn(loc, sku)`` whenever the WMS record's availability may have changed: every
@@ -137,7 +139,7 @@ class OracleFeed:
 
     def write(self, channel: int, sku: int, value: int, as_of: float) -> None:
         """Set what ``channel`` shows of ``sku`` now, current to truth time ``as_of``."""
-        self._w.channels[channel]._apply_one(sku, value, as_of)
+        self._writers[channel](sku, value, as_of)
 
     def import_order(self, order: Order) -> None:
         """Take ``order`` into the ERP now, at no cost (no API call, no capacity)."""
@@ -157,24 +159,26 @@ class Provenance:
 
 
 @dataclass
-class Systems:
-    """The handles a strategy is given: integration APIs of every system, and its own RNG."""
+class WorldSystems:
+    """The handles a strategy is given (``sim.contract.Systems``): integration APIs of every
+    system, and its own RNG. ``oracle`` is set for the floors only (``World.strategy_systems``)."""
 
-    env: Any
-    erp: Erp
-    wms: Wms
-    channels: list[Channel]
+    env: simpy.Environment
+    erp: ErpApi
+    wms: WmsApi
+    channels: Sequence[ChannelApi]
     catalogue: Catalogue
     locations: list[str]
     rng: np.random.Generator
-    oracle: OracleFeed
     provenance: Provenance
-    bus: Any = None
+    bus: BusApi
+    oracle: OracleFeed | None = None
     probes: dict[str, Callable[[], float]] = field(default_factory=dict)
     fault_targets: dict[str, Callable[[bool], None]] = field(default_factory=dict)
     """Components a fault plan may take down: ``consumer:<group>``, ``middleware``;
     ``fn(True)`` takes it down, ``fn(False)`` brings it back."""
 
+    _serve: list[list[int]] = field(default_factory=list, repr=False)
     _runtime: Any = field(default=None, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -200,7 +204,7 @@ class Systems:
             client = self._clients[key] = client_for(target, self.runtime)
         return client
 
-    def channel(self, name: str) -> Channel:
+    def channel(self, name: str) -> ChannelApi:
         for ch in self.channels:
             if ch.name == name:
                 return ch
@@ -208,7 +212,16 @@ class Systems:
 
     def serve(self, channel: int) -> list[int]:
         """Locations serving ``channel``, in priority order."""
-        return self.erp.serve[channel]
+        return list(self._serve[channel])
+
+    def server(self, name: str, *, concurrency: int | None, service_time: Any = None) -> Server:
+        """A server of the strategy's own (a middleware's reservation API): ``concurrency``
+        slots (``None``: unlimited), calls queue for a free slot, each served for
+        ``service_time`` (a ``Duration``)."""
+        return ApiServer(
+            self.env, name, self.rng, concurrency=concurrency, overflow="queue",
+            service_time=service_time,
+        )  # fmt: skip
 
 
 def _part(div: Divergence, c: int, k: int) -> float:
@@ -229,9 +242,18 @@ def _expected_daily_units(sc: Scenario, popularity: np.ndarray) -> np.ndarray:
 class World:
     """Everything in one simulated run except the strategy."""
 
-    def __init__(self, scenario: Scenario, seed: int, trace_divergence: bool | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        trace_divergence: bool | None = None,
+        *,
+        strict_writes: bool = False,
+    ) -> None:
         """``trace_divergence``: keep the run-wide divergence step function (for
-        ``time_to_recovery_s``); by default only when the scenario has fault windows."""
+        ``time_to_recovery_s``); by default only when the scenario has fault windows.
+        ``strict_writes``: channels refuse writes outside their API (a run; tests and tools
+        may write directly)."""
         sc = scenario
         self.scenario = sc
         self.seed = seed
@@ -270,7 +292,6 @@ class World:
             maintenance=windows(api.maintenance),
             **platform_for(sc.erp).api_args(sc.erp.effective().api),
         )
-        self.erp = Erp(env, sc.erp, self.ledger, self.erp_api, st("erp"), rop, out)
         self.wms_api = ApiServer(
             env, "wms", st("wms/api"), service_time=api.service_time,
             fault_rng=st("faults/wms"), history=self.history,
@@ -279,14 +300,14 @@ class World:
             env,
             self.ledger,
             sc.locations,
-            self.erp,
+            lambda mv: self.erp.receive_movement(mv),  # the ERP's posting queue (built next)
             self.wms_api,
             st("wms"),
             sc.returns,
             sc.shrink,
             [ch.kind for ch in sc.channels],
         )
-        self.erp.wms = self.wms
+        self.erp = Erp(env, sc.erp, self.ledger, self.erp_api, st("erp"), rop, out, self.wms)
         truth = self.ledger.true_available_all()
         self.channels: list[Channel] = []
         for c, spec in enumerate(sc.channels):
@@ -300,9 +321,12 @@ class World:
                 **platform.api_args(spec.effective().api),
             )
             ch = platform.make_channel(
-                env, c, spec, self.ledger, capi, st(f"channel/{spec.name}"), truth[c]
-            )
+                env, c, spec, self.ledger, capi, st(f"channel/{spec.name}"), truth[c],
+                strict_writes=strict_writes,
+            )  # fmt: skip
             self.channels.append(ch)
+        #: the floors' instant writers, one per channel (``OracleFeed.write``)
+        self.reference_writers = [ch.take_reference_writer() for ch in self.channels]
         for ch in self.channels:
             ch.prices = self.catalogue.prices
         if trace_divergence is None:
@@ -319,7 +343,7 @@ class World:
         self.accuracy = RecordAccuracy(env, self.ledger.on_hand, self.erp.on_hand)
         self.ledger.on_hand_listeners.append(self.accuracy.update)
         self.erp.on_hand_listeners.append(self.accuracy.update)
-        self.systems = Systems(
+        self.systems = WorldSystems(
             env,
             self.erp,
             self.wms,
@@ -327,9 +351,9 @@ class World:
             self.catalogue,
             [loc.name for loc in sc.locations],
             st("strategy"),
-            OracleFeed(self),
             Provenance(self.ledger),
             self.bus,
+            _serve=self.erp.serve,
         )
         self.faults = FaultInjector(self)
         self.sampler = self._sampler()
@@ -345,11 +369,11 @@ class World:
         self.erp.import_listeners.append(lambda _order: orders.add(-1))
 
         def busy_area() -> float:
-            erp_api._account()
+            erp_api.account()
             return erp_api.stats.busy_area
 
         def bus_level() -> Level:
-            self.bus._expire_all()  # retention is lazy: apply it before reading
+            self.bus.expire_all()  # retention is lazy: apply it before reading
             return self.bus.backlog
 
         def abs_total() -> float:
@@ -401,16 +425,18 @@ class World:
             },
         )
 
-    def strategy_systems(self, transport: str = "direct") -> Systems:
+    def strategy_systems(self, transport: str = "direct", floor: bool = False) -> Systems:
         """What the strategy is given: ``systems`` itself (``direct``: the systems' Python
         APIs), or a copy whose channels and ERP are httpx connectors speaking each
         platform's HTTP API to its facade (``http``; ``strategies.connectors``). Every call
-        then costs the same capacity and simulated time, so the run is the same."""
-        if transport == "direct":
-            return self.systems
-        if transport == "http":
-            return http_systems(self.systems)
-        raise ValueError(f"transport must be {' or '.join(TRANSPORTS)}, not {transport!r}")
+        then costs the same capacity and simulated time, so the run is the same. A floor
+        (``floor``) also gets the privileged truth feed (``oracle``)."""
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be {' or '.join(TRANSPORTS)}, not {transport!r}")
+        systems = self.systems if transport == "direct" else http_systems(self.systems)
+        if floor:
+            systems = replace(systems, oracle=OracleFeed(self))
+        return systems
 
     def domain_events(self) -> int:
         """State changes applied to system records: the unit of ``events_per_second``.

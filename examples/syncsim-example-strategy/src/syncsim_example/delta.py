@@ -3,7 +3,9 @@ buffer, to every channel; import every channel's new orders on the same schedule
 
 Everything goes through the systems' integration APIs (each call costs simulated time and
 capacity and may fail): ``erp.changed_skus``, ``erp.export_availability``,
-``channel.set_inventory``, ``channel.fetch_orders`` and ``erp.import_orders``. Each value
+``channel.set_inventory``, ``channel.fetch_orders`` and ``erp.import_orders``, typed by the
+contract (``Systems``, ``ErpApi``, ``ChannelApi``) and retried with the public kit's
+``call_with_retry`` (429 Retry-After honoured, other failures backed off with jitter). Each value
 pushed carries the ``as_of`` of the export it was computed from, so syncsim can measure the
 lag of every change. SKUs whose push failed are pushed again in the next round, and orders
 whose import failed are fetched again, so the strategy recovers after faults.
@@ -13,11 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
+import simpy
 
 from strategies.base import SyncStrategy
+from strategies.kit import ChannelApi, ClientStats, ErpApi, Systems, call_with_retry
 
 __all__ = ["DeltaParams", "DeltaSyncStrategy"]
 
@@ -41,13 +46,14 @@ class DeltaSyncStrategy(SyncStrategy):
         self.rounds = 0
         self.skus_pushed = 0
         self.failed_pushes = 0
+        self.stats = ClientStats()
 
-    def start(self, env: Any, systems: Any) -> None:
+    def start(self, env: simpy.Environment, systems: Systems) -> None:
         env.process(self._sync_stock(env, systems))
         for channel in systems.channels:
             env.process(self._import_orders(env, channel, systems.erp))
 
-    def _sync_stock(self, env: Any, systems: Any) -> Generator[Any, Any, None]:
+    def _sync_stock(self, env: simpy.Environment, systems: Systems) -> Generator[Any, Any, None]:
         p: DeltaParams = self.params
         erp = systems.erp
         since = 0.0
@@ -76,12 +82,12 @@ class DeltaSyncStrategy(SyncStrategy):
                 as_of = snap.as_of[serve].min(axis=0)
                 for lo in range(0, snap.skus.size, channel.bulk_limit):
                     page = slice(lo, lo + channel.bulk_limit)
-                    reply = yield channel.set_inventory(snap.skus[page], values[page], as_of[page])
-                    if reply.status == 429 and reply.retry_after:
-                        yield env.timeout(reply.retry_after)
-                        reply = yield channel.set_inventory(
-                            snap.skus[page], values[page], as_of[page]
-                        )
+                    write = partial(
+                        channel.set_inventory, snap.skus[page], values[page], as_of[page]
+                    )
+                    reply = yield from call_with_retry(
+                        env, write, systems.rng, self.stats, max_retries=2
+                    )
                     if reply.ok:
                         self.skus_pushed += int(snap.skus[page].size)
                     else:
@@ -89,7 +95,9 @@ class DeltaSyncStrategy(SyncStrategy):
                         failed.append(snap.skus[page])
             retry = np.unique(np.concatenate(failed)) if failed else np.zeros(0, np.int64)
 
-    def _import_orders(self, env: Any, channel: Any, erp: Any) -> Generator[Any, Any, None]:
+    def _import_orders(
+        self, env: simpy.Environment, channel: ChannelApi, erp: ErpApi
+    ) -> Generator[Any, Any, None]:
         cursor = 0
         while True:
             yield env.timeout(self.params.interval)
@@ -107,4 +115,5 @@ class DeltaSyncStrategy(SyncStrategy):
             "delta_rounds": self.rounds,
             "delta_skus_pushed": self.skus_pushed,
             "delta_failed_pushes": self.failed_pushes,
+            "delta_retries": self.stats.retries,
         }

@@ -24,7 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.contract import ConsumerGroupApi, Movement, OrderEvent, Snapshot, Systems
+    from sim.ledger import Order
 
 import numpy as np
 
@@ -65,13 +71,13 @@ class StockEvent:
     hold: int = 0
     released: int = 0
     dst: int = -1
-    order: Any = None  # the accepted order, for the importer
+    order: Order | None = None  # the accepted order, for the importer
 
 
 class Publisher:
     """Publishes every WMS movement, ERP cancellation and accepted order line on the bus."""
 
-    def __init__(self, env: Any, systems: Any) -> None:
+    def __init__(self, env: simpy.Environment, systems: Systems) -> None:
         self.env = env
         self.bus = systems.bus
         self._next = 0
@@ -89,7 +95,7 @@ class Publisher:
         self.published.append(ev.id)
         self.bus.publish(TOPIC, sku, ev)
 
-    def _movement(self, mv: Any) -> None:
+    def _movement(self, mv: Movement) -> None:
         self._publish(
             mv.sku, kind=mv.kind, loc=mv.loc, qty=mv.qty,
             line=mv.line.id if mv.line is not None else -1,
@@ -98,13 +104,13 @@ class Publisher:
             released=mv.released, dst=mv.dst,
         )  # fmt: skip
 
-    def _order_event(self, ev: Any) -> None:
+    def _order_event(self, ev: OrderEvent) -> None:
         if ev.kind == "cancelled":
             line = ev.line
             self._publish(line.sku, kind="cancelled", loc=-1, qty=ev.qty, line=line.id,
                           channel=line.channel, seqs=ev.seqs)  # fmt: skip
 
-    def _accepted(self, order: Any) -> None:
+    def _accepted(self, order: Order) -> None:
         # A webhook may arrive again (a stale retry with the original payload): the receiver
         # is idempotent by order id, or the retry's lines would count as new sales.
         if order.id in self._orders:
@@ -117,7 +123,7 @@ class Publisher:
                           channel=ln.channel, seqs=seqs, order=order)  # fmt: skip
 
 
-def queue_record(name: str, publisher: Publisher, view: StockView, group: Any) -> Any:
+def queue_record(name: str, publisher: Publisher, view: StockView, group: ConsumerGroupApi) -> Any:
     """The total-queue record of one consumer: events sent vs events applied."""
     from sim.history import QueueRecord
 
@@ -129,7 +135,7 @@ class Dirty:
     """SKUs changed since the last write, and a way to sleep until the first change comes:
     a writer waits for a change, gathers changes for its interval, then writes them."""
 
-    def __init__(self, env: Any) -> None:
+    def __init__(self, env: simpy.Environment) -> None:
         self.env = env
         self.skus: set[int] = set()
         self._wake: Any = None
@@ -157,7 +163,7 @@ class Dirty:
 class StockView:
     """A consumer's event-built picture of stock, with its own provenance view."""
 
-    def __init__(self, systems: Any, name: str, idempotent: bool, snapshot: Any) -> None:
+    def __init__(self, systems: Systems, name: str, idempotent: bool, snapshot: Snapshot) -> None:
         self.idempotent = idempotent
         self.serve = systems.serve
         self.prov = systems.provenance.add_view(name)
@@ -232,7 +238,8 @@ class StockView:
         n_sku = self.on_hand.shape[1]
         flat = np.asarray(locs, np.int64)[:, None] * n_sku + np.asarray(skus, np.int64)
         f = self.on_hand.ravel()[flat] - self.hold.ravel()[flat] - self.released.ravel()[flat]
-        return np.maximum(f, 0).sum(axis=0)
+        out: np.ndarray = np.maximum(f, 0).sum(axis=0)
+        return out
 
     def available(self, channel: int, skus: np.ndarray, now: float) -> tuple[Any, Any]:
         """(values, as_of) for ``channel``: free stock less pending lines, and provenance."""

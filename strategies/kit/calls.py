@@ -11,11 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mocks.api import Reply
+from sim.contract import Reply
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.contract import ChannelApi, ErpApi
+    from sim.ledger import Order
 
 __all__ = [
     "FEED_POLL",
@@ -64,9 +70,9 @@ def retry_wait(reply: Reply) -> float:
 
 
 def import_until_taken(
-    env: Any,
-    erp: Any,
-    order: Any,
+    env: simpy.Environment,
+    erp: ErpApi,
+    order: Order,
     rng: np.random.Generator,
     stats: ClientStats,
     *,
@@ -88,7 +94,7 @@ def import_until_taken(
 
 
 def call_with_retry(
-    env: Any,
+    env: simpy.Environment,
     make_call: Callable[[], Any],
     rng: np.random.Generator,
     stats: ClientStats,
@@ -124,7 +130,11 @@ FEED_POLL = 30.0
 
 
 def until_applied(
-    env: Any, channel: Any, reply: Reply, rng: np.random.Generator, stats: ClientStats
+    env: simpy.Environment,
+    channel: ChannelApi,
+    reply: Reply,
+    rng: np.random.Generator,
+    stats: ClientStats,
 ) -> Generator[Any, Any, None]:
     """After a write to a channel that processes writes one after the other and applies
     them later (Amazon's listings feeds: the reply is a feed id), poll its status every
@@ -143,8 +153,8 @@ def until_applied(
 
 
 def push_availability(
-    env: Any,
-    channel: Any,
+    env: simpy.Environment,
+    channel: ChannelApi,
     skus: np.ndarray,
     values: np.ndarray,
     as_of: np.ndarray,

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from strategies._push import ClientStats, call_with_retry
+import numpy as np
+
+from strategies.kit.calls import ClientStats, call_with_retry
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.contract import ChannelApi, OrderEvent, Systems
 
 __all__ = ["FulfillmentSync"]
 
@@ -28,12 +35,14 @@ class FulfillmentSync:
         self.queues: dict[int, list[tuple[int, int, int, int, str]]] = {}
         self.sent = 0
 
-    def start(self, env: Any, systems: Any, stats: ClientStats, channels: Any = None) -> None:
+    def start(
+        self, env: simpy.Environment, systems: Systems, stats: ClientStats, channels: Any = None
+    ) -> None:
         """Start syncing for every channel that ``needs_fulfillment`` (``channels``: the
         clients to call, by index; the channels themselves by default)."""
         clients = list(channels if channels is not None else systems.channels)
         for c, ch in enumerate(systems.channels):
-            if getattr(ch, "needs_fulfillment", False):
+            if ch.needs_fulfillment:
                 self.queues[c] = []
         if not self.queues:
             return
@@ -41,14 +50,19 @@ class FulfillmentSync:
         for c in self.queues:
             env.process(self._loop(env, clients[c], c, systems.rng, stats))
 
-    def _on_event(self, ev: Any) -> None:
+    def _on_event(self, ev: OrderEvent) -> None:
         if ev.kind in ("shipped", "cancelled"):
             queue = self.queues.get(ev.line.channel)
             if queue is not None:
                 queue.append((ev.line.order.id, ev.line.id, ev.line.sku, ev.qty, ev.kind))
 
     def _loop(
-        self, env: Any, client: Any, c: int, rng: Any, stats: ClientStats
+        self,
+        env: simpy.Environment,
+        client: ChannelApi,
+        c: int,
+        rng: np.random.Generator,
+        stats: ClientStats,
     ) -> Generator[Any, Any, None]:
         queue = self.queues[c]
         while True:
