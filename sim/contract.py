@@ -368,9 +368,10 @@ class BusApi(Protocol):
 
 class Server(Protocol):
     """A capacity-limited server of the strategy's own (a middleware's reservation API):
-    ``call(items, effect)`` takes a slot for its service time, then applies ``effect``."""
+    ``call(items, effect)`` waits for a slot, holds it for its service time, then applies
+    ``effect`` (its return value is the ``Reply``'s value)."""
 
-    def call(self, items: int, effect: Callable[[], Any], *, op: str = "call") -> Call: ...
+    def call(self, items: int = 1, effect: Callable[[], Any] | None = None) -> Call: ...
 
 
 class TruthFeed(Protocol):

@@ -62,7 +62,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, Strict
 
-from mocks.api import ApiServer
 from sim.dists import Dist, Fixed
 from sim.fields import Count, Flag, Fraction, Interval, Retries
 from strategies.base import SyncStrategy
@@ -137,10 +136,9 @@ class Middleware:
         n_sku = systems.catalogue.n
         self.view = StockView(systems, "middleware", True, systems.wms.initial_stock())
         self.view.on_line_change = self._line_event
-        self.api = ApiServer(
-            env, "middleware", systems.rng, concurrency=p.reserve_concurrency,
-            overflow="queue", service_time=p.reserve_latency,
-        )  # fmt: skip
+        self.api = systems.server(
+            "middleware", concurrency=p.reserve_concurrency, service_time=p.reserve_latency
+        )
         names = [ch.name for ch in systems.channels]
         for what, listed in (
             ("ring_fence", list(p.ring_fence)),

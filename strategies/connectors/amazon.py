@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from mocks.api import Reply
 from sim.bridge import sku_code
+from sim.contract import Reply
 from strategies.connectors.base import (
     ChannelConnector,
     OrdersPageDoc,

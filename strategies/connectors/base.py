@@ -32,9 +32,8 @@ from typing import Any, ClassVar
 import httpx
 import numpy as np
 
-from mocks.api import Reply
-from mocks.erp import ChangeFeed, ImportResult, Snapshot
 from sim.bridge import AS_OF_HEADER, encode_as_of, sku_code, sku_index
+from sim.contract import ChangeFeed, ImportResult, Reply, Snapshot
 
 __all__ = [
     "ChannelConnector",

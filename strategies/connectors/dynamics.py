@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mocks.api import Reply
+from sim.contract import Reply
 from strategies.connectors.base import ErpConnector, change_feed_of, imports_of, snapshot_of
 
 __all__ = ["PREFIX", "DynamicsConnector"]

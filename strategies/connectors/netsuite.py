@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mocks.api import Reply
+from sim.contract import Reply
 from strategies.connectors.base import ErpConnector, change_feed_of, imports_of, snapshot_of
 
 __all__ = ["RESTLET", "RESTLET_PARAMS", "NetSuiteConnector"]

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from mocks.api import Reply
 from mocks.platforms.shopify import SHOPIFY_VERSION
 from sim.bridge import sku_code
+from sim.contract import Reply
 from strategies.connectors.base import (
     ChannelConnector,
     OrdersPageDoc,
