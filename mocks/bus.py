@@ -14,6 +14,16 @@ acknowledged for the committed offset). ``duplicate_rate`` of deliveries are del
 messages never reach anyone. A message older than ``retention`` (since publish) is discarded:
 one never delivered to a group by then is lost for that group.
 
+A group can crash (``ConsumerGroup.crash``) and restart (``restart``): while it is down its
+handler is not called and every delivery is refused, on the same path as a handler returning
+``False`` (the same redelivery timers, dead letters and random draws), so what arrives piles
+up as lag and ends in the dead-letter queue. On restart the dead letters are replayed
+(``replay_dlq``) unless the strategy set ``replay_on_restart = False``, in which case what
+went there stays there. Crashes nest: a group is down until each ``crash`` has had its
+``restart``. The ``consumer_crash`` fault kind crashes every group whose name it targets,
+except those the strategy took over with a ``consumer:<group>`` switch in
+``Systems.fault_targets``.
+
 Every published message is accounted for, per group: delivered exactly once, duplicated,
 lost or still in flight (``Bus.accounting``, ``Bus.check``). The log is kept whole for that
 accounting; retention is applied lazily, by age, whenever a group is looked at.
@@ -77,12 +87,16 @@ class ConsumerGroup:
 
     Per partition the group commits the contiguous prefix of acknowledged offsets;
     acknowledged offsets beyond it are remembered individually. Create with ``Bus.subscribe``.
+    ``replay_on_restart``: whether ``restart`` replays the dead letters (set it to ``False``
+    to keep what was dead-lettered while down out of the handler's reach).
     """
 
     def __init__(self, bus: Bus, topic: _Topic, name: str, handler: _Handler) -> None:
         self.name = name
         self.topic = topic.name
         self.dlq: list[Message] = []
+        self.replay_on_restart = True
+        self._crashes = 0  # crashes not restarted yet: down while > 0
         self._bus = bus
         self._t = topic
         self._handler = handler
@@ -103,6 +117,28 @@ class ConsumerGroup:
     @property
     def paused(self) -> bool:
         return self._paused
+
+    @property
+    def down(self) -> bool:
+        """Crashed and not restarted: every delivery is refused."""
+        return self._crashes > 0
+
+    def crash(self) -> None:
+        """The consumer crashed: from now on every delivery is refused without calling the
+        handler, exactly as if it returned ``False`` (redelivered ``ack_timeout`` later, then
+        dead-lettered), until as many ``restart`` calls as crashes."""
+        self._crashes += 1
+
+    def restart(self) -> int:
+        """The consumer restarted after its last crash: deliveries reach the handler again
+        and, if ``replay_on_restart``, the dead letters are replayed now (``replay_dlq``).
+        Returns how many were replayed; no-op (0) when not down or still down."""
+        if not self._crashes:
+            return 0
+        self._crashes -= 1
+        if self._crashes or not self.replay_on_restart:
+            return 0
+        return self.replay_dlq()
 
     def pause(self) -> None:
         """The consumer crashed: deliveries stop (no handler call) until ``resume``."""
@@ -257,7 +293,7 @@ class ConsumerGroup:
             delay = float(spec.duplicate_delay.sample(bus.rng))
             bus._after(delay, lambda: self._deliver(m, duplicate=True))
         copy = Message(m.id, m.topic, m.partition, m.offset, m.key, m.t, m.payload, n)
-        acked = self._handler(copy) is not False
+        acked = not self._crashes and self._handler(copy) is not False
         if self._is_done(m):
             return
         if acked:

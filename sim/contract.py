@@ -329,10 +329,22 @@ class ChannelApi(Protocol):
 
 
 class ConsumerGroupApi(Protocol):
-    """One consumer group on one topic (``BusApi.subscribe``)."""
+    """One consumer group on one topic (``BusApi.subscribe``).
+
+    A ``consumer_crash`` fault takes it down (``down``): deliveries are refused as if the
+    handler returned ``False``, then, on restart, the dead letters are replayed unless
+    ``replay_on_restart`` is set to ``False``. To crash it some other way, register a switch
+    ``consumer:<group>`` in ``Systems.fault_targets``: the fault calls it instead."""
+
+    replay_on_restart: bool
 
     @property
     def name(self) -> str: ...
+    @property
+    def down(self) -> bool:
+        """Crashed by a fault, not restarted yet."""
+        ...
+
     @property
     def dlq(self) -> list[Message]:
         """Dead letters: messages refused ``max_deliveries`` times."""

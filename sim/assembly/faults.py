@@ -2,8 +2,9 @@
 
 One SimPy process per planned fault switches it on at ``start`` and off at ``start +
 duration`` by calling its kind's ``apply`` (``sim.faults``) with ``WorldTargets``: the
-world's API servers, channels' order webhooks, bus and system clocks, and the components the
-strategy registered in ``systems.fault_targets`` (``consumer:<group>``, ``middleware``). The
+world's API servers, channels' order webhooks, bus (with its consumer groups) and system
+clocks, and the components the strategy registered in ``systems.fault_targets``
+(``consumer:<group>`` to replace the bus's crash of that group, ``middleware``). The
 injector knows no kind: what a fault does is its class's business. Each fault counts its
 ``hits`` (calls, deliveries, messages or components it actually touched), so a test can
 assert that every planned fault fired.

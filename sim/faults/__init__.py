@@ -16,7 +16,7 @@ recovery is measured (a safety phase under faults, then a liveness phase).
 | ``bus_duplicates`` | extra redeliveries | ``rate``, ``delay`` |
 | ``bus_reorder`` | random delivery jitter across partitions | ``jitter`` |
 | ``bus_loss`` | published messages dropped (non-durable bus only) | ``rate`` |
-| ``consumer_crash`` | consumer groups stop processing, then restart | ``target`` |
+| ``consumer_crash`` | bus consumer groups refuse deliveries, then restart | ``target`` |
 | ``partition_rebalance`` | every consumer group pauses, then redelivers | |
 | ``middleware_outage`` | the middleware is down | |
 | ``webhook_delay`` | late webhooks, stale retries | ``target``, ``delay``, ``duplicate_rate`` |
@@ -37,8 +37,9 @@ Adding a fault kind takes one file and no edit anywhere else:
    parameters as fields (strict types from ``sim.fields``, ``sim.dists``);
 2. implement ``apply(targets, fault, on)``: at ``start`` (``on``) and at the end, hand
    ``fault`` to the systems that should feel it (``hold(targets.apis("erp"), fault, on)``,
-   ``targets.webhooks(...)``, ``targets.bus``) or act on them (``targets.switches(prefix)``:
-   the components a strategy registered; ``targets.clock("erp")``);
+   ``targets.webhooks(...)``, ``targets.bus``) or act on them (``targets.bus.groups()``:
+   the consumer groups; ``targets.switches(prefix)``: the components a strategy registered;
+   ``targets.clock("erp")``);
 3. override the hooks the held systems call while the fault is on: ``refuse``, ``timeout``,
    ``service_factor`` (APIs), ``webhook_delay``, ``webhook_retry`` (order webhooks),
    ``bus_settings`` (the bus); an answer counts a hit of the fault;

@@ -275,17 +275,31 @@ class FaultHolder(Protocol):
 
 
 class GroupView(Protocol):
-    """A consumer group on the bus."""
+    """A consumer group on the bus (``mocks.bus.ConsumerGroup``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def topic(self) -> str: ...
 
     @property
     def paused(self) -> bool: ...
+
+    def crash(self) -> None:
+        """The consumer crashes: every delivery is refused (redelivered, then
+        dead-lettered) until ``restart``."""
+
+    def restart(self) -> int:
+        """The consumer restarts (replaying its dead letters unless it opted out)."""
+        ...
 
 
 class BusTarget(FaultHolder, Protocol):
     """The message bus: it holds delivery faults (``bus_settings``) and can rebalance."""
 
     def groups(self) -> Sequence[GroupView]:
-        """Every consumer group."""
+        """Every consumer group, in a fixed order (by topic, then subscription)."""
         ...
 
     def rebalance(self, gap: float) -> None:
@@ -321,9 +335,10 @@ class FaultTargets(Protocol):
     def bus(self) -> BusTarget: ...
 
     def switches(self, prefix: str) -> dict[str, Callable[[bool], None]]:
-        """Components the strategy registered, by name (``consumer:<group>``,
-        ``middleware``), those whose name starts with ``prefix``, in registration order;
-        ``switch(True)`` takes one down, ``switch(False)`` brings it back."""
+        """Components the strategy registered, by name (``consumer:<group>`` to replace the
+        bus's own crash of that group, ``middleware``), those whose name starts with
+        ``prefix``, in registration order; ``switch(True)`` takes one down,
+        ``switch(False)`` brings it back."""
         ...
 
     def clock(self, system: str) -> ClockTarget:
