@@ -175,8 +175,10 @@ class WorldSystems:
     oracle: OracleFeed | None = None
     probes: dict[str, Callable[[], float]] = field(default_factory=dict)
     fault_targets: dict[str, Callable[[bool], None]] = field(default_factory=dict)
-    """Components a fault plan may take down: ``consumer:<group>``, ``middleware``;
-    ``fn(True)`` takes it down, ``fn(False)`` brings it back."""
+    """Components of the strategy's own a fault plan may take down: ``middleware``, or
+    ``consumer:<group>`` to replace the bus's own crash of that group (a consumer group
+    needs nothing registered to be crashed); ``fn(True)`` takes it down, ``fn(False)``
+    brings it back."""
 
     _serve: list[list[int]] = field(default_factory=list, repr=False)
     _runtime: Any = field(default=None, repr=False)
