@@ -164,14 +164,16 @@ class Erp(OwnClock):
         else:
             skus = cols = sel
             as_of = self.view.as_of_for(np.arange(self.on_hand.shape[0]), sel, now)
+        committed = self.committed[:, cols].copy()
         return Snapshot(
-            skus,
-            self.on_hand[:, cols].copy(),
-            self.committed[:, cols].copy(),
-            self.hold[:, cols].copy(),
-            self.in_transit[:, cols].copy(),
-            as_of,
-            now,
+            skus=skus,
+            on_hand=self.on_hand[:, cols].copy(),
+            committed=committed,
+            released=np.zeros_like(committed),  # the WMS's to know
+            hold=self.hold[:, cols].copy(),
+            in_transit=self.in_transit[:, cols].copy(),
+            as_of=as_of,
+            at=now,
         )
 
     def intake(self, order: Order) -> ImportResult:

@@ -132,7 +132,7 @@ def _view(idempotent: bool, snap: Snapshot) -> StockView:
 @pytest.mark.parametrize("kind", RECORDED)
 def test_a_stock_view_applies_each_kind_as_the_table_says(kind: str, idempotent: bool) -> None:
     z = np.zeros((2, 1), np.int64)
-    snap = Snapshot(np.arange(1), z + 20, z + 6, z + 5, z + 4, np.zeros((2, 1)), 0.0)
+    snap = Snapshot(np.arange(1), z + 20, z, z + 6, z + 5, z + 4, np.zeros((2, 1)), 0.0)
     view = _view(idempotent, snap)
     names = ("on_hand", "hold", "released", "in_transit")
     before = {n: getattr(view, n).copy() for n in names}
@@ -166,7 +166,7 @@ def movements() -> list[tuple[Movement, tuple[int, int, int]]]:
     def start(env: Any, systems: Any) -> None:
         snap = systems.wms.initial_stock()
         for (loc, s), on_hand in np.ndenumerate(snap.on_hand):
-            record[(loc, s)] = (int(on_hand), int(snap.hold[loc, s]), int(snap.committed[loc, s]))
+            record[(loc, s)] = (int(on_hand), int(snap.hold[loc, s]), int(snap.released[loc, s]))
         systems.wms.subscribe(watch)
         batch.start(env, systems)
 
@@ -184,3 +184,13 @@ def test_each_movement_changes_the_wms_record_as_the_table_says(movements: list)
         want = (effect.on_hand * mv.qty, effect.hold * mv.qty, effect.released * mv.qty)
         assert change == want, (mv.kind, mv.qty, mv.t)
     assert {mv.kind for mv, _ in movements} == set(RECORDED)
+
+
+def test_each_system_reports_its_own_commitments_in_a_snapshot() -> None:
+    """The ERP's export has its allocations in ``committed``, the WMS's record its released
+    stock in ``released``; the other is zeros, and ``available`` counts both."""
+    world, _ = _erp_world()
+    erp, wms = world.erp.snapshot(), world.wms.snapshot()
+    assert erp.committed[0, 0] == QTY and not erp.released.any()
+    assert wms.released[0, 0] == QTY and not wms.committed.any()
+    assert erp.available[0, 0] == wms.available[0, 0] == 5 - QTY

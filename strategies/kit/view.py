@@ -157,7 +157,7 @@ class StockView:
         self.prov = systems.provenance.add_view(name)
         self.on_hand = np.array(snapshot.on_hand, np.int64)
         self.hold = np.array(snapshot.hold, np.int64)
-        self.released = np.array(snapshot.committed, np.int64)
+        self.released = np.array(snapshot.released, np.int64)
         self.in_transit = np.array(snapshot.in_transit, np.int64)
         self.version = np.zeros_like(self.on_hand)
         self.pending = np.zeros(self.on_hand.shape[1], np.int64)
