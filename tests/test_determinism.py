@@ -7,16 +7,15 @@ import json
 import numpy as np
 
 from sim.assembly.runner import run
+from sim.metrics import WALL_CLOCK_KEYS
 from sim.products import Catalogue
 from sim.rng import Streams
 from sim.scenario import load_scenario
 
-WALL = ("wall_seconds", "events_per_second")
-
 
 def _stable(obj: dict) -> str:
     obj = json.loads(json.dumps(obj))
-    for key in WALL:
+    for key in WALL_CLOCK_KEYS:
         obj["metrics"].pop(key)
     return json.dumps(obj, sort_keys=True)
 

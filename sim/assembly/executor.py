@@ -15,6 +15,7 @@ result); otherwise the first run that raises stops the batch and its exception p
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.assembly.runner import RunResult, run
+from sim.metrics import WALL_CLOCK_KEYS
 from sim.scenario import load_scenario, with_overrides
 from sim.schema import Scenario
 
@@ -36,6 +38,7 @@ __all__ = [
     "default_workers",
     "execute",
     "pool_submitter",
+    "run_differences",
     "run_jobs",
     "run_many",
     "serial",
@@ -64,6 +67,26 @@ class RunError:
     strategy: str
     seed: int
     message: str
+
+
+def run_differences(a: RunResult | RunError, b: RunResult | RunError) -> list[str]:
+    """What differs between two results of one run (a seed run twice, or directly and over
+    HTTP), empty if they are the same run: ``trace_hash``, then the run-wide metrics whose
+    values differ (by name; the wall-clock ones aside), then ``per_channel``; values compare
+    as JSON (so NaN equals NaN). Two failed runs (``RunError``) are the same if their
+    messages are; one failed run and one finished differ in ``error``."""
+    if isinstance(a, RunError) or isinstance(b, RunError):
+        same = isinstance(a, RunError) and isinstance(b, RunError) and a.message == b.message
+        return [] if same else ["error"]
+    diff = ["trace_hash"] if a.trace_hash != b.trace_hash else []
+    diff += [
+        k
+        for k in sorted(set(a.metrics) | set(b.metrics))
+        if k not in WALL_CLOCK_KEYS and json.dumps(a.metrics.get(k)) != json.dumps(b.metrics.get(k))
+    ]
+    if json.dumps(a.per_channel, sort_keys=True) != json.dumps(b.per_channel, sort_keys=True):
+        diff.append("per_channel")
+    return diff
 
 
 def default_workers() -> int:

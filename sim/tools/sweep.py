@@ -69,8 +69,6 @@ __all__ = [
     "run_sweep",
 ]
 
-WALL_COLUMNS = ("wall_seconds", "events_per_second")
-
 
 class SweepError(ValueError):
     """A sweep file (or a value in it) is wrong; ``str()`` is the one-line message."""
