@@ -27,6 +27,7 @@ from typing import Any
 
 from sim.assembly.runner import RunResult, run
 from sim.metrics import WALL_CLOCK_KEYS
+from sim.registry import strategy_name
 from sim.scenario import load_scenario, with_overrides
 from sim.schema import Scenario
 
@@ -102,8 +103,8 @@ def execute(job: Job) -> Any:
     except Exception as exc:
         if not job.capture_errors:
             raise
-        name = job.strategy if isinstance(job.strategy, str) else type(job.strategy).__name__
-        return RunError(job.scenario.id, name, job.seed, f"{type(exc).__name__}: {exc}")
+        msg = f"{type(exc).__name__}: {exc}"
+        return RunError(job.scenario.id, strategy_name(job.strategy), job.seed, msg)
 
 
 Submit = Callable[[Sequence[Job]], Iterator[tuple[int, Any]]]

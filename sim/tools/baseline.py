@@ -31,10 +31,9 @@ from rich.table import Table
 
 from sim.assembly.executor import Job, run_jobs
 from sim.metrics import WALL_CLOCK_KEYS
-from sim.registry import resolve_strategy
+from sim.registry import resolve_strategy, strategy_label
 from sim.scenario import load_scenario
 from sim.schema import Scenario
-from sim.tools.conformance import strategy_label
 from sim.tools.results import confidence_interval
 
 __all__ = [

@@ -35,7 +35,7 @@ from sim.assembly.executor import Job, RunError, run_differences, run_jobs
 from sim.assembly.runner import RunResult, StrategyRuntimeError, run
 from sim.dists import parse_duration
 from sim.faults import fault_class, fault_kinds
-from sim.registry import resolve_strategy
+from sim.registry import resolve_strategy, strategy_label
 from sim.scenario import load_scenario, with_overrides
 from sim.schema import Scenario
 from sim.tools.chaos import chaos_scenario, judge
@@ -45,7 +45,6 @@ __all__ = [
     "ConformanceReport",
     "check",
     "check_scenario",
-    "strategy_label",
 ]
 
 SAFETY = {
@@ -103,13 +102,6 @@ class ConformanceReport:
         lines = [f"{self.strategy}: {'PASS' if self.ok else 'FAIL'} ({self.seconds:.1f} s)"]
         lines += [f"  {o.name}: {o.detail}" for o in self.outcomes if not o.ok]
         return "\n".join(lines)
-
-
-def strategy_label(strategy: Any) -> str:
-    if isinstance(strategy, str):
-        return strategy
-    cls = strategy if isinstance(strategy, type) else type(strategy)
-    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def check_scenario(scenario: Scenario | str = "smoke", horizon: str = "6h") -> Scenario:
