@@ -161,7 +161,8 @@ class Movement:
 
     Kinds: receipt, ship, short (a short pick), return, qc_release, scrap, transfer_out,
     transfer_in, count (a cycle-count adjustment) and release (a line released for picking;
-    not posted, only published; its claim moves to the released stock in the truth).
+    not posted, only published; its claim moves to the released stock in the truth); what
+    each does per unit to the truth and to each record is ``sim.movements.MOVEMENTS``.
     ``seqs`` are the truth changes it carries (a system takes them in when it applies the
     movement). ``version``, ``on_hand``, ``hold`` and
     ``released`` are the WMS record of (loc, sku) right after the movement: the version

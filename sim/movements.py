@@ -122,7 +122,7 @@ MOVEMENTS: Mapping[str, MovementKind] = MappingProxyType({k.name: k for k in _KI
 """Every movement kind by name (the WMS's movements and the truth's silent shrink)."""
 
 
-#: the fields of stock in transit (a record of the location itself has none of them)
+#: the fields of stock in transit: no part of the record a ``Movement`` carries
 TRANSIT = frozenset({"in_transit", "in_transit_dst"})
 
 
