@@ -31,6 +31,7 @@ from mocks.clock import OwnClock
 from sim.contract import ChangeFeed, ImportResult, Movement, OrderEvent, Snapshot
 from sim.faults import ActiveFault
 from sim.ledger import ALL_VIEWS, Ledger, Line, Order
+from sim.movements import MOVEMENTS, apply
 from sim.schema import Erp as ErpSpec
 
 
@@ -163,14 +164,16 @@ class Erp(OwnClock):
         else:
             skus = cols = sel
             as_of = self.view.as_of_for(np.arange(self.on_hand.shape[0]), sel, now)
+        committed = self.committed[:, cols].copy()
         return Snapshot(
-            skus,
-            self.on_hand[:, cols].copy(),
-            self.committed[:, cols].copy(),
-            self.hold[:, cols].copy(),
-            self.in_transit[:, cols].copy(),
-            as_of,
-            now,
+            skus=skus,
+            on_hand=self.on_hand[:, cols].copy(),
+            committed=committed,
+            released=np.zeros_like(committed),  # the WMS's to know
+            hold=self.hold[:, cols].copy(),
+            in_transit=self.in_transit[:, cols].copy(),
+            as_of=as_of,
+            at=now,
         )
 
     def intake(self, order: Order) -> ImportResult:
@@ -300,60 +303,41 @@ class Erp(OwnClock):
                 self.post(mv)
 
     def post(self, mv: Movement) -> None:
-        """Apply one WMS movement to the ERP record."""
+        """Apply one WMS movement to the ERP record: the arithmetic of its kind
+        (``sim.movements``), then what the kind does beyond it."""
         loc, sku, q = mv.loc, mv.sku, mv.qty
-        kind = mv.kind
-        touched_on_hand = True
-        moves_availability = kind not in ("ship", "return", "scrap")
-        if kind == "ship":
-            self.on_hand[loc, sku] -= q
-            self.committed[loc, sku] -= q
-            if mv.line is not None:
-                self._event("shipped", mv.line, loc, q)
-        elif kind == "short":
-            touched_on_hand = False
-            self.committed[loc, sku] -= q
-            line = mv.line
-            assert line is not None
-            self.allocations[line.id][loc] -= q
-            self.shorted.setdefault(line.id, set()).add(loc)
-            got = self._assign(line, q)
-            if got < q:
-                self._backorder(line, q - got)
-        elif kind == "receipt":
-            self.on_hand[loc, sku] += q
-            self.on_order[loc, sku] -= q
-        elif kind == "return":
-            self.on_hand[loc, sku] += q
-            self.hold[loc, sku] += q
-        elif kind == "qc_release":
-            touched_on_hand = False
-            self.hold[loc, sku] -= q
-        elif kind == "scrap":
-            self.on_hand[loc, sku] -= q
-            self.hold[loc, sku] -= q
-        elif kind == "transfer_out":
-            self.on_hand[loc, sku] -= q
-            self.in_transit[mv.dst, sku] += q
-        elif kind == "transfer_in":
-            self.in_transit[loc, sku] -= q
-            self.on_hand[loc, sku] += q
-        elif kind == "count":
-            self.on_hand[loc, sku] += q
-        else:  # pragma: no cover - movements are produced by the WMS only
-            raise ValueError(f"unknown movement kind {kind!r}")
+        kind = MOVEMENTS[mv.kind]
+        effect = kind.erp
+        if effect is None:  # pragma: no cover - the WMS posts only kinds the ERP posts
+            raise ValueError(f"movement kind {mv.kind!r} is not posted to the ERP")
+        apply(effect, self, loc, sku, q, mv.dst)
+        if mv.kind == "ship" and mv.line is not None:
+            self._event("shipped", mv.line, loc, q)
+        elif mv.kind == "short":
+            self._reallocate_short(mv)
         self.posted += 1
         self._integrate_unposted()
         del self._unposted[id(mv)]
-        if moves_availability or mv.seqs:
+        if effect.available or mv.seqs:
             self._touch(sku)
-        if kind in ("receipt", "qc_release", "transfer_in"):
+        if kind.serves_backorders:
             self._serve_backorders(sku, loc)
         if mv.seqs:
             self.view.include(mv.seqs)
-        if touched_on_hand:
+        if effect.on_hand:
             for fn in self.on_hand_listeners:
                 fn(loc, sku)
+
+    def _reallocate_short(self, mv: Movement) -> None:
+        """A short pick: the missing units go back to allocation at the line's other
+        locations (not this one, until new stock arrives here), else to backorder."""
+        line, loc, q = mv.line, mv.loc, mv.qty
+        assert line is not None
+        self.allocations[line.id][loc] -= q
+        self.shorted.setdefault(line.id, set()).add(loc)
+        got = self._assign(line, q)
+        if got < q:
+            self._backorder(line, q - got)
 
     @property
     def unposted(self) -> int:

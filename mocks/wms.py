@@ -86,14 +86,16 @@ class Wms(OwnClock):
         else:
             skus = cols = sel
             as_of = self.view.as_of_for(np.arange(self.ledger.n_loc), sel, now)
+        released = self.released[:, cols].copy()
         return Snapshot(
-            skus,
-            self.record_on_hand[:, cols],
-            self.released[:, cols].copy(),
-            self.record_hold[:, cols],
-            self.ledger.in_transit[:, cols].copy(),
-            as_of,
-            now,
+            skus=skus,
+            on_hand=self.record_on_hand[:, cols],
+            committed=np.zeros_like(released),  # the ERP's to know
+            released=released,
+            hold=self.record_hold[:, cols],
+            in_transit=self.ledger.in_transit[:, cols].copy(),
+            as_of=as_of,
+            at=now,
         )
 
     # -- integration API --------------------------------------------------------------------

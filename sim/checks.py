@@ -24,18 +24,21 @@ when any check fails.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from sim.ledger import MOVEMENT_KINDS
+from sim.movements import MOVEMENTS, TRANSIT, Delta, apply
 
 __all__ = ["GRACE", "CheckFailure", "failure_message", "lost_orders", "run_checks"]
 
 #: seconds before the end of a run in which a handed-off order may still be on its way
 GRACE = 3600.0
 
-_K = {k: i for i, k in enumerate(MOVEMENT_KINDS)}
+#: what the WMS and the ERP record both keep per (location, SKU)
+_STOCK = frozenset({"on_hand", "hold", *TRANSIT})
 
 
 class CheckFailure(RuntimeError):
@@ -179,17 +182,11 @@ def _invariants(led: Any) -> dict[str, Any]:
 def _ledger_balances(world: Any) -> dict[str, Any]:
     led = world.ledger
     mv = led.movement_frame()
-    sign = np.zeros(len(MOVEMENT_KINDS), np.int64)
-    for k in ("receipt", "return", "transfer_in"):
-        sign[_K[k]] = 1
-    for k in ("ship", "scrap", "shrink", "transfer_out"):
-        sign[_K[k]] = -1
+    physical = [MOVEMENTS[k].physical or Delta() for k in MOVEMENT_KINDS]  # by log code
+    sign = np.array([d.on_hand for d in physical], np.int64)
     on_hand = led.initial.copy()
     np.add.at(on_hand, (mv["loc"], mv["sku"]), sign[mv["kind"]] * mv["qty"])
-    hsign = np.zeros(len(MOVEMENT_KINDS), np.int64)
-    hsign[_K["return"]] = 1
-    hsign[_K["qc_release"]] = -1
-    hsign[_K["scrap"]] = -1
+    hsign = np.array([d.hold for d in physical], np.int64)
     hold = np.zeros_like(led.hold)
     np.add.at(hold, (mv["loc"], mv["sku"]), hsign[mv["kind"]] * mv["qty"])
     r = _result(
@@ -225,21 +222,14 @@ def _ledger_balances(world: Any) -> dict[str, Any]:
     if not r["ok"]:
         return r
     erp = world.erp
-    exp_on_hand, exp_hold, exp_transit = erp.on_hand.copy(), erp.hold.copy(), erp.in_transit.copy()
-    for mv_ in erp.unposted_movements():
-        loc, s, q = mv_.loc, mv_.sku, mv_.qty
-        if mv_.kind in ("receipt", "return", "transfer_in", "count"):
-            exp_on_hand[loc, s] += q
-        elif mv_.kind in ("ship", "scrap", "transfer_out"):
-            exp_on_hand[loc, s] -= q
-        if mv_.kind == "return":
-            exp_hold[loc, s] += q
-        elif mv_.kind in ("qc_release", "scrap"):
-            exp_hold[loc, s] -= q
-        if mv_.kind == "transfer_out":
-            exp_transit[mv_.dst, s] += q
-        elif mv_.kind == "transfer_in":
-            exp_transit[loc, s] -= q
+    exp = SimpleNamespace(
+        on_hand=erp.on_hand.copy(), hold=erp.hold.copy(), in_transit=erp.in_transit.copy()
+    )
+    for m in erp.unposted_movements():
+        effect = MOVEMENTS[m.kind].erp
+        if effect is not None:
+            apply(effect, exp, m.loc, m.sku, m.qty, m.dst, only=_STOCK)
+    exp_on_hand, exp_hold, exp_transit = exp.on_hand, exp.hold, exp.in_transit
     return _result(
         (exp_on_hand != wms.record_on_hand)
         | (exp_hold != wms.record_hold)

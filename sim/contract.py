@@ -102,13 +102,17 @@ class ApiError(Exception):
 class Snapshot:
     """Stock per (location, SKU) for ``skus``, as one system's record at time ``at``.
 
-    ``available`` = on_hand - committed - hold; ``as_of`` is the truth time each value is
-    current to (see ``sim.provenance``).
+    ``committed`` is what the ERP has allocated to order lines, ``released`` what the WMS
+    has released for picking and not yet shipped or shorted: each system keeps one of them
+    (the other is zeros). ``available`` = on_hand - committed - released - hold, from either
+    system's record; ``as_of`` is the truth time each value is current to (see
+    ``sim.provenance``).
     """
 
     skus: np.ndarray
     on_hand: np.ndarray
     committed: np.ndarray
+    released: np.ndarray
     hold: np.ndarray
     in_transit: np.ndarray
     as_of: np.ndarray
@@ -116,7 +120,7 @@ class Snapshot:
 
     @property
     def available(self) -> np.ndarray:
-        return self.on_hand - self.committed - self.hold
+        return self.on_hand - self.committed - self.released - self.hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +161,8 @@ class Movement:
 
     Kinds: receipt, ship, short (a short pick), return, qc_release, scrap, transfer_out,
     transfer_in, count (a cycle-count adjustment) and release (a line released for picking;
-    not posted, only published; its claim moves to the released stock in the truth).
+    not posted, only published; its claim moves to the released stock in the truth); what
+    each does per unit to the truth and to each record is ``sim.movements.MOVEMENTS``.
     ``seqs`` are the truth changes it carries (a system takes them in when it applies the
     movement). ``version``, ``on_hand``, ``hold`` and
     ``released`` are the WMS record of (loc, sku) right after the movement: the version

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.movements import MOVEMENTS, apply
 from sim.provenance import PendingView
 
 __all__ = [
@@ -261,8 +262,7 @@ class Ledger:
         sku = line.sku
         if self.on_hand[loc, sku] - self.hold[loc, sku] < qty:
             raise AssertionError(f"ship of {qty} at ({loc}, {sku}) exceeds shelf stock")
-        self.on_hand[loc, sku] -= qty
-        self._log("ship", loc, sku, qty)
+        self._move("ship", loc, sku, qty)
         line.shipped += qty
         self._undedicate(line, loc, qty)
         released = self._release(line, qty, prefer=loc)
@@ -387,35 +387,28 @@ class Ledger:
     # -- physical movements -----------------------------------------------------------------
     def receive(self, loc: int, sku: int, qty: int, known_by: frozenset[str]) -> list[int]:
         """A purchase-order receipt puts ``qty`` units on the shelf."""
-        self.on_hand[loc, sku] += qty
-        self._log("receipt", loc, sku, qty)
+        self._move("receipt", loc, sku, qty)
         self._notify_on_hand(loc, sku)
         return [self._change(loc, sku, known_by), *self._settle(loc, sku, known_by)]
 
     def return_in(self, loc: int, sku: int, qty: int) -> None:
         """Returned units arrive into quality hold (on hand, not available)."""
-        self.on_hand[loc, sku] += qty
-        self.hold[loc, sku] += qty
-        self._log("return", loc, sku, qty)
+        self._move("return", loc, sku, qty)
         self._notify_on_hand(loc, sku)
 
     def qc_release(self, loc: int, sku: int, qty: int, known_by: frozenset[str]) -> list[int]:
-        self.hold[loc, sku] -= qty
-        self._log("qc_release", loc, sku, qty)
+        self._move("qc_release", loc, sku, qty)
         return [self._change(loc, sku, known_by), *self._settle(loc, sku, known_by)]
 
     def scrap(self, loc: int, sku: int, qty: int) -> None:
-        self.hold[loc, sku] -= qty
-        self.on_hand[loc, sku] -= qty
-        self._log("scrap", loc, sku, qty)
+        self._move("scrap", loc, sku, qty)
         self._notify_on_hand(loc, sku)
 
     def shrink(self, loc: int, sku: int, qty: int) -> list[int]:
         """Silent physical loss: no system knows until a cycle count finds it."""
         if self.on_hand[loc, sku] - self.hold[loc, sku] < qty:
             raise AssertionError(f"shrink of {qty} at ({loc}, {sku}) exceeds shelf stock")
-        self.on_hand[loc, sku] -= qty
-        self._log("shrink", loc, sku, qty)
+        self._move("shrink", loc, sku, qty)
         self._notify_on_hand(loc, sku)
         return [self._change(loc, sku, frozenset()), *self._settle(loc, sku, frozenset(), qty)]
 
@@ -424,16 +417,12 @@ class Ledger:
     ) -> list[int]:
         if self.on_hand[src, sku] - self.hold[src, sku] < qty:
             raise AssertionError(f"transfer of {qty} from ({src}, {sku}) exceeds shelf stock")
-        self.on_hand[src, sku] -= qty
-        self.in_transit[dst, sku] += qty
-        self._log("transfer_out", src, sku, qty)
+        self._move("transfer_out", src, sku, qty, dst)
         self._notify_on_hand(src, sku)
         return [self._change(src, sku, known_by), *self._settle(src, sku, known_by, qty)]
 
     def transfer_in(self, dst: int, sku: int, qty: int, known_by: frozenset[str]) -> list[int]:
-        self.in_transit[dst, sku] -= qty
-        self.on_hand[dst, sku] += qty
-        self._log("transfer_in", dst, sku, qty)
+        self._move("transfer_in", dst, sku, qty)
         self._notify_on_hand(dst, sku)
         return [self._change(dst, sku, known_by), *self._settle(dst, sku, known_by)]
 
@@ -489,7 +478,11 @@ class Ledger:
         return seqs
 
     # -- internals --------------------------------------------------------------------------
-    def _log(self, kind: str, loc: int, sku: int, qty: int) -> None:
+    def _move(self, kind: str, loc: int, sku: int, qty: int, dst: int = -1) -> None:
+        """Units move physically (``sim.movements``: what a kind does), and the log says so."""
+        physical = MOVEMENTS[kind].physical
+        assert physical is not None
+        apply(physical, self, loc, sku, qty, dst)
         self.totals[kind][loc, sku] += qty
         self.mv_t.append(self.env.now)
         self.mv_kind.append(_KIND[kind])

@@ -16,7 +16,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CORE_KEYS", "PER_CHANNEL_KEYS", "compute_metrics"]
+__all__ = ["CORE_KEYS", "PER_CHANNEL_KEYS", "WALL_CLOCK_KEYS", "compute_metrics"]
+
+#: the metrics measured on the wall clock: they differ from one run of a seed to the next
+#: (machine, load), so no comparison of runs and no baseline counts them
+WALL_CLOCK_KEYS = ("wall_seconds", "events_per_second")
 
 #: the sales, lag and divergence metrics: run-wide and per channel
 _SALES_KEYS = (
@@ -57,8 +61,7 @@ CORE_KEYS = (
     "max_backlog",
     "time_to_recovery_s",
     "recovered",
-    "wall_seconds",
-    "events_per_second",
+    *WALL_CLOCK_KEYS,
 )
 
 PER_CHANNEL_KEYS = (*_SALES_KEYS, "channel_calls", "channel_throttled_calls")

@@ -31,6 +31,8 @@ __all__ = [
     "installed_strategies",
     "params_from_table",
     "resolve_strategy",
+    "strategy_label",
+    "strategy_name",
     "strategy_origins",
 ]
 
@@ -68,6 +70,26 @@ def strategy_origins() -> dict[str, tuple[str, str]]:
             origin = f"{dist_name} {getattr(dist, 'version', '')}".strip()
         out[name] = (path, origin)
     return out
+
+
+def strategy_name(strategy: Any) -> str:
+    """The name a strategy goes by: a reference given as text (a name, ``module:Class``) is
+    its own; a class or an instance goes by its ``name``, else its class's name. A run's
+    result carries its instance's; its ``[strategies.<name>]`` table is keyed by it."""
+    if isinstance(strategy, str):
+        return strategy
+    cls = strategy if isinstance(strategy, type) else type(strategy)
+    return str(getattr(strategy, "name", cls.__name__))
+
+
+def strategy_label(strategy: Any) -> str:
+    """A strategy reference as text, to find it again (a report's title, a baseline's file,
+    a replay command): a name or ``module:Class`` as given, else the ``module:Class`` of a
+    class or an instance."""
+    if isinstance(strategy, str):
+        return strategy
+    cls = strategy if isinstance(strategy, type) else type(strategy)
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def _load_path(path: str) -> Any:
@@ -168,7 +190,7 @@ def build_strategy(ref: Any, scenario: Scenario, overrides: Mapping[str, Any] | 
     obj = resolve_strategy(ref)
     if not isinstance(obj, type):
         return obj  # an instance, configured by its maker
-    name = getattr(obj, "name", obj.__name__)
+    name = strategy_name(obj)
     # a user strategy's table may be keyed by its name or by the module:Class it was given as
     key = name
     table = dict(scenario.strategies.get(name, {}))
@@ -195,10 +217,11 @@ def check_strategy_tables(scenario: Scenario, refs: Sequence[Any] = ()) -> list[
     built = [build_strategy(ref, scenario) for ref in refs]
     names = set(installed_strategies())
     names |= {str(r) for r in refs if isinstance(r, str)}
-    names |= {str(getattr(b, "name", "")) for b in built}
+    built_names = {strategy_name(b) for b in built}
+    names |= built_names
     for key in scenario.strategies:
         if key in names:
-            if ":" not in key and key not in {str(getattr(b, "name", "")) for b in built}:
+            if ":" not in key and key not in built_names:
                 build_strategy(key, scenario)  # an installed strategy not run: still checked
             continue
         if ":" in key:

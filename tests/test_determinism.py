@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 
+from sim.assembly.executor import RunError, run_differences
 from sim.assembly.runner import run
+from sim.metrics import WALL_CLOCK_KEYS
 from sim.products import Catalogue
 from sim.rng import Streams
 from sim.scenario import load_scenario
 
-WALL = ("wall_seconds", "events_per_second")
-
 
 def _stable(obj: dict) -> str:
     obj = json.loads(json.dumps(obj))
-    for key in WALL:
+    for key in WALL_CLOCK_KEYS:
         obj["metrics"].pop(key)
     return json.dumps(obj, sort_keys=True)
 
@@ -27,6 +28,20 @@ def test_same_seed_gives_identical_json_and_trace() -> None:
     assert _stable(a.to_json()) == _stable(b.to_json())
     assert a.trace_hash == b.trace_hash
     assert a.timeseries == b.timeseries
+
+
+def test_run_differences_names_what_differs_but_the_wall_clock() -> None:
+    a = run("smoke", "batch", 11, overrides={"scenario.duration": "1h"}, keep_history=False)
+    assert run_differences(a, a) == []
+    slower = {**a.metrics, **{k: a.metrics[k] * 2 + 1 for k in WALL_CLOCK_KEYS}}
+    assert run_differences(a, replace(a, metrics=slower)) == []
+    worse = {**a.metrics, "oversold_units": a.metrics["oversold_units"] + 1}
+    other = replace(a, metrics=worse, trace_hash="0" * 64, per_channel={})
+    assert run_differences(a, other) == ["trace_hash", "oversold_units", "per_channel"]
+    failed = RunError("smoke", "batch", 11, "boom")
+    assert run_differences(a, failed) == ["error"]
+    assert run_differences(failed, replace(failed)) == []
+    assert run_differences(failed, replace(failed, message="bang")) == ["error"]
 
 
 def test_another_seed_gives_different_numbers() -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from sim.assembly.executor import dask_submitter, execute, pool_submitter, serial
 from sim.cli import main
-from sim.tools.sweep import WALL_COLUMNS, SweepError, finished, load_sweep, plan, run_sweep
+from sim.metrics import WALL_CLOCK_KEYS
+from sim.tools.sweep import SweepError, finished, load_sweep, plan, run_sweep
 from strategies.base import SyncStrategy
 
 SWEEP = """
@@ -36,7 +37,7 @@ def _sweep_file(tmp_path: Path, extra: str = "", name: str = "s.toml") -> Path:
 
 
 def _rows(out: Path) -> pd.DataFrame:
-    return pd.read_parquet(out / "runs.parquet").drop(columns=list(WALL_COLUMNS))
+    return pd.read_parquet(out / "runs.parquet").drop(columns=list(WALL_CLOCK_KEYS))
 
 
 def test_plan_is_the_product_with_strategy_grids_only_for_their_strategy(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sim import load_scenario, run, with_overrides
+from sim.assembly.executor import run_differences
 from sim.assembly.runner import RunResult
 from sim.assembly.world import World
 from sim.registry import StrategyError
@@ -17,14 +18,10 @@ from strategies.base import FunctionStrategy
 from strategies.connectors import ErpConnector
 from tests.conftest import cli
 
-WALL = {"wall_seconds", "events_per_second"}
-
 
 def assert_same_run(direct: RunResult, http: RunResult) -> None:
-    keys = [k for k in direct.metrics if k not in WALL]
-    assert {k: http.metrics.get(k) for k in keys} == {k: direct.metrics[k] for k in keys}
-    assert http.per_channel == direct.per_channel
-    assert http.trace_hash == direct.trace_hash
+    differ = run_differences(direct, http)
+    assert not differ, {k: (direct.metrics.get(k), http.metrics.get(k)) for k in differ}
 
 
 def both(sc: Any, strategy: Any, seed: int = 2) -> tuple[RunResult, RunResult]:

@@ -18,6 +18,8 @@ from sim.registry import (
     StrategyError,
     build_strategy,
     resolve_strategy,
+    strategy_label,
+    strategy_name,
     strategy_origins,
 )
 from sim.tools.conformance import check_scenario
@@ -43,6 +45,22 @@ def test_module_class_path_and_entry_points_resolve_to_classes() -> None:
         resolve_strategy("nope")
     with pytest.raises(StrategyError, match="has no 'Nope'"):
         resolve_strategy("broken_strategies:Nope")
+
+
+def test_a_strategy_goes_by_its_name_and_is_found_again_by_its_label() -> None:
+    class Nameless:
+        def start(self, env: Any, systems: Any) -> None: ...
+
+    cls = resolve_strategy("batch")
+    for ref in ("batch", "broken_strategies:WallClockBatch"):  # text is its own name, label
+        assert strategy_name(ref) == strategy_label(ref) == ref
+    assert strategy_name(cls) == strategy_name(cls()) == "batch"
+    assert strategy_label(cls) == strategy_label(cls()) == "strategies.batch:BatchStrategy"
+    fn = FunctionStrategy(lambda env, systems: None, "mine")
+    assert (strategy_name(fn), strategy_label(fn)) == ("mine", "strategies.base:FunctionStrategy")
+    assert strategy_name(Nameless) == strategy_name(Nameless()) == "Nameless"
+    assert strategy_label(Nameless).endswith(":test_a_strategy_goes_by_its_name_and_is_found_"
+                                            "again_by_its_label.<locals>.Nameless")  # fmt: skip
 
 
 def test_scenario_table_keyed_by_module_class_sets_the_parameters(short: Any) -> None:

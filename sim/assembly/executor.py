@@ -15,6 +15,7 @@ result); otherwise the first run that raises stops the batch and its exception p
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from sim.assembly.runner import RunResult, run
+from sim.metrics import WALL_CLOCK_KEYS
+from sim.registry import strategy_name
 from sim.scenario import load_scenario, with_overrides
 from sim.schema import Scenario
 
@@ -36,6 +39,7 @@ __all__ = [
     "default_workers",
     "execute",
     "pool_submitter",
+    "run_differences",
     "run_jobs",
     "run_many",
     "serial",
@@ -66,6 +70,26 @@ class RunError:
     message: str
 
 
+def run_differences(a: RunResult | RunError, b: RunResult | RunError) -> list[str]:
+    """What differs between two results of one run (a seed run twice, or directly and over
+    HTTP), empty if they are the same run: ``trace_hash``, then the run-wide metrics whose
+    values differ (by name; the wall-clock ones aside), then ``per_channel``; values compare
+    as JSON (so NaN equals NaN). Two failed runs (``RunError``) are the same if their
+    messages are; one failed run and one finished differ in ``error``."""
+    if isinstance(a, RunError) or isinstance(b, RunError):
+        same = isinstance(a, RunError) and isinstance(b, RunError) and a.message == b.message
+        return [] if same else ["error"]
+    diff = ["trace_hash"] if a.trace_hash != b.trace_hash else []
+    diff += [
+        k
+        for k in sorted(set(a.metrics) | set(b.metrics))
+        if k not in WALL_CLOCK_KEYS and json.dumps(a.metrics.get(k)) != json.dumps(b.metrics.get(k))
+    ]
+    if json.dumps(a.per_channel, sort_keys=True) != json.dumps(b.per_channel, sort_keys=True):
+        diff.append("per_channel")
+    return diff
+
+
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
@@ -79,8 +103,8 @@ def execute(job: Job) -> Any:
     except Exception as exc:
         if not job.capture_errors:
             raise
-        name = job.strategy if isinstance(job.strategy, str) else type(job.strategy).__name__
-        return RunError(job.scenario.id, name, job.seed, f"{type(exc).__name__}: {exc}")
+        msg = f"{type(exc).__name__}: {exc}"
+        return RunError(job.scenario.id, strategy_name(job.strategy), job.seed, msg)
 
 
 Submit = Callable[[Sequence[Job]], Iterator[tuple[int, Any]]]

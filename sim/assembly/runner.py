@@ -38,7 +38,7 @@ from sim.guard import (
 from sim.liveness import Steps, divergence_steps, liveness_checks, time_to_recovery
 from sim.loop import Loop, Spinning, StepBudgetExceeded
 from sim.metrics import CORE_KEYS, compute_metrics
-from sim.registry import StrategyError, build_strategy
+from sim.registry import StrategyError, build_strategy, strategy_name
 from sim.scenario import load_scenario, with_overrides
 from sim.schema import Scenario
 
@@ -54,7 +54,6 @@ __all__ = [
     "partial_result",
     "run",
     "simulate",
-    "strategy_name",
     "trace_hash",
 ]
 
@@ -156,11 +155,6 @@ def is_floor(strategy: Any) -> bool:
     from strategies.perfect import PerfectStrategy
 
     return type(strategy) in (OracleStrategy, PerfectStrategy)
-
-
-def strategy_name(strategy: Any) -> str:
-    """The name a strategy instance reports itself by (its ``name``, else its class name)."""
-    return str(getattr(strategy, "name", type(strategy).__name__))
 
 
 def _params_dict(strategy: Any) -> dict[str, Any]:

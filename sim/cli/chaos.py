@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sim.assembly.executor import Job, RunError, default_workers, run_jobs
+from sim.assembly.executor import Job, RunError, default_workers, run_differences, run_jobs
 from sim.cli.app import app, out_console
 from sim.cli.common import (
     MAX_SEED,
@@ -18,7 +18,6 @@ from sim.cli.common import (
     errors,
     load,
     progress,
-    same_run,
     seed_range,
     write_report_into,
 )
@@ -81,7 +80,7 @@ def chaos_cmd(
             v = Verdict(r.seed, False, [r.message])
         else:
             v = judge(r, bound)
-            if check_determinism and not same_run(r, results[k + 1]):
+            if check_determinism and run_differences(r, results[k + 1]):
                 v.ok = False
                 v.reasons.append("not deterministic: two runs of this seed differ")
         verdicts.append(v)

@@ -8,7 +8,6 @@ check or whose strategy raises exits with code 1.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -19,7 +18,6 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from sim.assembly.executor import RunError
 from sim.assembly.runner import RunResult, SimulationError, StrategyRuntimeError, run
 from sim.assembly.world import TRANSPORTS
 from sim.budget import check_resources
@@ -261,12 +259,3 @@ def write_report_into(target: Path) -> None:
         raise InputError(str(exc)) from None
     except OSError as exc:
         raise OutputError(f"{target}: could not write the report ({exc.strerror})", False) from None
-
-
-def same_run(a: Any, b: Any) -> bool:
-    if isinstance(a, RunError) or isinstance(b, RunError):
-        return isinstance(a, RunError) and isinstance(b, RunError) and a.message == b.message
-    wall = ("wall_seconds", "events_per_second")
-    ma = {k: v for k, v in a.metrics.items() if k not in wall}
-    mb = {k: v for k, v in b.metrics.items() if k not in wall}
-    return bool(a.trace_hash == b.trace_hash and json.dumps(ma) == json.dumps(mb))

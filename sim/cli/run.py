@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from sim.assembly.executor import run_differences
 from sim.assembly.runner import SimulationError, StrategyRuntimeError
 from sim.checks import CheckFailure
 from sim.cli.app import app, out_console, say
@@ -23,7 +24,6 @@ from sim.cli.common import (
     load,
     parse_overrides,
     run_all,
-    same_run,
     seed_range,
     transport_arg,
     with_replay,
@@ -81,7 +81,7 @@ def run_cmd(
                 sc, names, seeds, quiet=as_json, keep_history=not no_history, transport=transport
             )
             for a, b in zip(results, again, strict=True):
-                if not same_run(a, b):
+                if run_differences(a, b):
                     raise CheckFailure(
                         f"not deterministic: {a.strategy} seed {a.seed} gave trace "
                         f"{a.trace_hash[:12]} then {b.trace_hash[:12]}"

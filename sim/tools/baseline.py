@@ -30,10 +30,10 @@ import typer
 from rich.table import Table
 
 from sim.assembly.executor import Job, run_jobs
-from sim.registry import resolve_strategy
+from sim.metrics import WALL_CLOCK_KEYS
+from sim.registry import resolve_strategy, strategy_label
 from sim.scenario import load_scenario
 from sim.schema import Scenario
-from sim.tools.conformance import strategy_label
 from sim.tools.results import confidence_interval
 
 __all__ = [
@@ -52,8 +52,6 @@ __all__ = [
 
 FORMAT = 1
 GOLDEN = Path("tests") / "golden"
-#: machine-dependent metrics, never part of a baseline
-SKIP = ("wall_seconds", "events_per_second")
 HIGHER_IS_WORSE = frozenset(
     {
         "oversold_units", "oversold_lines", "oversell_rate", "cancelled_lines",
@@ -111,7 +109,7 @@ def save(
     seed_list = list(range(seed, seed + seeds))
     t0 = time.perf_counter()
     results = _run(sc, strategy, seed_list, workers)
-    keys = [k for k in results[0].metrics if k not in SKIP]
+    keys = [k for k in results[0].metrics if k not in WALL_CLOCK_KEYS]
     doc = {
         "format": FORMAT,
         "scenario": sc.id,

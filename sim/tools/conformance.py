@@ -24,7 +24,6 @@ The report is a ``ConformanceReport``: ``ok``, the failing checks, and a rich ta
 from __future__ import annotations
 
 import copy
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,11 +31,11 @@ from typing import Any
 
 from rich.table import Table
 
-from sim.assembly.executor import Job, RunError, run_jobs
+from sim.assembly.executor import Job, RunError, run_differences, run_jobs
 from sim.assembly.runner import RunResult, StrategyRuntimeError, run
 from sim.dists import parse_duration
 from sim.faults import fault_class, fault_kinds
-from sim.registry import resolve_strategy
+from sim.registry import resolve_strategy, strategy_label
 from sim.scenario import load_scenario, with_overrides
 from sim.schema import Scenario
 from sim.tools.chaos import chaos_scenario, judge
@@ -46,7 +45,6 @@ __all__ = [
     "ConformanceReport",
     "check",
     "check_scenario",
-    "strategy_label",
 ]
 
 SAFETY = {
@@ -106,13 +104,6 @@ class ConformanceReport:
         return "\n".join(lines)
 
 
-def strategy_label(strategy: Any) -> str:
-    if isinstance(strategy, str):
-        return strategy
-    cls = strategy if isinstance(strategy, type) else type(strategy)
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
 def check_scenario(scenario: Scenario | str = "smoke", horizon: str = "6h") -> Scenario:
     """The scenario the checker runs on: ``scenario`` cut to ``horizon``, from 08:00."""
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -148,17 +139,15 @@ def _verdict(result: Any, bound: float, safety_only: bool = False) -> tuple[bool
 
 def _same(a: RunResult, b: RunResult) -> str:
     """Empty if two runs of one seed agree; else what differs."""
-    wall = ("wall_seconds", "events_per_second")
-    diff = [
-        k
-        for k in sorted(set(a.metrics) | set(b.metrics))
-        if k not in wall and json.dumps(a.metrics.get(k)) != json.dumps(b.metrics.get(k))
-    ]
-    if a.trace_hash == b.trace_hash and not diff:
+    differ = run_differences(a, b)
+    if not differ:
         return ""
-    shown = ", ".join(f"{k} {a.metrics.get(k)} vs {b.metrics.get(k)}" for k in diff[:3])
+    metrics = [k for k in differ if k not in ("trace_hash", "per_channel")]
+    shown = [f"{k} {a.metrics.get(k)} vs {b.metrics.get(k)}" for k in metrics[:3]]
+    if "per_channel" in differ:
+        shown.append("per-channel metrics")
     return f"seed {a.seed} twice: trace {a.trace_hash[:12]} vs {b.trace_hash[:12]}" + (
-        f"; {shown}" if shown else ""
+        f"; {', '.join(shown)}" if shown else ""
     )
 
 

@@ -207,9 +207,9 @@ class SyncsimFixture:
         from sim.assembly.executor import Job, run_jobs
         from sim.assembly.runner import StrategyRuntimeError
         from sim.checks import CheckFailure
+        from sim.registry import strategy_label, strategy_name
         from sim.scenario import load_scenario, with_overrides
         from sim.schema import Scenario
-        from sim.tools.conformance import strategy_label
 
         over = dict(overrides or {})
         if horizon is not None:
@@ -220,7 +220,7 @@ class SyncsimFixture:
             sc = load_scenario(scenario, over or None)
         seed_list = list(range(1, seeds + 1)) if isinstance(seeds, int) else list(seeds)
         label = strategy_label(strategy)
-        params = {f"strategies.{getattr(strategy, 'name', label)}.{k}": v
+        params = {f"strategies.{strategy_name(strategy)}.{k}": v
                   for k, v in (strategy_params or {}).items()}  # fmt: skip
         replay = _replay(scenario, label, {**over, **params})
         opts = {"keep_history": False}

@@ -44,7 +44,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from sim.assembly.executor import Job, RunError, Submit, serial
-from sim.registry import StrategyError, build_strategy, resolve_strategy
+from sim.registry import StrategyError, build_strategy, resolve_strategy, strategy_name
 from sim.scenario import (
     ScenarioError,
     apply_overrides,
@@ -68,8 +68,6 @@ __all__ = [
     "plan",
     "run_sweep",
 ]
-
-WALL_COLUMNS = ("wall_seconds", "events_per_second")
 
 
 class SweepError(ValueError):
@@ -199,7 +197,7 @@ def _strategy_name(ref: str, where: str) -> str:
         obj = resolve_strategy(ref)
     except StrategyError as exc:
         raise SweepError(f"{where}: sweep.strategies: {exc}") from None
-    return str(getattr(obj, "name", getattr(obj, "__name__", ref)))
+    return strategy_name(obj)
 
 
 def plan(

@@ -83,15 +83,18 @@ class StaleDoc:
 
 
 def snapshot_of(body: dict[str, Any]) -> Snapshot:
-    """The ERP's stock export, as the direct API returns it."""
+    """The ERP's stock export, as the direct API returns it (the ERP keeps no released
+    stock: zeros)."""
+    committed = np.array(body["committed"], np.int64)
     return Snapshot(
-        np.array([sku_index(s) for s in body["skus"]], np.int64),
-        np.array(body["on_hand"], np.int64),
-        np.array(body["committed"], np.int64),
-        np.array(body["hold"], np.int64),
-        np.array(body["in_transit"], np.int64),
-        np.array(body["as_of"], float),
-        float(body["at"]),
+        skus=np.array([sku_index(s) for s in body["skus"]], np.int64),
+        on_hand=np.array(body["on_hand"], np.int64),
+        committed=committed,
+        released=np.zeros_like(committed),
+        hold=np.array(body["hold"], np.int64),
+        in_transit=np.array(body["in_transit"], np.int64),
+        as_of=np.array(body["as_of"], float),
+        at=float(body["at"]),
     )
 
 

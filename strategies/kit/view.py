@@ -34,23 +34,11 @@ if TYPE_CHECKING:
 
 import numpy as np
 
+from sim.movements import MOVEMENTS, TRANSIT, apply
+
 __all__ = ["TOPIC", "Dirty", "Publisher", "StockEvent", "StockView", "queue_record"]
 
 TOPIC = "inventory"
-
-# (on_hand, hold, released) change per unit of ``qty``, by movement kind
-_DELTAS: dict[str, tuple[int, int, int]] = {
-    "receipt": (1, 0, 0),
-    "ship": (-1, 0, -1),
-    "short": (0, 0, -1),
-    "return": (1, 1, 0),
-    "qc_release": (0, -1, 0),
-    "scrap": (-1, -1, 0),
-    "transfer_out": (-1, 0, 0),
-    "transfer_in": (1, 0, 0),
-    "count": (1, 0, 0),
-    "release": (0, 0, 1),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +157,7 @@ class StockView:
         self.prov = systems.provenance.add_view(name)
         self.on_hand = np.array(snapshot.on_hand, np.int64)
         self.hold = np.array(snapshot.hold, np.int64)
-        self.released = np.array(snapshot.committed, np.int64)
+        self.released = np.array(snapshot.released, np.int64)
         self.in_transit = np.array(snapshot.in_transit, np.int64)
         self.version = np.zeros_like(self.on_hand)
         self.pending = np.zeros(self.on_hand.shape[1], np.int64)
@@ -207,22 +195,21 @@ class StockView:
                 self._pend(ev.line, sku, -q)
             elif k == "short":
                 self._pend(ev.line, sku, q)
-            if k == "transfer_out":
-                self.in_transit[ev.dst, sku] += q
-            elif k == "transfer_in":
-                self.in_transit[loc, sku] -= q
+            effect = MOVEMENTS[k].wms
+            assert effect is not None  # every published kind changes the WMS record
             if not self.idempotent:
-                d_on, d_hold, d_rel = _DELTAS[k]
-                self.on_hand[loc, sku] += d_on * q
-                self.hold[loc, sku] += d_hold * q
-                self.released[loc, sku] += d_rel * q
-            elif ev.version > self.version[loc, sku]:
-                self.version[loc, sku] = ev.version
-                self.on_hand[loc, sku] = ev.on_hand
-                self.hold[loc, sku] = ev.hold
-                self.released[loc, sku] = ev.released
+                apply(effect, self, loc, sku, q, ev.dst)  # a duplicate counts twice
             else:
-                self.stale_skipped += 1
+                # the record comes whole, the newest version wins; stock in transit is no
+                # part of it: its change is applied
+                apply(effect, self, loc, sku, q, ev.dst, only=TRANSIT)
+                if ev.version > self.version[loc, sku]:
+                    self.version[loc, sku] = ev.version
+                    self.on_hand[loc, sku] = ev.on_hand
+                    self.hold[loc, sku] = ev.hold
+                    self.released[loc, sku] = ev.released
+                else:
+                    self.stale_skipped += 1
             self.last_update[loc, sku] = now
         if self.on_line_change is not None and ev.line >= 0:
             self.on_line_change(ev)
