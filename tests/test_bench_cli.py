@@ -141,12 +141,13 @@ def test_peers_table_says_which_peer_is_missing() -> None:
 
     ours = [{"strategy": "oracle", "units_demanded": 1400, "sim_cpu_s": 0.1, "repeats": 1}]
     got = {"count": 1500, "sim_cpu_s": 0.05, "version": "9.9"}
-    table = peers_table(ours, {"supplynetpy": "not installed: pip", "ciw": got}, 1e6, "1d")
+    missing = "not installed: pip install 'syncsim[peers]'"  # brackets are not markup
+    table = peers_table(ours, {"supplynetpy": missing, "ciw": got}, 1e6, "1d")
     console = Console(width=200, record=True)
     console.print(table)
     text = console.export_text()
     assert "syncsim (oracle)" in text and "14,000" in text
-    assert "not installed: pip" in text
+    assert missing in text
     assert "Ciw 9.9" in text and "30,000" in text
     assert set(PEERS) == {"supplynetpy", "ciw"}
 

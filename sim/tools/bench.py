@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import simpy
+from rich.markup import escape
 from rich.table import Table
 
 from sim.loop import Loop
@@ -94,7 +95,7 @@ BENCH_HELP = (
     "orders per CPU second). --quick: 1d, 2h, 10m, 1d. --repeat N keeps the fastest of N runs "
     "of each (the trace must be the same every time).\n\n"
     "--peers: SupplyNetPy on the supplynet parameters and Ciw on an M/M/1 queue, in this same "
-    "invocation (pip install 'syncsim[peers]'); alone it benchmarks supplynet with the oracle "
+    "invocation (the optional extra named peers); alone it benchmarks supplynet with the oracle "
     "next to them. --profile WORKLOAD STRATEGY: one run in this process under cProfile: calls "
     "and SimPy steps per domain event, the top functions, the time per package."
 )
@@ -376,7 +377,7 @@ def peers_table(
     for key, peer in PEERS.items():
         got = peers.get(key)
         if not isinstance(got, dict):  # not installed, or failed: say so on its row
-            table.add_row(peer.name, got or "not measured", peer.counts, "", "", "", "")
+            table.add_row(peer.name, escape(got or "not measured"), peer.counts, "", "", "", "")
             continue
         rate = _rate(got["count"], got["sim_cpu_s"])
         table.add_row(

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import simpy
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -266,7 +267,7 @@ def profile_tables(p: ProfileResult) -> list[Table | Text]:
                 f"{r.calls:,}",
                 f"{p.per_event(r.calls):.2f}",
                 r.group,
-                r.label,
+                escape(r.label),
             )
         return t
 
