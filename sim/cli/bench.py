@@ -1,4 +1,5 @@
-"""``syncsim bench``: domain events per CPU second next to bare SimPy's event rate."""
+"""``syncsim bench``: domain events per CPU second next to bare SimPy's event rate; with
+``--peers`` other simulators on comparable work, with ``--profile`` where one run's time goes."""
 
 from __future__ import annotations
 
@@ -20,9 +21,25 @@ from sim.tools.bench import (
     bare_simpy_rate,
     bench_in_child,
     bench_table,
+    peer_in_child,
+    peers_table,
     scaling_table,
     workload_path,
 )
+from sim.tools.peers import PEERS, peer_version
+
+PEERS_HINT = "pip install 'syncsim[peers]' (in a checkout: pip install -e '.[peers]')"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def _out() -> Console:
+    out = Console()
+    return out if out.is_terminal else Console(width=132)
 
 
 @app.command("bench", help=BENCH_HELP)
@@ -36,7 +53,8 @@ def bench_cmd(
         typer.Option("--strategy", "-s", help="Repeatable; default: every built-in."),
     ] = None,
     quick: Annotated[
-        bool, typer.Option("--quick", help="Short horizons (peak_week 1d, 100k 2h, 10m).")
+        bool,
+        typer.Option("--quick", help="Short horizons (peak_week 1d, 100k 2h, 10m, supplynet 1d)."),
     ] = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the rows to this JSON file.")
@@ -59,28 +77,76 @@ def bench_cmd(
             "with --quick) at 2x demand and at 10x catalogue, against the base.",
         ),
     ] = False,
+    peers: Annotated[
+        bool,
+        typer.Option(
+            "--peers",
+            help="Also measure SupplyNetPy (the supplynet workload) and Ciw (M/M/1) in this "
+            "run, when installed (the peers extra). Without -w and -s: supplynet with the "
+            "oracle only.",
+        ),
+    ] = False,
+    profile: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--profile",
+            metavar="WORKLOAD STRATEGY",
+            help="Instead of the table: one run in this process under cProfile; prints calls "
+            "and SimPy steps per domain event, the time per package and the top functions.",
+        ),
+    ] = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="With --profile: write the pstats file here."),
+    ] = None,
+    top: Annotated[
+        int, typer.Option("--top", min=1, help="With --profile: functions listed (20).")
+    ] = 20,
 ) -> None:
-    """Syncsim's domain events per second next to bare SimPy's timeout rate."""
+    """Syncsim's domain events per CPU second next to bare SimPy's timeout rate."""
     err = Console(stderr=True)
 
     def fail(message: str, code: int) -> None:
         err.print(message, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(code)
 
-    names = workload or list(WORKLOADS)
-    for n in names:
+    def check_workload(n: str) -> None:
         if n not in WORKLOADS:
             fail(f"syncsim: error: --workload {n}: unknown (known: {', '.join(WORKLOADS)})", 2)
-    strategies = strategy or [n for n in BUILTIN_ORDER if n in installed_strategies()]
+
+    if profile is not None:
+        name, strat = profile
+        check_workload(name)
+        try:
+            resolve_strategy(strat)
+            path = workload_path(WORKLOADS[name])
+        except (StrategyError, ScenarioError) as exc:
+            fail(f"syncsim: error: {exc}", 2)
+        _profile(name, strat, path, quick, top, out_file, json_out)
+        return
+    if out_file is not None:
+        fail("syncsim: error: --out goes with --profile (the pstats file of that run)", 2)
+
+    alone = peers and not workload and not strategy
+    names = ["supplynet"] if alone else (workload or list(WORKLOADS))
+    for n in names:
+        check_workload(n)
+    default = ["oracle"] if alone else [n for n in BUILTIN_ORDER if n in installed_strategies()]
+    strategies = strategy or default
     try:
         for s in strategies:
             resolve_strategy(s)
         paths = {n: workload_path(WORKLOADS[n]) for n in names}
+        supplynet = workload_path(WORKLOADS["supplynet"])
     except (StrategyError, ScenarioError) as exc:
         fail(f"syncsim: error: {exc}", 2)
-    load0 = os.getloadavg()[0]  # wall-clock rates mean little on a busy machine
-    bare = bare_simpy_rate()
+    versions = {k: peer_version(k) for k in PEERS} if peers else {}
+    load0 = os.getloadavg()[0]  # CPU time is steadier than wall time, but not immune
+    bare_runs = max(3, repeat)
+    bare = bare_simpy_rate(repeats=bare_runs)
     rows: list[dict[str, Any]] = []
+    peer_rows: dict[str, dict[str, Any] | str] = {}
+    peer_horizon = WORKLOADS["supplynet"].quick_duration if quick else None
     with err.status("benchmarking") as status:
         for n in names:
             for s in strategies:
@@ -91,6 +157,15 @@ def bench_cmd(
                 except RuntimeError as exc:
                     fail(f"syncsim: bench failed: {exc}", 1)
                 rows.append({"workload": n, **row})
+        for key, version in versions.items():
+            if version is None:
+                peer_rows[key] = f"not installed: {PEERS_HINT}"
+                continue
+            status.update(f"peer: {PEERS[key].name}")
+            try:
+                peer_rows[key] = peer_in_child(key, supplynet, peer_horizon, repeat)
+            except RuntimeError as exc:
+                peer_rows[key] = f"failed: {exc}"
         scale_rows: list[dict[str, Any]] = []
         if scaling:
             horizon = "12h" if quick else "1d"
@@ -103,15 +178,55 @@ def bench_cmd(
                     except RuntimeError as exc:
                         fail(f"syncsim: bench failed: {exc}", 1)
                     scale_rows.append({"case": case, **row})
-    out = Console()
-    if not out.is_terminal:
-        out = Console(width=132)
+        status.update("bare SimPy again")
+        bare_end = bare_simpy_rate(repeats=bare_runs)
+    bare_all = (bare, bare_end)
+    bare = max(bare_all)
+    out = _out()
     load = (load0, os.getloadavg()[0])
     out.print(bench_table(rows, bare, quick, load))
+    if peers:
+        if not any(v for v in versions.values()):
+            names_ = " and ".join(p.name for p in PEERS.values())
+            out.print(f"peers: {names_} are not installed; {PEERS_HINT}", markup=False)
+        else:
+            ours = [r for r in rows if r["workload"] == "supplynet"]
+            horizon = peer_horizon or "14d"
+            out.print(peers_table(ours, peer_rows, bare, horizon))
     if scaling:
         out.print(scaling_table(scale_rows, "12h" if quick else "1d"))
     if json_out is not None:
-        tmp = json_out.with_name(f".{json_out.name}.tmp")
-        data = {"bare_simpy_per_s": bare, "load": load, "runs": rows, "scaling": scale_rows}
-        tmp.write_text(json.dumps(data, indent=2))
-        os.replace(tmp, json_out)
+        data = {
+            "bare_simpy_per_cpu_s": bare,
+            "bare_simpy_per_cpu_s_start_end": list(bare_all),
+            "bare_simpy_per_s": bare,  # the name before CPU time (kept for old readers)
+            "load": load,
+            "runs": rows,
+            "scaling": scale_rows,
+            "peers": peer_rows,
+        }
+        _write_json(json_out, data)
+
+
+def _profile(
+    name: str,
+    strategy: str,
+    path: Path,
+    quick: bool,
+    top: int,
+    out_file: Path | None,
+    json_out: Path | None,
+) -> None:
+    from sim.tools.profiling import profile_run, profile_tables
+
+    duration = WORKLOADS[name].quick_duration if quick else None
+    with Console(stderr=True).status(f"profiling {name} / {strategy}"):
+        result = profile_run(path, name, strategy, duration, top=top)
+    out = _out()
+    for table in profile_tables(result):
+        out.print(table)
+    if out_file is not None:
+        result.stats.dump_stats(str(out_file))
+        out.print(f"pstats written to {out_file}", markup=False, highlight=False)
+    if json_out is not None:
+        _write_json(json_out, result.to_json())
