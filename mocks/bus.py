@@ -342,18 +342,26 @@ class ConsumerGroup:
             self._attempt(m, False)
 
     def _accounting(self) -> dict[str, int]:
+        """Where this group's messages stand. Delivered ones are those ``_count`` holds (only
+        this group's messages get there); of the others, those not acknowledged (at or past
+        the committed offset, not done) are in flight and the rest lost: a pass over the lag,
+        not over the whole log."""
         self._expire()
-        acc = {"published": self._published, "delivered_once": 0, "duplicated": 0}
-        acc["lost"] = self._lost_at_publish
-        acc["in_flight"] = 0
-        for log, start in zip(self._t.logs, self._start, strict=True):
-            for m in log[start:]:
-                n = self._count.get(m.id, 0)
-                if n:
-                    acc["delivered_once" if n == 1 else "duplicated"] += 1
-                else:
-                    acc["lost" if self._is_done(m) else "in_flight"] += 1
-        return acc
+        count = self._count
+        once = list(count.values()).count(1)
+        logged = sum(len(log) - s for log, s in zip(self._t.logs, self._start, strict=True))
+        in_flight = 0
+        for log, c, done in zip(self._t.logs, self._committed, self._done, strict=True):
+            for o in range(c, len(log)):
+                if o not in done and log[o].id not in count:
+                    in_flight += 1
+        return {
+            "published": self._published,
+            "delivered_once": once,
+            "duplicated": len(count) - once,
+            "lost": self._lost_at_publish + logged - len(count) - in_flight,
+            "in_flight": in_flight,
+        }
 
 
 class Bus:
