@@ -194,9 +194,9 @@ class ConsumerGroup:
             self._timers.pop(m.id, None)
         self._recount()
         self._bus._note_backlog()
-        settled = 0
+        settled, now = 0, self._bus.env.now
         for d in letters:
-            settled += self._deliver(self._t.logs[d.partition][d.offset], False)
+            settled += self._deliver(self._t.logs[d.partition][d.offset], False, now)
         if settled:
             self._bus.backlog.add(-settled)
         return len(letters)
@@ -261,22 +261,23 @@ class ConsumerGroup:
 
     def _redeliver_from(self, p: int) -> None:
         log = self._t.logs[p]
-        settled = 0
+        settled, now = 0, self._bus.env.now
         for o in range(self._committed[p], self._t.arrived[p]):
             m = log[o]
             if not self._is_done(m):
                 self._timers.pop(m.id, None)
-                settled += self._deliver(m, False)
+                settled += self._deliver(m, False, now)
         if settled:
             self._bus.backlog.add(-settled)
 
-    def _deliver(self, m: Message, duplicate: bool) -> int:
-        """One delivery attempt; a duplicate is delivered even when acknowledged. Returns 1
-        if it settled the pair (acknowledged or dead-lettered: the group's lag is one less),
-        else 0: the caller takes what was settled off the bus's ``backlog``, once per step."""
+    def _deliver(self, m: Message, duplicate: bool, now: float) -> int:
+        """One delivery attempt at ``now`` (``env.now``); a duplicate is delivered even when
+        acknowledged. Returns 1 if it settled the pair (acknowledged or dead-lettered: the
+        group's lag is one less), else 0: the caller takes what was settled off the bus's
+        ``backlog``, once per step."""
         bus = self._bus
         spec = bus.spec
-        if self._paused or bus.env.now - m.t > spec.retention:  # paused or expired
+        if self._paused or now - m.t > spec.retention:  # paused or expired
             return 0
         p, o, mid = m.partition, m.offset, m.id
         committed = self._committed
@@ -302,7 +303,11 @@ class ConsumerGroup:
                 self._timers.pop(mid, None)
             if self._failures:
                 self._failures.pop(mid, None)
-            self._settle(p, o, done)
+            if o == committed[p] and not done:  # in order, nothing acked past it: the usual
+                self._lag -= 1
+                committed[p] = o + 1
+            else:
+                self._settle(p, o, done)
             return 1
         failures = self._failures.get(mid, 0) + 1
         self._failures[mid] = failures
@@ -332,8 +337,8 @@ class ConsumerGroup:
         self._committed[p] = c
 
     def _attempt(self, m: Message, duplicate: bool, _ev: Any = None) -> None:
-        """A delivery attempt on its own (a duplicate's timer, a replay)."""
-        if self._deliver(m, duplicate):
+        """A delivery attempt on its own step (a duplicate's or a redelivery's timer)."""
+        if self._deliver(m, duplicate, self._bus.env.now):
             self._bus.backlog.add(-1)
 
     def _retry(self, m: Message, token: int, _ev: Any = None) -> None:
@@ -453,9 +458,9 @@ class Bus:
         """``m`` arrives: one step delivers it to every group subscribed when it was published,
         in subscription order, and takes the pairs settled off the backlog at once."""
         tp.arrived[m.partition] += 1
-        settled = 0
+        settled, now = 0, self.env.now
         for g in groups:
-            settled += g._deliver(m, False)
+            settled += g._deliver(m, False, now)
         if settled:
             self.backlog.add(-settled)
 
