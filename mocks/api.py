@@ -315,7 +315,7 @@ class ApiServer:
         reply = Reply()
         if status_of is not None:
             effect = _with_status(effect, status_of, reply)
-        timeout = self._fault_timeout()
+        timeout = self._fault_timeout() if self.faults else None
         if timeout is not None:
             # the call is served (it holds capacity), but the client gives up after a delay
             # without knowing whether it took effect
@@ -328,7 +328,9 @@ class ApiServer:
                 done.callbacks.append(partial(_close, hist, op_id))
             self._admit(served, now, items, effect, -1)
             return done
-        return self._admit(reply, now, items, effect, op_id)
+        if self.concurrency is not None and self.in_flight >= self.concurrency:
+            return self._admit(reply, now, items, effect, op_id)  # waits for a slot
+        return self._start(reply, now, items, effect, None, op_id)
 
     def _fault_timeout(self) -> Timeout | None:
         """The first fault on that times this call out, if any."""
@@ -363,22 +365,26 @@ class ApiServer:
         op_id: int = -1,
     ) -> Any:
         env = self.env
-        self.account()
+        now = env.now
+        self.stats.busy_area += self.in_flight * (now - self._last)  # ``account()``, inline
+        self._last = now
         self.in_flight += 1
         svc = self._service_time(items)
         ev = env.timeout(svc, reply)
 
         def finish(_: Any) -> None:
-            self.account()
+            now = env.now
+            st = self.stats
+            st.busy_area += self.in_flight * (now - self._last)  # ``account()``, inline
+            self._last = now
             self.in_flight -= 1
             for lim in self.limiters:
                 charge = getattr(lim, "charge", None)
                 if charge is not None:
-                    charge(env.now, svc)
-            st = self.stats
+                    charge(now, svc)
             st.ok += 1
             st.items += items
-            reply.latency = env.now - submitted
+            reply.latency = now - submitted
             st.latencies.append(reply.latency)
             if effect is not None:
                 reply.value = effect()

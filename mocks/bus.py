@@ -49,6 +49,7 @@ import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -80,6 +81,7 @@ class _Topic:
     last_due: list[float]  # delivery time of the partition's latest message
     arrived: list[int]  # messages of each partition whose delivery time has come
     groups: list[ConsumerGroup] = field(default_factory=list)
+    subscribed: tuple[ConsumerGroup, ...] = ()  # ``groups`` now: who gets a message published
 
 
 class ConsumerGroup:
@@ -104,7 +106,7 @@ class ConsumerGroup:
         self._start = [len(log) for log in topic.logs]  # first offset this group owns
         self._committed = list(self._start)
         self._done: list[set[int]] = [set() for _ in topic.logs]  # acked beyond committed
-        self._count: dict[int, int] = {}  # deliveries per message id
+        self._count: dict[int, int] = {}  # deliveries per message id (of this group's)
         self._failures: dict[int, int] = {}  # refusals per message id
         self._timers: dict[int, int] = {}  # message id -> token of its live redelivery
         self._token = 0
@@ -192,8 +194,11 @@ class ConsumerGroup:
             self._timers.pop(m.id, None)
         self._recount()
         self._bus._note_backlog()
+        settled, now = 0, self._bus.env.now
         for d in letters:
-            self._deliver(self._t.logs[d.partition][d.offset], duplicate=False)
+            settled += self._deliver(self._t.logs[d.partition][d.offset], False, now)
+        if settled:
+            self._bus.backlog.add(-settled)
         return len(letters)
 
     def unacknowledged(self) -> list[Message]:
@@ -232,21 +237,6 @@ class ConsumerGroup:
         self._bus.backlog.add(lag - self._lag)
         self._lag = lag
 
-    def _mark_done(self, m: Message) -> None:
-        p = m.partition
-        self._lag -= 1
-        self._bus.backlog.add(-1)
-        done = self._done[p]
-        c = self._committed[p]
-        if m.offset != c:  # acknowledged out of order: remembered until the gap closes
-            done.add(m.offset)
-            return
-        c += 1
-        while done and c in done:
-            done.remove(c)
-            c += 1
-        self._committed[p] = c
-
     def _expire(self) -> None:
         """Discard expired messages: by publish order they are a prefix of each partition."""
         now = self._bus.env.now
@@ -271,65 +261,112 @@ class ConsumerGroup:
 
     def _redeliver_from(self, p: int) -> None:
         log = self._t.logs[p]
+        settled, now = 0, self._bus.env.now
         for o in range(self._committed[p], self._t.arrived[p]):
             m = log[o]
             if not self._is_done(m):
                 self._timers.pop(m.id, None)
-                self._deliver(m, duplicate=False)
+                settled += self._deliver(m, False, now)
+        if settled:
+            self._bus.backlog.add(-settled)
 
-    def _deliver(self, m: Message, *, duplicate: bool) -> None:
-        """One delivery attempt; a duplicate is delivered even when acknowledged."""
+    def _deliver(self, m: Message, duplicate: bool, now: float) -> int:
+        """One delivery attempt at ``now`` (``env.now``); a duplicate is delivered even when
+        acknowledged. Returns 1 if it settled the pair (acknowledged or dead-lettered: the
+        group's lag is one less), else 0: the caller takes what was settled off the bus's
+        ``backlog``, once per step."""
         bus = self._bus
-        if self._paused or self._expired(m) or (not duplicate and self._is_done(m)):
-            return
-        n = self._count.get(m.id, 0) + 1
-        self._count[m.id] = n
+        spec = bus.spec
+        if self._paused or now - m.t > spec.retention:  # paused or expired
+            return 0
+        p, o, mid = m.partition, m.offset, m.id
+        committed = self._committed
+        if not duplicate and (o < committed[p] or o in self._done[p]):
+            return 0
+        count = self._count
+        n = count.get(mid, 0) + 1
+        count[mid] = n
         self._deliveries += 1
         bus._delivered += 1
         if n > 1:
             bus._duplicated += 1
-        spec = bus.spec
         if spec.duplicate_rate > 0 and bus.rng.random() < spec.duplicate_rate:
             delay = float(spec.duplicate_delay.sample(bus.rng))
-            bus._after(delay, lambda: self._deliver(m, duplicate=True))
-        copy = Message(m.id, m.topic, m.partition, m.offset, m.key, m.t, m.payload, n)
+            bus._after(delay, partial(self._attempt, m, True))
+        copy = Message(mid, m.topic, p, o, m.key, m.t, m.payload, n)
         acked = not self._crashes and self._handler(copy) is not False
-        if self._is_done(m):
-            return
+        done = self._done[p]  # the handler may have sought: look again
+        if o < committed[p] or o in done:
+            return 0
         if acked:
-            self._timers.pop(m.id, None)
-            self._failures.pop(m.id, None)
-            self._mark_done(m)
-            return
-        failures = self._failures.get(m.id, 0) + 1
-        self._failures[m.id] = failures
+            if self._timers:
+                self._timers.pop(mid, None)
+            if self._failures:
+                self._failures.pop(mid, None)
+            if o == committed[p] and not done:  # in order, nothing acked past it: the usual
+                self._lag -= 1
+                committed[p] = o + 1
+            else:
+                self._settle(p, o, done)
+            return 1
+        failures = self._failures.get(mid, 0) + 1
+        self._failures[mid] = failures
         if failures >= spec.max_deliveries:
-            self._timers.pop(m.id, None)
+            self._timers.pop(mid, None)
             self.dlq.append(copy)
-            self._mark_done(m)
-            return
+            self._settle(p, o, done)
+            return 1
         self._token += 1
-        token = self._timers[m.id] = self._token
-        bus._after(spec.ack_timeout, lambda: self._retry(m, token))
+        token = self._timers[mid] = self._token
+        bus._after(spec.ack_timeout, partial(self._retry, m, token))
+        return 0
 
-    def _retry(self, m: Message, token: int) -> None:
+    def _settle(self, p: int, o: int, done: set[int]) -> None:
+        """Offset ``o`` of partition ``p`` acknowledged (or dead-lettered): one less in the
+        lag, and the committed offset moves over the contiguous prefix. The bus's backlog is
+        the caller's (``_deliver``'s callers)."""
+        self._lag -= 1
+        c = self._committed[p]
+        if o != c:  # acknowledged out of order: remembered until the gap closes
+            done.add(o)
+            return
+        c += 1
+        while done and c in done:
+            done.remove(c)
+            c += 1
+        self._committed[p] = c
+
+    def _attempt(self, m: Message, duplicate: bool, _ev: Any = None) -> None:
+        """A delivery attempt on its own step (a duplicate's or a redelivery's timer)."""
+        if self._deliver(m, duplicate, self._bus.env.now):
+            self._bus.backlog.add(-1)
+
+    def _retry(self, m: Message, token: int, _ev: Any = None) -> None:
         if self._timers.get(m.id) == token:
             del self._timers[m.id]
-            self._deliver(m, duplicate=False)
+            self._attempt(m, False)
 
     def _accounting(self) -> dict[str, int]:
+        """Where this group's messages stand. Delivered ones are those ``_count`` holds (only
+        this group's messages get there); of the others, those not acknowledged (at or past
+        the committed offset, not done) are in flight and the rest lost: a pass over the lag,
+        not over the whole log."""
         self._expire()
-        acc = {"published": self._published, "delivered_once": 0, "duplicated": 0}
-        acc["lost"] = self._lost_at_publish
-        acc["in_flight"] = 0
-        for log, start in zip(self._t.logs, self._start, strict=True):
-            for m in log[start:]:
-                n = self._count.get(m.id, 0)
-                if n:
-                    acc["delivered_once" if n == 1 else "duplicated"] += 1
-                else:
-                    acc["lost" if self._is_done(m) else "in_flight"] += 1
-        return acc
+        count = self._count
+        once = list(count.values()).count(1)
+        logged = sum(len(log) - s for log, s in zip(self._t.logs, self._start, strict=True))
+        in_flight = 0
+        for log, c, done in zip(self._t.logs, self._committed, self._done, strict=True):
+            for o in range(c, len(log)):
+                if o not in done and log[o].id not in count:
+                    in_flight += 1
+        return {
+            "published": self._published,
+            "delivered_once": once,
+            "duplicated": len(count) - once,
+            "lost": self._lost_at_publish + logged - len(count) - in_flight,
+            "in_flight": in_flight,
+        }
 
 
 class Bus:
@@ -380,7 +417,7 @@ class Bus:
         for g in groups:
             g.pause()
 
-        def resume() -> None:
+        def resume(_ev: Any) -> None:
             for g in groups:
                 g.resume()
 
@@ -392,13 +429,12 @@ class Bus:
         spec, now = self.spec, self.env.now
         mid = self._next_id
         self._next_id += 1
-        groups = tuple(tp.groups)
-        for g in groups:
-            g._published += 1  # counted for the group even if lost below
+        groups = tp.subscribed
         if self.history is not None:
             self.history.record("bus", f"publish:{topic}")
         if not spec.durable and spec.loss_rate > 0 and self.rng.random() < spec.loss_rate:
             for g in groups:
+                g._published += 1  # counted for the group even though lost
                 g._lost_at_publish += 1
             return None
         p = key % spec.partitions
@@ -406,6 +442,7 @@ class Bus:
         m = Message(mid, topic, p, len(log), key, now, payload)
         log.append(m)
         for g in groups:
+            g._published += 1
             g._lag += 1
         self.backlog.add(len(groups))
         delay = float(spec.latency.sample(self.rng)) + float(spec.reorder_jitter.sample(self.rng))
@@ -414,14 +451,18 @@ class Bus:
             delay = math.nextafter(delay, math.inf)
         tp.last_due[p] = now + delay
         self._note_backlog()
-
-        def arrive() -> None:
-            tp.arrived[p] += 1
-            for g in groups:
-                g._deliver(m, duplicate=False)
-
-        self._after(delay, arrive)
+        self._after(delay, partial(self._arrive, tp, m, groups))
         return m
+
+    def _arrive(self, tp: _Topic, m: Message, groups: tuple[ConsumerGroup, ...], _ev: Any) -> None:
+        """``m`` arrives: one step delivers it to every group subscribed when it was published,
+        in subscription order, and takes the pairs settled off the backlog at once."""
+        tp.arrived[m.partition] += 1
+        settled, now = 0, self.env.now
+        for g in groups:
+            settled += g._deliver(m, False, now)
+        if settled:
+            self.backlog.add(-settled)
 
     def subscribe(self, topic: str, group: str, handler: _Handler) -> ConsumerGroup:
         """Attach ``handler`` as consumer group ``group`` of ``topic`` (one per pair)."""
@@ -430,6 +471,7 @@ class Bus:
             raise ValueError(f"group {group!r} already subscribed to topic {topic!r}")
         cg = ConsumerGroup(self, tp, group, handler)
         tp.groups.append(cg)
+        tp.subscribed = tuple(tp.groups)
         self._all_groups.append(cg)
         return cg
 
@@ -515,14 +557,16 @@ class Bus:
         for g in self._all_groups:
             g._expire()
 
-    def _after(self, delay: float, fn: Callable[[], None]) -> None:
-        ev = self.env.timeout(delay)
-        ev.callbacks.append(lambda _ev: fn())
+    def _after(self, delay: float, callback: Callable[[Any], None]) -> None:
+        """Call ``callback(event)`` ``delay`` seconds from now (one SimPy timeout)."""
+        self.env.timeout(delay).callbacks.append(callback)
 
     def _note_backlog(self) -> None:
         total = 0
+        now, retention = self.env.now, self.spec.retention
         for g in self._all_groups:  # ``g.lag()``: expiry only runs when one is due
-            g._expire()
+            if now - g._horizon > retention:  # ``g._expire()``'s own test, without the call
+                g._expire()
             total += g._lag
         if total > self._max_backlog:
             self._max_backlog = total

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -61,8 +62,10 @@ class History:
         return len(self._open)
 
     def frame(self) -> pd.DataFrame:
-        columns = list(zip(*self.rows, strict=True)) or [()] * len(self.COLUMNS)
-        cols = dict(zip(self.COLUMNS, columns, strict=True))
+        # one column at a time: ``zip(*rows)`` would make an iterator per row, enough
+        # container allocations in a large run to set off the cyclic garbage collector
+        rows = self.rows
+        cols = {c: list(map(itemgetter(i), rows)) for i, c in enumerate(self.COLUMNS)}
         return pd.DataFrame(
             {
                 "t": np.asarray(cols["t"], float),
@@ -76,7 +79,7 @@ class History:
         )
 
     def counts(self) -> dict[str, int]:
-        c = Counter(row[4] for row in self.rows)
+        c = Counter(map(itemgetter(4), self.rows))
         return {k: c.get(k, 0) for k in (INVOKE, OK, FAIL, INFO)}
 
 
