@@ -3,8 +3,10 @@
 Change data capture publishes every WMS movement (with the record after it), every ERP
 cancellation and every accepted order line (from each channel's order webhook) on the bus,
 keyed by SKU. Each channel has its own consumer group that builds a ``StockView`` from the
-events and, every ``flush_interval``, writes the SKUs that changed to its channel (paged and
-throttled by the channel's API). An importer group takes accepted orders into the ERP.
+events and writes the SKUs that changed to its channel (paged and throttled by the channel's
+API): once a change is waiting it gathers changes for ``flush_interval`` more, then writes
+them; with nothing changed it sleeps (it does not poll). An importer group takes accepted
+orders into the ERP.
 
 ``idempotent`` (event-id dedupe and per-SKU-location versions) is a parameter, so a run on a
 bus with duplicates and reordering shows what idempotence buys.

@@ -40,7 +40,8 @@ Then, in this order:
   units only where (or when) no channel above it wants them.
 - ``shares``: the fraction of what is left that a channel may use.
 
-Every ``push_interval`` the SKUs that changed are pushed to each channel through its
+The SKUs that changed are pushed to each channel (once a change is waiting, changes are
+gathered for ``push_interval`` more; with nothing changed the pusher sleeps) through its
 rate-limited API, retried with exponential backoff and full jitter; pages that still fail go
 to a dead-letter queue, replayed every ``replay_interval``. Every ``reconcile_interval`` the
 canonical view is reconciled against the ERP (persistent drift only). Orders are imported

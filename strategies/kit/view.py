@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import simpy
-
     from sim.contract import ConsumerGroupApi, Movement, OrderEvent, Snapshot, Systems
     from sim.ledger import Order
 
 import numpy as np
+import simpy
+from simpy.events import NORMAL
 
 from sim.movements import MOVEMENTS, TRANSIT, apply
 
@@ -121,17 +121,25 @@ def queue_record(name: str, publisher: Publisher, view: StockView, group: Consum
 
 class Dirty:
     """SKUs changed since the last write, and a way to sleep until the first change comes:
-    a writer waits for a change, gathers changes for its interval, then writes them."""
+    a writer waits for a change, gathers changes for its interval, then writes them.
+
+    A sleeping writer is woken by work only, never by the clock: the first change triggers
+    a wake event (``add``), and the wake starts the writer's interval. The wake's callback
+    schedules the writer's flush ``interval`` later at the same moment, and so at the same
+    place among simultaneous events, as a ``Timeout`` created by the writer resuming there
+    would be, without resuming it: the writer runs only to write."""
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
         self.skus: set[int] = set()
-        self._wake: Any = None
+        self._wake: simpy.Event | None = None  # while the writer sleeps: the first change fires it
 
     def add(self, sku: int) -> None:
         self.skus.add(sku)
-        if self._wake is not None and not self._wake.triggered:
-            self._wake.succeed()
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.succeed()
 
     def update(self, skus: Any) -> None:
         for s in skus:
@@ -139,13 +147,30 @@ class Dirty:
 
     def gather(self, interval: float) -> Generator[Any, Any, np.ndarray]:
         """Wait until something changed, then ``interval`` more; return the SKUs, sorted."""
-        if not self.skus:
-            self._wake = self.env.event()
-            yield self._wake
-        yield self.env.timeout(interval)
+        if self.skus:
+            yield self.env.timeout(interval)
+        else:
+            flush = _Flush(self.env, interval)
+            wake = self._wake = self.env.event()
+            wake.callbacks.append(flush.start)
+            yield flush
         skus = np.array(sorted(self.skus), np.int64)
         self.skus.clear()
         return skus
+
+
+class _Flush(simpy.Event):
+    """A timeout whose delay runs from ``start`` (a callback of the wake event), not from
+    its creation: scheduled as ``env.timeout(delay)`` would be if created in ``start``."""
+
+    def __init__(self, env: simpy.Environment, delay: float) -> None:
+        super().__init__(env)
+        self._delay = delay
+
+    def start(self, _wake: simpy.Event) -> None:
+        self._ok = True
+        self._value = None
+        self.env.schedule(self, NORMAL, self._delay)
 
 
 class StockView:
