@@ -7,6 +7,7 @@ loops in zero simulated time; a failure of the simulator itself is reported as s
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -16,11 +17,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import simpy
 
 from sim.assembly.runner import SimulationError, StrategyRuntimeError, run
 from sim.assembly.world import World
 from sim.budget import Limits, ResourceError, check_resources
-from sim.loop import Spinning, drive
+from sim.loop import Loop, Spinning, drive
 from sim.scenario import load_scenario
 from strategies.base import FunctionStrategy
 from tests.conftest import cli
@@ -427,3 +429,31 @@ def test_a_users_own_strategies_and_sim_folders_do_not_shadow_syncsim(tmp_path: 
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert list(pd.read_parquet(tmp_path / "res" / "runs.parquet").strategy) == ["mine"]
+
+
+class _CountingEnv(simpy.Environment):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stepped = 0
+
+    def step(self) -> None:
+        self.stepped += 1
+        super().step()
+
+
+@pytest.mark.parametrize("processes", [1, 3, 2000])
+def test_the_loop_counts_every_step_it_ran_and_restores_the_collector(processes: int) -> None:
+    env = _CountingEnv()
+
+    def ticker(k: int) -> Any:
+        while True:
+            yield env.timeout(1 + k % 7)
+
+    for k in range(processes):
+        env.process(ticker(k))
+    before = gc.get_threshold()
+    loop = Loop(env)
+    loop.run(100.0)
+    assert loop.steps == env.stepped - 1  # all but the horizon's own step
+    assert gc.get_threshold() == before
+    assert not gc.get_freeze_count()

@@ -16,9 +16,8 @@ memory is that run's own), best of ``--repeat`` runs:
 - **domain events per CPU second**: domain events / the CPU time (``time.process_time``) of
   the run loop (``sim.loop.Loop.run``: the simulation, without building the world and
   computing metrics), and its **ratio** to the bare SimPy rate;
-- **SimPy steps per domain event**: the run loop's step count (``Loop.steps``, counted in
-  batches of ``sim.loop.BATCH``, so a run of fewer steps shows none; ``--profile`` counts
-  them exactly) over domain events: the machinery each event drives;
+- **SimPy steps per domain event**: the run loop's step count (``Loop.steps``) over
+  domain events: the machinery each event drives;
 - **orders per CPU second** (workloads of unit orders, ``Workload.unit_orders``): orders
   demanded over the same CPU time, the figure to set next to ``--peers``;
 - **CPU per simulated day**: the whole run (building the world, simulating, metrics and
@@ -86,8 +85,7 @@ BENCH_HELP = (
     "Domain events per CPU second divide by the CPU time of the simulation loop; the ratio is "
     "to bare SimPy's timeouts per CPU second (100 processes looping env.timeout, best of three "
     "or more, measured in this invocation before and after the runs); steps/event is SimPy "
-    "steps per domain event (counted per batch of 4,096 steps: - for shorter runs; exact with "
-    "--profile); CPU per simulated day covers the whole run; peak memory is the "
+    "steps per domain event; CPU per simulated day covers the whole run; peak memory is the "
     "run's maximum resident set.\n\n"
     "Workloads: peak_week; catalog_100k (100,000 SKUs, 10 locations, 6 channels, one day); "
     "flash_sale (an order every second for an hour); supplynet (SupplyNetPy's kind: one SKU, "
