@@ -221,9 +221,10 @@ def drive(
 
 @contextmanager
 def _few_collections() -> Iterator[None]:
-    """Freeze what exists (the built world) out of the collector's reach and collect the
+    """Collect, then freeze what exists (the built world) out of the collector's reach; collect the
     youngest generation every ``GC_GEN0`` allocations; restore both afterwards."""
     old = gc.get_threshold()
+    gc.collect()  # what earlier runs left behind is not frozen with the world
     gc.freeze()
     gc.set_threshold(GC_GEN0, *old[1:])
     try:

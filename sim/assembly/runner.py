@@ -265,6 +265,7 @@ def simulate(
     max_steps: int | None = None,
     trace_divergence: bool | None = None,
     transport: str = "direct",
+    keep_history: bool = True,
 ) -> tuple[World, Any, float]:
     """Build the world, start ``strategy`` (an instance) and run to the end.
 
@@ -276,11 +277,14 @@ def simulate(
     own failure raises ``SimulationError``. ``trace_divergence``: keep the divergence step
     function (``World``; default: when the scenario has faults). ``transport``: how the
     strategy reaches the systems, ``direct`` or ``http`` (``World.strategy_systems``).
+    ``keep_history``: keep every operation of the history, or only count them.
     """
     check_transport(transport)
     name = strategy_name(strategy)
     try:
-        world = World(scenario, seed, trace_divergence, strict_writes=True)
+        world = World(
+            scenario, seed, trace_divergence, strict_writes=True, keep_history=keep_history
+        )
     except Exception as exc:
         where = _place(_frames(exc)[-1]) if exc.__traceback__ else ""
         raise SimulationError(
@@ -453,7 +457,9 @@ def run(
     check_resources(sc, allow_large)
     strat = build_strategy(strategy, sc, strategy_params)
     try:
-        world, strat, wall = simulate(sc, strat, seed, progress, step_budget, transport=transport)
+        world, strat, wall = simulate(
+            sc, strat, seed, progress, step_budget, transport=transport, keep_history=keep_history
+        )
     except StrategyRuntimeError as exc:
         exc.result = partial_result(exc, keep_history)
         exc.world = exc.strategy = None  # keep the exception small and picklable
@@ -465,7 +471,7 @@ def run(
         try:
             calm_world, _, _ = simulate(
                 calm, calm_strat, seed, budget=step_budget, trace_divergence=True,
-                transport=transport,
+                transport=transport, keep_history=False,
             )  # fmt: skip
         except StrategyRuntimeError as exc:  # the no-fault twin failed: say so, keep it small
             exc.args = (f"{exc} (in the no-fault twin run, for time_to_recovery_s)",)

@@ -251,11 +251,13 @@ class World:
         trace_divergence: bool | None = None,
         *,
         strict_writes: bool = False,
+        keep_history: bool = True,
     ) -> None:
         """``trace_divergence``: keep the run-wide divergence step function (for
         ``time_to_recovery_s``); by default only when the scenario has fault windows.
         ``strict_writes``: channels refuse writes outside their API (a run; tests and tools
-        may write directly)."""
+        may write directly). ``keep_history``: keep every operation of the history (for
+        ``history.parquet``), or only count them (what the checks need)."""
         sc = scenario
         self.scenario = sc
         self.seed = seed
@@ -282,7 +284,7 @@ class World:
         self.ledger = Ledger(self.env, initial, serve)
         env = self.env
         api = sc.erp.api
-        self.history = History(env)
+        self.history = History(env, keep=keep_history)
         self.erp_api = ApiServer(
             env,
             "erp",
