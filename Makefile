@@ -5,6 +5,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SCENARIO ?= peak_week
 SEED ?= 1
+# replications until the verdict is precise (syncsim compare --precision)
+PRECISION ?= 0.05
+MAX_REPLICATIONS ?= 6
 
 .PHONY: run test lint typecheck pytest bench clean
 
@@ -22,7 +25,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/syncsim compare $(SCENARIO) --seed $(SEED)
+	$(BIN)/syncsim compare $(SCENARIO) --seed $(SEED) --precision $(PRECISION) --max-replications $(MAX_REPLICATIONS) --no-history
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -29,6 +29,7 @@ from sim.fields import MAX_COUNT, MAX_HORIZON, Count, Flag, Int, Interval, Real,
 from sim.platforms import ChannelPresetField, ErpPresetField
 
 __all__ = [
+    "DEFAULT_INTEGRATION",
     "Bus",
     "Catalogue",
     "Channel",
@@ -37,6 +38,7 @@ __all__ = [
     "Demand",
     "Erp",
     "ErpApi",
+    "IntegrationCost",
     "Location",
     "Peak",
     "Posting",
@@ -351,6 +353,31 @@ class Bus(_Model):
         return self
 
 
+class IntegrationCost(_Model):
+    """What an integration itself costs: subscriptions and licences, its build amortized,
+    and per-call fees. ``sim.tools.decide`` turns it into a cost per week."""
+
+    monthly: Real = Field(
+        0.0, ge=0, le=1e9, description="licences, subscriptions, middleware, hosting per month"
+    )
+    build: Real = Field(0.0, ge=0, le=1e10, description="one-off build cost, amortized")
+    amortize_months: Real = Field(36.0, gt=0, le=600, description="months the build is spread over")
+    per_erp_call: Real = Field(0.0, ge=0, le=1e6, description="fee per ERP API call")
+    per_channel_call: Real = Field(0.0, ge=0, le=1e6, description="fee per channel API call")
+
+
+#: what each built-in integration costs when the scenario says nothing (illustrative list
+#: prices in the scenario's currency, shown as defaults wherever they are used): batch is a
+#: scheduled export; api a connector per channel; event a managed event bus; orchestrated an
+#: integration-platform licence. The floors cost nothing: they are not integrations.
+DEFAULT_INTEGRATION: dict[str, IntegrationCost] = {
+    "batch": IntegrationCost(monthly=300.0, build=15_000.0),
+    "api": IntegrationCost(monthly=600.0, build=35_000.0),
+    "event": IntegrationCost(monthly=2_000.0, build=60_000.0),
+    "orchestrated": IntegrationCost(monthly=4_000.0, build=40_000.0),
+}
+
+
 class Costs(_Model):
     """What the business feels, per scenario: turns metrics into money and hours."""
 
@@ -363,6 +390,25 @@ class Costs(_Model):
         6.0, ge=0, le=1e6, description="manual fix-up work"
     )
     hourly_rate: Real = Field(45.0, ge=0, le=1e9)
+    integration: dict[str, IntegrationCost] = Field(
+        default_factory=dict,
+        description="per strategy name: [costs.integration.NAME] (defaults for the built-ins)",
+    )
+
+    def integration_for(self, strategy: str) -> tuple[IntegrationCost, bool]:
+        """The integration cost of ``strategy`` (a name, ``module:Class`` or a sweep label
+        ``name[...]``) and whether it is the built-in default rather than the scenario's."""
+        if strategy in self.integration:
+            return self.integration[strategy], False
+        base = strategy.split("[", 1)[0]
+        if base in self.integration:
+            return self.integration[base], False
+        return DEFAULT_INTEGRATION.get(base, IntegrationCost()), True
+
+    def defaults(self) -> list[str]:
+        """The cost parameters the scenario did not set (their defaults are used)."""
+        fields = [k for k in type(self).model_fields if k != "integration"]
+        return [k for k in fields if k not in self.model_fields_set]
 
 
 class Scenario(_Model):

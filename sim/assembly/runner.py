@@ -410,7 +410,7 @@ def collect(
         faults=world.faults.report(),
         history=world.history.frame() if keep_history else None,
         lags=_lag_quantiles(world),
-        costs=sc.costs.model_dump(),
+        costs=sc.costs.model_dump(exclude_unset=True),  # what it set: defaults stay defaults
         calendar=calendar_of(sc),
     )
     if check and not checks["ok"]:

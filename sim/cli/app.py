@@ -39,6 +39,31 @@ out_console = Console()
 err_console = Console(stderr=True)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            out_console.print(f"syncsim {version('syncsim')}", highlight=False)
+        except PackageNotFoundError:  # pragma: no cover - run from a source tree
+            out_console.print("syncsim (not installed)", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback(
+    epilog="Start with: syncsim compare peak_week --precision 0.05 (every built-in strategy "
+    "on the peak-season scenario, replications until the verdict is precise, a report in "
+    "results/). syncsim scenarios lists the others."
+)
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
+) -> None:
+    """Which way of synchronizing inventory between ERP, WMS and sales channels oversells
+    least, lags least and survives faults, at what load on the ERP and at what cost?"""
+
+
 def say(message: str) -> None:
     err_console.print(message, markup=False, highlight=False, emoji=False, soft_wrap=True)
 

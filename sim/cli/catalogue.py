@@ -68,8 +68,9 @@ def validate_cmd(
         ),
     ] = False,
 ) -> None:
-    """Check a scenario file (schema, strategy parameters, the resources a run needs);
-    exit 2 if it is wrong."""
+    """Check a scenario file: schema, strategy parameters, resources; exit 2 if wrong.
+
+    Each problem is one line naming the file and the field."""
     with errors():
         path = find_scenario(file)
         sc = load(file, {}, strategy or (), allow_large)

@@ -46,9 +46,10 @@ def chaos_cmd(
     ] = False,
     allow_large: AllowLarge = False,
 ) -> None:
-    """A seeded fault swarm: each seed draws its own fault plan; every run is checked
-    (conservation, invariants, bus accounting, nothing lost, recovery within a bound).
-    Failing seeds are printed with the command that replays each; exit 1 if any fails."""
+    """A seeded fault swarm: each seed draws its own fault plan; exit 1 if any run fails.
+
+    Every run is checked (conservation, invariants, bus accounting, nothing lost, recovery
+    within a bound). Failing seeds are printed with the command that replays each."""
     with errors():
         sc = load(scenario, {}, [strategy], allow_large)
         try:

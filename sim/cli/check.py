@@ -30,8 +30,9 @@ def check_cmd(
         typer.Option(min=0, help="Wall seconds one step may take (hung strategy)."),
     ] = None,
 ) -> None:
-    """Conformance checks of a strategy: determinism, conservation, invariants, bus
-    accounting, each fault kind, a chaos swarm. Exit 1 if any check fails."""
+    """Conformance checks of a strategy; exit 1 if any check fails.
+
+    Determinism, conservation, invariants, bus accounting, each fault kind, a chaos swarm."""
     with errors():
         try:
             parse_duration(horizon)

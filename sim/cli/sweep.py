@@ -57,8 +57,10 @@ def sweep_cmd(
         ),
     ] = None,
 ) -> None:
-    """Run a sweep file: scenario x strategies x parameter grids x seeds (see README,
-    Sweeps). Each finished run is written at once; rerun to resume an interrupted sweep."""
+    """Run a sweep file: scenario x strategies x parameter grids x seeds.
+
+    Each finished run is written at once; rerun to resume an interrupted sweep (README,
+    Sweeps)."""
     err = Console(stderr=True)
     say = Console()
 

@@ -379,7 +379,8 @@ def backlog(
 
 
 def business(costs: pd.DataFrame, currency: str) -> Figure:
-    """Money per strategy, stacked: oversell handling cost and lost margin (mean)."""
+    """Money per strategy and week, stacked: oversell handling, lost margin, manual
+    reconciliation and the integration itself (mean over replications)."""
     fig = _figure(width=9.0, height=4.0)
     ax = fig.add_subplot()
     names = list(costs.index)
@@ -388,12 +389,15 @@ def business(costs: pd.DataFrame, currency: str) -> Figure:
         ("oversell_cost", "oversell handling", "#d62728"),
         ("lost_margin", "lost margin", "#1f77b4"),
         ("reconciliation_cost", "manual reconciliation", "#7f7f7f"),
+        ("integration_cost", "the integration itself", "#2ca02c"),
     ):
+        if col not in costs.columns:
+            continue
         vals = costs[col].to_numpy(float)
         ax.bar(names, vals, bottom=bottom, label=label, color=color)
         bottom += vals
-    ax.set_ylabel(f"{currency} per run (mean)")
-    ax.set_title("The business view: what each strategy costs")
+    ax.set_ylabel(f"{currency} per week (mean)")
+    ax.set_title("What each strategy costs per week")
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
     return fig

@@ -39,6 +39,15 @@ import pandas as pd
 from sim.registry import FLOORS
 from sim.schema import Costs
 from sim.tools import plots
+from sim.tools.decide import (
+    TOTAL_COST,
+    Verdict,
+    best_of,
+    cost_frame,
+    decide,
+    domain,
+    load_verdict,
+)
 from sim.tools.outdir import syncsim_files
 from sim.tools.results import confidence_interval
 
@@ -48,6 +57,7 @@ __all__ = [
     "ResultsData",
     "business_frame",
     "load_results",
+    "verdict_of",
     "winners_frame",
     "write_report",
 ]
@@ -79,7 +89,6 @@ METRICS: tuple[tuple[str, str, Direction], ...] = (
     ("channel_throttled_calls", "channel throttled calls", "min"),
     ("time_to_recovery_s", "time to recovery (s)", "min"),
     ("recovered", "recovered after the faults (share of runs)", "max"),
-    ("accepted_value", "accepted value", "max"),
 )
 
 PLOTS = ("outcomes", "lag_cdf", "divergence", "load_vs_lag", "backlog", "business")
@@ -152,69 +161,62 @@ _LAG_COLS = ["scenario", "strategy", "seed", "channel", "n", "q", "lag_s"]
 
 
 def winners_frame(runs: pd.DataFrame, floors: Sequence[str] = FLOORS) -> pd.DataFrame:
-    """Per metric: mean per strategy (with the 95% CI half-width) and the winner(s): the
-    strategies whose mean is best in the metric's direction (ties share the win). ``floors``
-    (``oracle``: the system of record shown instantly; ``perfect``: the physical truth shown
-    instantly; no integration can reach either) are shown but not ranked when other
-    strategies are there."""
+    """Per metric: mean per strategy with its 95% interval (clipped to the metric's domain;
+    none for one replication) and the winner by the decision engine's paired rule
+    (``sim.tools.decide.best_of``): the best mean if it is better than every other strategy
+    beyond the paired intervals on common seeds; otherwise the strategies that cannot be
+    separated from it (``(tie)`` if that is all of them), and ``-`` with one replication.
+    ``floors`` (``oracle``: the system of record shown instantly; ``perfect``: the physical
+    truth shown instantly; no integration can reach either) are shown but not ranked when
+    other strategies are there."""
     names = list(dict.fromkeys(runs["strategy"]))
     ranked = [n for n in names if n not in floors] or names
     rows = []
     for metric, label, direction in METRICS:
         if metric not in runs.columns:
             continue
-        stats: dict[str, tuple[float, float]] = {}
+        stats: dict[str, tuple[float, float, float]] = {}
         for n in names:
             x = runs.loc[runs["strategy"] == n, metric].to_numpy(float)
             x = x[~np.isnan(x)]
             if x.size:
                 lo, hi = confidence_interval(x)
-                stats[n] = (float(x.mean()), float(hi - lo) / 2)
+                d_lo, d_hi = domain(metric)
+                stats[n] = (float(x.mean()), max(lo, d_lo), min(hi, d_hi))
         if not stats:
             continue
-        means = {n: m for n, (m, _) in stats.items() if n in ranked}
-        if not means:
+        table = runs.pivot_table(index="seed", columns="strategy", values=metric, aggfunc="mean")
+        cols = [n for n in ranked if n in table.columns]
+        table = table[cols].dropna()
+        if table.empty:
             continue
-        best = min(means.values()) if direction == "min" else max(means.values())
-        tol = 1e-9 * max(1.0, abs(best))
-        win = [n for n, m in means.items() if abs(m - best) <= tol]
         row: dict[str, Any] = {
             "metric": metric,
             "label": label,
             "better": "lower" if direction == "min" else "higher",
         }
         for n in names:
-            row[n] = stats.get(n, (float("nan"), 0.0))[0]
-            row[f"{n} ±"] = stats.get(n, (0.0, float("nan")))[1]
-        row["winner"] = ", ".join(win) if len(win) < len(means) or len(win) == 1 else "(tie)"
+            mean, lo, hi = stats.get(n, (float("nan"), float("nan"), float("nan")))
+            row[n], row[f"{n} low"], row[f"{n} high"] = mean, lo, hi
+        if table.shape[0] < 2:
+            row["winner"] = "-"
+        else:
+            best, significant, tied = best_of(table, direction)
+            if significant:
+                row["winner"] = best
+            else:
+                row["winner"] = "(tie)" if len(tied) == len(cols) else ", ".join(tied)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def business_frame(runs: pd.DataFrame, costs: dict[str, Costs]) -> pd.DataFrame:
-    """Per strategy (mean over replications): oversell cost, lost revenue and margin,
-    manual reconciliation hours and their cost, and the total."""
-    rows = []
-    for _, r in runs.iterrows():
-        c = costs.get(str(r["scenario"]), Costs())
-        oversold = float(r.get("oversold_lines", 0.0))
-        lost = float(r.get("lost_sale_value", 0.0))
-        hours = oversold * c.reconciliation_minutes_per_line / 60.0
-        rows.append(
-            {
-                "strategy": r["strategy"],
-                "oversold_lines": oversold,
-                "oversell_cost": oversold * c.oversell_cost_per_line,
-                "lost_revenue": lost,
-                "lost_margin": lost * c.lost_margin_rate,
-                "reconciliation_hours": hours,
-                "reconciliation_cost": hours * c.hourly_rate,
-            }
-        )
-    per_run = pd.DataFrame(rows)
-    out = per_run.groupby("strategy", sort=False).mean()
-    out["total_cost"] = out["oversell_cost"] + out["lost_margin"] + out["reconciliation_cost"]
-    return out
+    """Per strategy (mean over replications), per week: oversell cost, lost revenue and
+    margin, manual reconciliation hours and their cost, the integration's own cost and the
+    total (``sim.tools.decide.cost_frame``, the decision engine's objective)."""
+    per_run = cost_frame(runs, costs)
+    out = per_run.drop(columns=["scenario", "seed"]).groupby("strategy", sort=False).mean()
+    return out.rename(columns={TOTAL_COST: "total_cost"})
 
 
 def _render(data: ResultsData) -> tuple[dict[str, tuple[bytes, int]], dict[str, str]]:
@@ -253,7 +255,8 @@ _CAPTIONS = {
     "backlog": "What piles up (orders not in the ERP, unposted movements, bus backlog, ERP "
     "queue) and how it drains, each step the mean over its sample interval; demand peaks and "
     "fault windows shaded.",
-    "business": "Oversell handling, lost margin and manual reconciliation, per run.",
+    "business": "What each strategy costs per week (mean over replications): oversell "
+    "handling, lost margin, manual reconciliation and the integration itself.",
 }
 
 
@@ -263,6 +266,141 @@ def _fmt(x: float) -> str:
     if x != 0 and abs(x) < 0.01:
         return f"{x:.2e}"
     return f"{x:,.3f}" if abs(x) < 10 else f"{x:,.0f}"
+
+
+def verdict_of(data: ResultsData) -> dict[str, Any] | None:
+    """The decision engine's verdict for a results directory: its ``verdict.json`` (what
+    ``compare`` decided), else the engine run on its runs and costs (one scenario only)."""
+    stored = load_verdict(data.path)
+    if stored is not None:
+        return stored
+    if data.runs["scenario"].nunique() != 1:
+        return None
+    try:
+        v: Verdict = decide(data.runs, costs=data.costs)
+    except ValueError:
+        return None
+    return v.to_dict()
+
+
+def _money(x: float | None, currency: str) -> str:
+    return "-" if x is None or not np.isfinite(x) else f"{x:,.0f} {currency}"
+
+
+def _cell(metric: str, x: float) -> str:
+    """A number for people: percentages as %, counts without decimals, seconds with s."""
+    if not np.isfinite(x):
+        return "-"
+    if metric.endswith(("_rate", "_frac", "accuracy", "utilization")) or metric == "recovered":
+        return f"{x:.2%}" if x >= 0.0001 or x == 0 else f"{x:.4%}"
+    if metric.endswith("_s"):
+        return f"{x:,.1f} s"
+    if metric.endswith("_value"):
+        return f"{x:,.0f}"
+    return f"{x:,.0f}" if abs(x) >= 10 or float(x).is_integer() else f"{x:,.2f}"
+
+
+def _bottom_line(v: dict[str, Any] | None, costs: pd.DataFrame, currency: str) -> str:
+    esc = html.escape
+    if v is None:
+        return (
+            "<h2>Bottom line</h2><p>No verdict: these results span several scenarios; "
+            "compare one scenario at a time.</p>"
+        )
+    status = {
+        "winner": "Winner",
+        "tie": "Tie",
+        "no_verdict": "No verdict yet",
+        "infeasible": "No feasible strategy",
+    }[v["status"]]
+    obj = v["objective"]
+    parts = [
+        "<h2>Bottom line</h2>",
+        f'<p class="verdict"><b>{esc(status)}.</b> {esc(v["summary"])}</p>',
+    ]
+    if v.get("why"):
+        parts.append(f"<p>{esc(v['why'])}</p>")
+    if v.get("stop_reason"):
+        parts.append(f"<p>{esc(v['stop_reason'])}</p>")
+    cons = v.get("constraints") or []
+    if cons:
+        rows = "".join(
+            f"<tr><td>{esc(n)}</td><td>{'yes' if f['feasible'] else 'no'}</td>"
+            f"<td>{esc('; '.join(f['violations']) or '-')}</td>"
+            f"<td>{esc('; '.join(f['uncertain']) or '-')}</td></tr>"
+            for n, f in v["feasibility"].items()
+        )
+        parts.append(
+            f"<p>Constraints: {esc(', '.join(cons))}.</p><table><tr><th>strategy</th>"
+            f"<th>feasible</th><th>breaks</th><th>interval straddles</th></tr>{rows}</table>"
+        )
+    unresolved = [
+        c for c in v["comparisons"]
+        if v["tied"] and v["tied"][0] in (c["a"], c["b"]) and not c["significant"]
+        and c.get("needed_replications")
+    ]  # fmt: skip
+    if unresolved and v["status"] != "winner":
+        parts.append(
+            "<p>To separate them: "
+            + "; ".join(
+                f"{esc(c['a'])} vs {esc(c['b'])} needs about {c['needed_replications']} "
+                "replications if the mean difference stays as measured"
+                for c in unresolved
+            )
+            + ".</p>"
+        )
+    if obj["metric"] == TOTAL_COST and not costs.empty:
+        est = v.get("estimates", {})
+        cols = [
+            ("oversell_cost", "oversold lines"),
+            ("lost_margin", "lost margin"),
+            ("reconciliation_cost", "manual reconciliation"),
+            ("integration_cost", "the integration itself"),
+        ]
+        head = "".join(f"<th>{esc(lbl)}</th>" for _, lbl in cols)
+        body = []
+        for name, row in costs.iterrows():
+            e = est.get(str(name))
+            interval = (
+                f"{_money(e['low'], currency)} to {_money(e['high'], currency)}"
+                if e and e.get("low") is not None
+                else "-"
+            )
+            mark = " (floor)" if name in FLOORS else ""
+            strong = str(name) == v.get("winner")
+            total = _money(row["total_cost"], currency)
+            body.append(
+                f"<tr><td>{esc(str(name))}{mark}</td>"
+                + "".join(f"<td>{_money(row[c], currency)}</td>" for c, _ in cols)
+                + f"<td>{'<b>' if strong else ''}{total}{'</b>' if strong else ''}</td>"
+                f"<td>{interval}</td></tr>"
+            )
+        parts.append(
+            f"<p>Total cost per week ({esc(currency)}), mean over the common seeds:</p>"
+            f"<table><tr><th>strategy</th>{head}<th>total per week</th>"
+            f"<th>95% interval</th></tr>{''.join(body)}</table>"
+        )
+        if v.get("cost_defaults"):
+            parts.append(
+                "<p><i>Defaults used (not set in the scenario's [costs] table): "
+                f"{esc(', '.join(v['cost_defaults']))}. See docs/decisions.md.</i></p>"
+            )
+    sup = v.get("supporting") or []
+    if sup:
+        rows = "".join(
+            f"<tr><td>{esc(x['metric'])}</td><td>{'lower' if x['direction'] == 'min' else 'higher'}"
+            f"</td><td>{esc(x['best'])}</td><td>{esc(x['value'])}</td><td>"
+            + ("significant" if x["significant"] else "tie: " + esc(", ".join(x["tied"])))
+            + "</td></tr>"
+            for x in sup
+        )
+        parts.append(
+            "<p>Supporting evidence, per metric (same paired rule):</p><table><tr><th>metric"
+            "</th><th>better</th><th>best mean</th><th>value</th><th>beyond the intervals?</th>"
+            f"</tr>{rows}</table>"
+        )
+    parts.append(f"<p class='method'>Method: {esc(v['method'])}.</p>")
+    return "".join(parts)
 
 
 def _html(data: ResultsData, pngs: dict[str, tuple[bytes, int]], skipped: dict[str, str]) -> str:
@@ -279,10 +417,11 @@ def _html(data: ResultsData, pngs: dict[str, tuple[bytes, int]], skipped: dict[s
     for _, r in win.iterrows():
         cells = []
         for n in names:
-            txt = _fmt(r[n])
-            if r[f"{n} ±"] > 0:
-                txt += f" ± {_fmt(r[f'{n} ±'])}"
-            strong = n in str(r["winner"]).split(", ")
+            txt = _cell(r["metric"], r[n])
+            lo, hi = r[f"{n} low"], r[f"{n} high"]
+            if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+                txt += f"<br><small>{_cell(r['metric'], lo)} to {_cell(r['metric'], hi)}</small>"
+            strong = n == r["winner"]
             cells.append(f"<td>{'<b>' if strong else ''}{txt}{'</b>' if strong else ''}</td>")
         body.append(
             f"<tr><td>{esc(r['label'])}</td><td>{r['better']}</td>{''.join(cells)}"
@@ -290,28 +429,8 @@ def _html(data: ResultsData, pngs: dict[str, tuple[bytes, int]], skipped: dict[s
         )
     biz = business_frame(runs, data.costs)
     currency = next(iter(data.costs.values())).currency if data.costs else "USD"
-    biz_cols = [
-        ("oversold_lines", "oversold lines"),
-        ("oversell_cost", f"oversell cost ({currency})"),
-        ("lost_revenue", f"lost revenue ({currency})"),
-        ("lost_margin", f"lost margin ({currency})"),
-        ("reconciliation_hours", "manual reconciliation (hours)"),
-        ("reconciliation_cost", f"reconciliation cost ({currency})"),
-        ("total_cost", f"total ({currency})"),
-    ]
-    biz_rows = "".join(
-        f"<tr><td>{esc(str(s))}</td>" + "".join(f"<td>{_fmt(row[c])}</td>" for c, _ in biz_cols)
-        + "</tr>"
-        for s, row in biz.iterrows()
-    )  # fmt: skip
-    real = biz.drop(index=list(FLOORS), errors="ignore")  # the floors are not candidates
-    cheapest = str((real if not real.empty else biz)["total_cost"].idxmin())
-    costs_txt = "; ".join(
-        f"{sid}: {c.oversell_cost_per_line:g} per oversold line, margin "
-        f"{c.lost_margin_rate:.0%}, {c.reconciliation_minutes_per_line:g} min per line at "
-        f"{c.hourly_rate:g}/h"
-        for sid, c in data.costs.items()
-    )
+    verdict = verdict_of(data)
+    bottom = _bottom_line(verdict, biz, currency)
     figs = []
     for name, (png, _) in pngs.items():
         b64 = base64.b64encode(png).decode()
@@ -326,6 +445,7 @@ def _html(data: ResultsData, pngs: dict[str, tuple[bytes, int]], skipped: dict[s
     )
     seeds = sorted(runs["seed"].unique().tolist())
     title = esc(", ".join(map(str, runs["scenario"].unique())))
+    per_channel = _per_channel_table(data)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>syncsim report: {title}</title>
 <style>
@@ -334,29 +454,65 @@ table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
 th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
 img {{ max-width: 100%; }} figure {{ margin: 1.5em 0; }} figcaption {{ color: #555; }}
+.verdict {{ font-size: 1.15em; background: #f3f6fa; padding: 0.6em 0.9em; }}
+.method {{ color: #555; font-size: 0.85em; }}
 </style></head><body>
-<h1>syncsim report</h1>
-<p>Scenario(s): <b>{esc(", ".join(map(str, runs["scenario"].unique())))}</b>;
-strategies: {esc(", ".join(names))}; seeds: {esc(", ".join(map(str, seeds)))}
+<h1>syncsim report: {title}</h1>
+<p>Strategies: {esc(", ".join(names))}; seeds: {esc(", ".join(map(str, seeds)))}
 ({runs.groupby("strategy").size().min()} replication(s) per strategy);
 faults: {esc(fault_txt)}.<br>
 Command: <code>{esc(" ".join(map(str, m.get("command", []))))}</code>;
 git commit {esc(str(m.get("git_commit")))}; created {esc(str(m.get("created")))}.</p>
-<h2>Summary: the winner per metric</h2>
-<p>Mean over replications (± half-width of the 95% confidence interval); the best mean in
-the metric's direction is in bold. A winner on overlapping intervals is not significant.
-The floors no integration can reach are shown, not ranked: oracle (the system of record,
-shown instantly) and perfect (the physical truth, shown instantly).</p>
+{bottom}
+{per_channel}
+<h2>Every metric</h2>
+<p>Mean over replications, with its 95% interval below it (clipped to what the metric can
+take; none for one replication). The winner is the best mean only when it is better than
+every other strategy beyond the paired intervals on common seeds (the decision engine's
+rule); otherwise the strategies that cannot be separated are named, or (tie) if that is
+all of them. The floors no integration can reach are shown, not ranked: oracle (the system
+of record, shown instantly) and perfect (the physical truth, shown instantly).</p>
 <table>{"".join(head)}{"".join(body)}</table>
-<h2>Business view</h2>
-<p>Per run, from the scenario's cost parameters ({esc(costs_txt)}). Lowest total
-(floors aside): <b>{esc(cheapest)}</b>. Manual reconciliation counts the oversold lines.</p>
-<table><tr><th>strategy</th>{"".join(f"<th>{esc(lbl)}</th>" for _, lbl in biz_cols)}</tr>
-{biz_rows}</table>
 <h2>Plots</h2>
 {"".join(figs)}
 </body></html>
 """
+
+
+_CHANNEL_METRICS = (
+    ("oversold_lines", "oversold lines"),
+    ("oversell_rate", "oversell rate"),
+    ("lost_sale_units", "lost-sale units"),
+    ("lag_p95_s", "lag p95"),
+    ("divergence_over_frac", "over-shown"),
+)
+
+
+def _per_channel_table(data: ResultsData) -> str:
+    """Per channel and strategy, the means of the main sales metrics."""
+    path = data.path / "per_channel.parquet"
+    if not path.is_file():
+        return ""
+    pc = _read_parquet(path)
+    if pc.empty or "channel" not in pc.columns:
+        return ""
+    cols = [(k, lbl) for k, lbl in _CHANNEL_METRICS if k in pc.columns]
+    order = {n: i for i, n in enumerate(dict.fromkeys(data.runs["strategy"]))}
+    means = pc.groupby(["channel", "strategy"], sort=False)[[k for k, _ in cols]].mean()
+    order.update({n: i for i, n in enumerate(dict.fromkeys(pc["channel"]))})
+    means = means.reset_index().sort_values(["channel", "strategy"], key=lambda c: c.map(order))
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td>{esc(str(r['channel']))}</td><td>{esc(str(r['strategy']))}</td>"
+        + "".join(f"<td>{_cell(k, float(r[k]))}</td>" for k, _ in cols)
+        + "</tr>"
+        for r in means.to_dict("records")
+    )
+    head = "".join(f"<th>{esc(lbl)}</th>" for _, lbl in cols)
+    return (
+        "<h2>Per channel</h2><p>Mean over replications.</p><table><tr><th>channel</th>"
+        f"<th>strategy</th>{head}</tr>{rows}</table>"
+    )
 
 
 def write_report(results_dir: Path) -> Path:
@@ -371,6 +527,7 @@ def write_report(results_dir: Path) -> Path:
         "skipped": skipped,
         "winners": dict(zip(win["metric"], win["winner"], strict=True)),
         "business": json.loads(biz.to_json(orient="index")),
+        "verdict": verdict_of(data),
     }
     d = data.path
     names = [f"{n}.png" for n in pngs] + ["report.json", "report.html"]

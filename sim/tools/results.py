@@ -24,7 +24,7 @@ import json
 import platform
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -237,7 +237,7 @@ def manifest(results: Sequence[Any], command: Sequence[str] | None = None) -> di
         "scenarios": sorted({r.scenario for r in results}),
         "strategies": list(dict.fromkeys(r.strategy for r in results)),
         "seeds": sorted({r.seed for r in results}),
-        "costs": {r.scenario: r.costs for r in results if getattr(r, "costs", None)},
+        "costs": {r.scenario: r.costs for r in results if getattr(r, "costs", None) is not None},
         "calendar": {r.scenario: r.calendar for r in results if getattr(r, "calendar", None)},
         "runs": [
             {
@@ -263,13 +263,19 @@ def new_run_dir(root: Path, label: str) -> Path:
     return path
 
 
-def write_results(out: Path, results: Sequence[Any], command: Sequence[str] | None = None) -> Path:
+def write_results(
+    out: Path,
+    results: Sequence[Any],
+    command: Sequence[str] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> Path:
     """Write every file for ``results`` into ``out`` atomically; returns ``out``.
 
     ``out`` follows ``sim.tools.outdir``'s rule: created if new, replaced only if syncsim wrote it
     (and then only syncsim's files are removed), refused otherwise (``OutputError``). A
     failure while writing (a full disk, no permission) raises ``OutputError`` with
-    ``usage=False`` and leaves nothing behind."""
+    ``usage=False`` and leaves nothing behind. ``extra``: more files (name -> text), written
+    with the rest (``verdict.json``)."""
     out = check_out(Path(out))
     try:
         tmp = new_temp_dir(out)
@@ -285,6 +291,8 @@ def write_results(out: Path, results: Sequence[Any], command: Sequence[str] | No
         if history is not None:
             history.to_parquet(tmp / "history.parquet", index=False)
         summary_frame(runs).to_csv(tmp / "summary.csv", index=False)
+        for name, text in (extra or {}).items():
+            (tmp / name).write_text(text)
         meta = manifest(results, command)
         meta["files"] = [*sorted(p.name for p in tmp.iterdir()), "manifest.json"]
         (tmp / "manifest.json").write_text(json.dumps(meta, indent=2))
