@@ -9,7 +9,10 @@ The public Python API (notebooks and other tools use these names):
 - ``load_scenario(ref, overrides)`` -> ``Scenario`` and ``with_overrides`` (``sim.scenario``);
 - ``write_results(dir, results)``, the frames of ``sim.tools.results`` and ``load_runs(dir)``;
 - ``write_report(dir)``: ``report.html`` and the PNGs of a results directory
-  (``sim.tools.report``).
+  (``sim.tools.report``);
+- ``decide(runs, objective, constraints, costs=...)`` -> ``Verdict``: the decision engine
+  (``sim.tools.decide``: paired comparisons on common seeds, total cost per week),
+  ``cost_frame``, ``replicate_until``, ``Constraint``, ``Objective``.
 
 Names are imported on first use (PEP 562), so ``import sim.ledger`` loads the kernel core
 alone, not the assembly, the tools and matplotlib with it.
@@ -21,14 +24,19 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "Constraint",
+    "Objective",
     "RunResult",
     "Scenario",
     "ScenarioError",
     "batch_run",
+    "cost_frame",
+    "decide",
     "lags_frame",
     "load_runs",
     "load_scenario",
     "per_channel_frame",
+    "replicate_until",
     "run",
     "run_many",
     "runs_frame",
@@ -56,6 +64,11 @@ _HOME = {
     "write_results": "sim.tools.results",
     "write_report": "sim.tools.report",
     "batch_run": "sim.tools.batch",
+    "Constraint": "sim.tools.decide",
+    "Objective": "sim.tools.decide",
+    "cost_frame": "sim.tools.decide",
+    "decide": "sim.tools.decide",
+    "replicate_until": "sim.tools.decide",
 }
 
 

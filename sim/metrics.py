@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CORE_KEYS", "PER_CHANNEL_KEYS", "WALL_CLOCK_KEYS", "compute_metrics"]
+__all__ = ["CORE_KEYS", "PER_CHANNEL_KEYS", "WALL_CLOCK_KEYS", "compute_metrics", "domain"]
 
 #: the metrics measured on the wall clock: they differ from one run of a seed to the next
 #: (machine, load), so no comparison of runs and no baseline counts them
@@ -65,6 +65,17 @@ CORE_KEYS = (
 )
 
 PER_CHANNEL_KEYS = (*_SALES_KEYS, "channel_calls", "channel_throttled_calls")
+
+_UNIT_INTERVAL = ("_rate", "_frac", "accuracy")
+
+
+def domain(metric: str) -> tuple[float, float]:
+    """The values ``metric`` can take: [0, 1] for rates, fractions and accuracies, [0, inf)
+    for every other metric syncsim reports (counts, seconds, money, utilizations). An
+    interval on a mean is clipped to it (the true mean lies in it)."""
+    if metric.endswith(_UNIT_INTERVAL):
+        return 0.0, 1.0
+    return 0.0, float("inf")
 
 
 def _lag_stats(lags: np.ndarray) -> dict[str, float]:

@@ -397,10 +397,10 @@ class Costs(_Model):
 
     def integration_for(self, strategy: str) -> tuple[IntegrationCost, bool]:
         """The integration cost of ``strategy`` (a name, ``module:Class`` or a sweep label
-        ``name[...]``) and whether it is the built-in default rather than the scenario's."""
+        ``name[...] @ ...``) and whether it is the built-in default rather than the scenario's."""
         if strategy in self.integration:
             return self.integration[strategy], False
-        base = strategy.split("[", 1)[0]
+        base = strategy.split(" @ ", 1)[0].split("[", 1)[0]
         if base in self.integration:
             return self.integration[base], False
         return DEFAULT_INTEGRATION.get(base, IntegrationCost()), True

@@ -14,7 +14,8 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 # small values per notebook: tiny horizons and catalogues, one seed
 SMALL: dict[str, str] = {
-    "01_choose_a_sync_method": 'SCENARIO = "peak_week"\nSEEDS = [1]\nHORIZON = "3h"\nSKUS = 60',
+    "01_choose_a_sync_method": 'SCENARIO = "peak_week"\nSEEDS = [1, 2]\nHORIZON = "3h"\nSKUS = 60\n'
+    'CONSTRAINTS = ["oversell_rate<=0.2%"]',
     "02_batch_interval": 'SCENARIO = "batch_vs_realtime"\nSEEDS = [1]\n'
     'INTERVALS_MIN = [5, 30, 120]\nHORIZON = "4h"\nSKUS = 60',
     "03_erp_as_bottleneck": 'SCENARIO = "erp_bottleneck"\nSEEDS = [1]\nGROWTH = [1.0, 6.0]\n'
@@ -26,7 +27,7 @@ SMALL: dict[str, str] = {
 }
 # a line of each notebook's computed conclusion
 CONCLUSION = {
-    "01_choose_a_sync_method": "Best average rank on oversell, lag and ERP load:",
+    "01_choose_a_sync_method": "Verdict on peak_week-v2, seeds [1, 2]:",
     "02_batch_interval": "oversold lines go from",
     "03_erp_as_bottleneck": "ERP utilization",
     "04_surviving_faults": "saas_outage-v1: fastest recovery",
@@ -67,3 +68,7 @@ def test_notebook_runs_top_to_bottom_with_small_parameters(name: str, tmp_path: 
     assert CONCLUSION[name] in text
     assert (out / "runs.parquet").is_file()
     assert (out / "manifest.json").is_file()
+    if name == "01_choose_a_sync_method":  # the notebook, the report and the CLI: one verdict
+        verdict = json.loads((out / "verdict.json").read_text())
+        assert json.loads((out / "report.json").read_text())["verdict"] == verdict
+        assert f"seeds [1, 2]: {verdict['summary']}" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from sim.assembly.executor import dask_submitter, execute, pool_submitter, serial
 from sim.cli import main
 from sim.metrics import WALL_CLOCK_KEYS
+from sim.tools.decide import response
 from sim.tools.sweep import SweepError, finished, load_sweep, plan, run_sweep
 from strategies.base import SyncStrategy
 
@@ -199,3 +201,40 @@ def test_cli_sweep_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     text = capsys.readouterr().out
     assert "6 runs, 3 executed, 3 already finished, 0 failed" in text
     assert len(pd.read_parquet(out / "runs.parquet")) == 6
+
+
+def test_a_sweep_keeps_grid_values_apart_in_summary_report_and_verdicts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _sweep_file(tmp_path, extra='"channels.webshop.orders_per_hour" = [30, 60]')
+    out = tmp_path / "grid"
+    main(["sweep", str(path), "--out", str(out), "--workers", "1"])
+    assert "report:" in capsys.readouterr().out
+    summary = pd.read_csv(out / "summary.csv")
+    lines = summary[(summary["metric"] == "oversold_lines") & (summary["strategy"] == "batch")]
+    # 2 intervals x 2 demand levels: four rows, never one pooled "batch"
+    assert len(lines) == 4 and (lines["n"] == 2).all()
+    assert set(lines["sweep.strategies.batch.interval"]) == {"5m", "20m"}
+    side = json.loads((out / "report.json").read_text())
+    assert "response" in side["plots"]
+    points = side["verdict"]["sweep"]
+    assert [p["point"] for p in points] == ["orders_per_hour=30", "orders_per_hour=60"]
+    for p in points:  # each point compares the grid values of batch and api, apart
+        assert set(p["candidates"]) | set(p["excluded"]) == {
+            "batch[interval=5m]",
+            "batch[interval=20m]",
+            "api",
+        }
+    winners = set(side["winners"])
+    assert winners  # per-metric winners over the labelled candidates
+    runs = pd.read_parquet(out / "runs.parquet")
+    rows = runs[
+        (runs["strategy"] == "batch") & (runs["sweep.channels.webshop.orders_per_hour"] == 30)
+    ]
+    curve = response(runs, "strategies.batch.interval", "oversold_lines")
+    at = curve[(curve["strategy"] == "batch") & (curve["rest"] == "orders_per_hour=30")]
+    assert list(at["value"]) == ["5m", "20m"] and list(at["x"]) == [300.0, 1200.0]
+    for v in ("5m", "20m"):
+        x = rows[rows["sweep.strategies.batch.interval"] == v]["oversold_lines"]
+        assert at[at["value"] == v]["mean"].item() == pytest.approx(x.mean())
+    assert at["optimum"].sum() == 1 and at[at["optimum"]]["tied"].all()

@@ -56,6 +56,14 @@ def sweep_cmd(
             "one is resumed: finished runs are not redone."
         ),
     ] = None,
+    no_report: Annotated[
+        bool,
+        typer.Option(
+            "--no-report",
+            help="Do not write report.html: per-point verdicts and response curves, every "
+            "grid value kept apart.",
+        ),
+    ] = False,
 ) -> None:
     """Run a sweep file: scenario x strategies x parameter grids x seeds.
 
@@ -131,5 +139,12 @@ def sweep_cmd(
     )
     for run_id, message in outcome.failed:
         err.print(f"run {run_id} failed: {message}", markup=False, highlight=False)
+    if not no_report and not outcome.failed:
+        from sim.tools.report import ReportError, write_report
+
+        try:
+            say.print(f"report: {write_report(target)}", markup=False, highlight=False)
+        except (ReportError, OSError) as exc:
+            fail(f"syncsim: error: {target}: could not write the report: {exc}", 1)
     if outcome.failed:
         raise typer.Exit(1)

@@ -52,6 +52,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from sim.metrics import domain
 from sim.registry import FLOORS
 from sim.schema import Costs
 
@@ -70,10 +71,14 @@ __all__ = [
     "decide",
     "domain",
     "known_metrics",
+    "label_sweep",
     "load_verdict",
     "looks_for",
     "paired_interval",
     "replicate_until",
+    "response",
+    "sweep_keys",
+    "sweep_verdicts",
     "write_verdict",
 ]
 
@@ -107,14 +112,6 @@ def known_metrics() -> tuple[str, ...]:
     from sim.metrics import CORE_KEYS
 
     return (TOTAL_COST, *COST_PARTS, *CORE_KEYS, *EXTRA_METRICS)
-
-
-def domain(metric: str) -> tuple[float, float]:
-    """The values ``metric`` can take: [0, 1] for rates, fractions and accuracies, [0, inf)
-    for every other metric syncsim reports (counts, seconds, money, utilizations)."""
-    if metric.endswith(_UNIT_INTERVAL):
-        return 0.0, 1.0
-    return 0.0, math.inf
 
 
 @dataclass(frozen=True)
@@ -717,3 +714,116 @@ def replicate_until(
             )
             return runs, verdict
         target = min(2 * n, max_replications)
+
+
+# -- sweeps ---------------------------------------------------------------------------------------
+SWEEP_PREFIX = "sweep."
+
+
+def sweep_keys(runs: pd.DataFrame) -> list[str]:
+    """The grid paths of a sweep's runs (their ``sweep.<path>`` columns), in column order."""
+    return [c.removeprefix(SWEEP_PREFIX) for c in runs.columns if c.startswith(SWEEP_PREFIX)]
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def label_sweep(runs: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a sweep's runs with its grid values kept apart: ``candidate`` is the strategy
+    with the values of its own grid keys (``batch[interval=5m]``), ``point`` the values of the
+    scenario's grid keys (``orders_per_hour=40``; empty without any), and ``strategy`` both
+    (``batch[interval=5m] @ orders_per_hour=40``), so that tables and plots never pool two grid
+    values. Runs without grid columns are returned unchanged (``candidate`` = ``strategy``)."""
+    out = runs.copy()
+    keys = sweep_keys(runs)
+    own = [k for k in keys if k.startswith("strategies.")]
+    scen = [k for k in keys if not k.startswith("strategies.")]
+
+    def text(row: Mapping[Any, Any], which: list[str]) -> str:
+        parts = []
+        for k in which:
+            v = row.get(SWEEP_PREFIX + k)
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                continue
+            parts.append(f"{k.rsplit('.', 1)[-1]}={_value(v)}")
+        return ", ".join(parts)
+
+    rows = out.to_dict("records")
+    cand = []
+    for r in rows:
+        p = text(r, own)
+        cand.append(f"{r['strategy']}[{p}]" if p else str(r["strategy"]))
+    out["candidate"] = cand
+    out["point"] = [text(r, scen) for r in rows]
+    out["strategy"] = [f"{c} @ {p}" if p else c for c, p in zip(cand, out["point"], strict=True)]
+    return out
+
+
+def sweep_verdicts(
+    runs: pd.DataFrame, costs: Mapping[str, Costs] | Costs | None = None, **kw: Any
+) -> list[tuple[str, Verdict]]:
+    """One verdict per point of the scenario's grid (``label_sweep``'s ``point``), comparing
+    every strategy and strategy-grid value there on their common seeds: a sweep's verdicts
+    never pool grid values, and never compare runs of different scenarios."""
+    labelled = runs if "candidate" in runs.columns else label_sweep(runs)
+    out = []
+    for point, g in labelled.groupby("point", sort=False):
+        out.append((str(point), decide(g, costs=costs, by="candidate", **kw)))
+    return out
+
+
+def response(
+    runs: pd.DataFrame,
+    key: str,
+    metric: str,
+    costs: Mapping[str, Costs] | Costs | None = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """A response curve: ``metric`` (or ``total_cost_per_week``) against the values of grid
+    ``key``, per strategy and point of the other grid keys: mean and a ``level`` t interval
+    (clipped to the metric's domain) per value, the optimum (best mean in the metric's
+    direction) and ``tied`` (values not separable from it by the paired rule on common
+    seeds). Values are in grid order; durations like ``5m`` are also given in seconds
+    (``x``)."""
+    from sim.dists import parse_duration
+
+    col = SWEEP_PREFIX + key
+    df = runs.copy()
+    if metric == TOTAL_COST or metric in COST_PARTS:
+        money = cost_frame(df, costs)
+        df[metric] = money[metric].to_numpy()
+    direction: Literal["min", "max"] = (
+        "max" if metric in ("record_accuracy", "recovered") else "min"
+    )
+    others = [SWEEP_PREFIX + k for k in sweep_keys(df) if k != key]
+    df["_rest"] = [
+        ", ".join(f"{c.rsplit('.', 1)[-1]}={_value(r[c])}" for c in others if not pd.isna(r[c]))
+        for r in df[others].to_dict("records")
+    ]
+    rows = []
+    for (strategy, rest), g in df[df[col].notna()].groupby(["strategy", "_rest"], sort=False):
+        values = list(dict.fromkeys(g[col]))
+        if len(values) < 2:
+            continue
+        table = g.pivot_table(index="seed", columns=col, values=metric, aggfunc="mean")
+        table = table[values]
+        best, significant, tied = best_of(table.rename(columns=_value), direction, level)
+        for v in values:
+            x = table[v].dropna().to_numpy(float)
+            e = _estimate(x, 1.0 - level, metric)
+            try:
+                xs = float(v) if isinstance(v, int | float) else parse_duration(str(v))
+            except (ValueError, TypeError):
+                xs = math.nan
+            rows.append(
+                {
+                    "strategy": strategy, "rest": rest, "value": _value(v), "x": xs,
+                    "mean": e.mean, "low": e.low, "high": e.high, "n": e.n,
+                    "optimum": _value(v) == best, "tied": _value(v) in tied,
+                    "significant": significant,
+                }
+            )  # fmt: skip
+    return pd.DataFrame(rows)

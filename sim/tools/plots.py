@@ -37,6 +37,7 @@ __all__ = [
     "outcomes",
     "pareto_front",
     "png_bytes",
+    "response",
     "series_count",
 ]
 
@@ -400,4 +401,40 @@ def business(costs: pd.DataFrame, currency: str) -> Figure:
     ax.set_title("What each strategy costs per week")
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
+    return fig
+
+
+def response(curves: dict[str, pd.DataFrame], currency: str) -> Figure:
+    """A sweep's response curves: one panel per (grid key, metric), the mean per grid value
+    and strategy with its 95% interval as error bars; the optimum ringed, the values that
+    cannot be told apart from it (paired rule) filled, the others hollow."""
+    n = len(curves)
+    fig = _figure(rows=1, cols=n, width=max(6.0, 5.0 * n), height=4.2)
+    for i, (title, df) in enumerate(curves.items()):
+        ax = fig.add_subplot(1, n, i + 1)
+        key, metric = title.split(" | ")
+        for j, ((strategy, rest), g) in enumerate(df.groupby(["strategy", "rest"], sort=False)):
+            numeric = bool(g["x"].notna().all())
+            xs = g["x"].to_numpy(float) if numeric else np.arange(len(g), dtype=float)
+            mean = g["mean"].to_numpy(float)
+            lo = np.where(g["low"].isna(), mean, g["low"].astype(float))
+            hi = np.where(g["high"].isna(), mean, g["high"].astype(float))
+            color = f"C{j % 10}"
+            label = f"{strategy}" + (f" ({rest})" if rest else "")
+            ax.errorbar(xs, mean, yerr=[mean - lo, hi - mean], color=color, marker="o",
+                        mfc="none", capsize=3, label=label)  # fmt: skip
+            tied = g["tied"].to_numpy(bool)
+            ax.plot(xs[tied], mean[tied], "o", color=color)
+            best = g["optimum"].to_numpy(bool)
+            ax.plot(xs[best], mean[best], "o", ms=13, mfc="none", color=color)
+            if not numeric:
+                ax.set_xticks(xs, g["value"].tolist())
+        unit = f"{currency} per week" if metric.endswith(("_cost", "_per_week")) else metric
+        ax.set_xlabel(
+            key.rsplit(".", 1)[-1] + (" (s)" if df["value"].str.match(r"^\d+[smhd]$").any() else "")
+        )
+        ax.set_ylabel(unit)
+        ax.set_title(f"{metric} vs {key.rsplit('.', 1)[-1]}", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     return fig

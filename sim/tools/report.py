@@ -46,7 +46,11 @@ from sim.tools.decide import (
     cost_frame,
     decide,
     domain,
+    label_sweep,
     load_verdict,
+    response,
+    sweep_keys,
+    sweep_verdicts,
 )
 from sim.tools.outdir import syncsim_files
 from sim.tools.results import confidence_interval
@@ -57,6 +61,7 @@ __all__ = [
     "ResultsData",
     "business_frame",
     "load_results",
+    "response_curves",
     "verdict_of",
     "winners_frame",
     "write_report",
@@ -108,6 +113,7 @@ class ResultsData:
     lags: pd.DataFrame
     manifest: dict[str, Any]
     costs: dict[str, Costs] = field(default_factory=dict)
+    sweep: pd.DataFrame | None = None  # a sweep's runs as written (before labelling)
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -149,6 +155,13 @@ def load_results(results_dir: Path) -> ResultsData:
         except ValueError as exc:
             raise ReportError(f"{d / 'manifest.json'}: costs.{sid}: {exc}") from None
     data = ResultsData(d, runs, ts, lags, manifest, costs)
+    if sweep_keys(runs):  # a sweep: every grid value is its own candidate, never pooled
+        data.sweep = runs
+        data.runs = label_sweep(runs)
+        label = dict(zip(data.runs["run_id"], data.runs["strategy"], strict=True))
+        for frame in (data.lags,):
+            if not frame.empty and "run_id" in frame.columns:
+                frame["strategy"] = frame["run_id"].map(label)
     if runs["scenario"].nunique() > 1:  # several scenarios: label each strategy by scenario
         for frame in (data.runs, data.timeseries, data.lags):
             if not frame.empty:
@@ -241,7 +254,27 @@ def _render(data: ResultsData) -> tuple[dict[str, tuple[bytes, int]], dict[str, 
     currency = next(iter(data.costs.values())).currency if data.costs else "USD"
     figs["business"] = plots.business(business_frame(data.runs, data.costs), currency)
     rendered = {name: (plots.png_bytes(fig), plots.series_count(fig)) for name, fig in figs.items()}
-    return {n: rendered[n] for n in PLOTS if n in rendered}, skipped
+    curves = response_curves(data)
+    if curves:
+        fig = plots.response(curves, currency)
+        rendered["response"] = (plots.png_bytes(fig), plots.series_count(fig))
+    return {n: rendered[n] for n in (*PLOTS, "response") if n in rendered}, skipped
+
+
+def response_curves(data: ResultsData) -> dict[str, pd.DataFrame]:
+    """A sweep's response curves (``sim.tools.decide.response``): total cost per week and
+    oversold lines against each grid key with two or more values; empty for other results."""
+    if data.sweep is None:
+        return {}
+    out = {}
+    for key in sweep_keys(data.sweep):
+        if data.sweep["sweep." + key].nunique() < 2:
+            continue
+        for metric in (TOTAL_COST, "oversold_lines"):
+            curve = response(data.sweep, key, metric, data.costs)
+            if not curve.empty:
+                out[f"{key} | {metric}"] = curve
+    return out
 
 
 _CAPTIONS = {
@@ -255,6 +288,9 @@ _CAPTIONS = {
     "backlog": "What piles up (orders not in the ERP, unposted movements, bus backlog, ERP "
     "queue) and how it drains, each step the mean over its sample interval; demand peaks and "
     "fault windows shaded.",
+    "response": "A sweep's response curves: each metric against a grid value, per strategy "
+    "(mean and 95% interval); the optimum ringed, filled points cannot be told apart from it "
+    "(paired rule on common seeds), hollow ones are worse.",
     "business": "What each strategy costs per week (mean over replications): oversell "
     "handling, lost margin, manual reconciliation and the integration itself.",
 }
@@ -274,6 +310,12 @@ def verdict_of(data: ResultsData) -> dict[str, Any] | None:
     stored = load_verdict(data.path)
     if stored is not None:
         return stored
+    if data.sweep is not None:
+        try:
+            found = sweep_verdicts(data.sweep, costs=data.costs)
+        except ValueError:
+            return None
+        return {"sweep": [{"point": point, **v.to_dict()} for point, v in found]}
     if data.runs["scenario"].nunique() != 1:
         return None
     try:
@@ -298,6 +340,38 @@ def _cell(metric: str, x: float) -> str:
     if metric.endswith("_value"):
         return f"{x:,.0f}"
     return f"{x:,.0f}" if abs(x) >= 10 or float(x).is_integer() else f"{x:,.2f}"
+
+
+def _sweep_bottom_line(v: dict[str, Any], curves: dict[str, pd.DataFrame]) -> str:
+    """A sweep's bottom line: one verdict per point of the scenario's grid, and the optimum
+    of each response curve with the values that cannot be told apart from it."""
+    esc = html.escape
+    parts = ["<h2>Bottom line</h2>"]
+    for x in v["sweep"]:
+        where = f"At {x['point']}: " if x["point"] else ""
+        parts.append(f'<p class="verdict">{esc(where)}{esc(x["summary"])}</p>')
+        if x.get("why"):
+            parts.append(f"<p>{esc(x['why'])}</p>")
+    for title, df in curves.items():
+        key, metric = title.split(" | ")
+        if not key.startswith("strategies."):
+            continue  # a scenario's grid (demand, say) is a condition, not a choice
+        for (strategy, rest), g in df.groupby(["strategy", "rest"], sort=False):
+            best = g[g["optimum"]]["value"].tolist()
+            tied = [t for t in g[g["tied"]]["value"].tolist() if t not in best]
+            who = f"{strategy}" + (f" ({rest})" if rest else "")
+            sure = (
+                "better than every other value beyond the paired intervals"
+                if g["significant"].any()
+                else "not separable from " + (", ".join(tied) or "-")
+            )
+            parts.append(
+                f"<p>{esc(who)}: {esc(metric)} is best at {esc(key.rsplit('.', 1)[-1])} = "
+                f"{esc(', '.join(best))} ({esc(sure)}).</p>"
+            )
+    if v["sweep"]:
+        parts.append(f"<p class='method'>Method: {esc(v['sweep'][0]['method'])}.</p>")
+    return "".join(parts)
 
 
 def _bottom_line(v: dict[str, Any] | None, costs: pd.DataFrame, currency: str) -> str:
@@ -430,7 +504,10 @@ def _html(data: ResultsData, pngs: dict[str, tuple[bytes, int]], skipped: dict[s
     biz = business_frame(runs, data.costs)
     currency = next(iter(data.costs.values())).currency if data.costs else "USD"
     verdict = verdict_of(data)
-    bottom = _bottom_line(verdict, biz, currency)
+    if verdict is not None and "sweep" in verdict:
+        bottom = _sweep_bottom_line(verdict, response_curves(data))
+    else:
+        bottom = _bottom_line(verdict, biz, currency)
     figs = []
     for name, (png, _) in pngs.items():
         b64 = base64.b64encode(png).decode()

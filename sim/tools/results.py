@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from sim.assembly.runner import LAG_QUANTILES
+from sim.metrics import domain
 from sim.tools.outdir import MARKER, OutputError, check_out, discard, new_temp_dir, replace_dir
 
 __all__ = [
@@ -170,7 +171,10 @@ _ID_COLUMNS = {
 
 
 def summary_frame(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """Long summary: one row per scenario, strategy and numeric metric."""
+    """Long summary: one row per scenario, strategy, grid values (a sweep's ``sweep.*``
+    columns: two grid values are never pooled) and numeric metric. The interval is a t
+    interval clipped to the metric's domain (``sim.metrics.domain``), empty (NaN) for one
+    replication."""
     metric_cols = [
         c
         for c in runs.columns
@@ -179,24 +183,30 @@ def summary_frame(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
         and pd.api.types.is_numeric_dtype(runs[c])
         and not pd.api.types.is_bool_dtype(runs[c])
     ]
+    grid = [c for c in runs.columns if c.startswith("sweep.")]  # a sweep's grid values
+    metric_cols = [c for c in metric_cols if c not in grid and c != "run_id"]
     rows = []
-    for (scenario, strategy), g in runs.groupby(["scenario", "strategy"], sort=False):
+    keys = ["scenario", "strategy", *grid]
+    for key, g in runs.groupby(keys, sort=False, dropna=False):
+        scenario, strategy, *values = key
         for m in metric_cols:
             x = g[m].to_numpy(float)
             x = x[~np.isnan(x)]
             if x.size == 0:
                 continue  # a metric another strategy reports
-            lo, hi = confidence_interval(x, level)
+            lo, hi = confidence_interval(x, level) if x.size > 1 else (np.nan, np.nan)
+            d_lo, d_hi = domain(m)
             rows.append(
                 {
                     "scenario": scenario,
                     "strategy": strategy,
+                    **dict(zip(grid, values, strict=True)),
                     "metric": m,
                     "n": int(x.size),
                     "mean": float(x.mean()),
                     "std": float(x.std(ddof=1)) if x.size > 1 else 0.0,
-                    "ci95_low": lo,
-                    "ci95_high": hi,
+                    "ci95_low": max(lo, d_lo) if x.size > 1 else lo,
+                    "ci95_high": min(hi, d_hi) if x.size > 1 else hi,
                 }
             )
     return pd.DataFrame(rows)
@@ -268,6 +278,7 @@ def write_results(
     results: Sequence[Any],
     command: Sequence[str] | None = None,
     extra: Mapping[str, str] | None = None,
+    verdict: Any = None,
 ) -> Path:
     """Write every file for ``results`` into ``out`` atomically; returns ``out``.
 
@@ -275,7 +286,7 @@ def write_results(
     (and then only syncsim's files are removed), refused otherwise (``OutputError``). A
     failure while writing (a full disk, no permission) raises ``OutputError`` with
     ``usage=False`` and leaves nothing behind. ``extra``: more files (name -> text), written
-    with the rest (``verdict.json``)."""
+    with the rest; ``verdict``: a ``sim.tools.decide.Verdict``, written as ``verdict.json``."""
     out = check_out(Path(out))
     try:
         tmp = new_temp_dir(out)
@@ -291,7 +302,10 @@ def write_results(
         if history is not None:
             history.to_parquet(tmp / "history.parquet", index=False)
         summary_frame(runs).to_csv(tmp / "summary.csv", index=False)
-        for name, text in (extra or {}).items():
+        files = dict(extra or {})
+        if verdict is not None:
+            files["verdict.json"] = json.dumps(verdict.to_dict(), indent=2)
+        for name, text in files.items():
             (tmp / name).write_text(text)
         meta = manifest(results, command)
         meta["files"] = [*sorted(p.name for p in tmp.iterdir()), "manifest.json"]
