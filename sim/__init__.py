@@ -12,7 +12,8 @@ The public Python API (notebooks and other tools use these names):
   (``sim.tools.report``);
 - ``decide(runs, objective, constraints, costs=...)`` -> ``Verdict``: the decision engine
   (``sim.tools.decide``: paired comparisons on common seeds, total cost per week),
-  ``cost_frame``, ``replicate_until``, ``Constraint``, ``Objective``.
+  ``cost_frame``, ``replicate_until``, ``response`` (a metric against a grid value, with
+  the optimum and the values not separable from it), ``Constraint``, ``Objective``.
 
 Names are imported on first use (PEP 562), so ``import sim.ledger`` loads the kernel core
 alone, not the assembly, the tools and matplotlib with it.
@@ -37,6 +38,7 @@ __all__ = [
     "load_scenario",
     "per_channel_frame",
     "replicate_until",
+    "response",
     "run",
     "run_many",
     "runs_frame",
@@ -69,6 +71,7 @@ _HOME = {
     "cost_frame": "sim.tools.decide",
     "decide": "sim.tools.decide",
     "replicate_until": "sim.tools.decide",
+    "response": "sim.tools.decide",
 }
 
 

@@ -19,10 +19,10 @@ SMALL: dict[str, str] = {
     "02_batch_interval": 'SCENARIO = "batch_vs_realtime"\nSEEDS = [1]\n'
     'INTERVALS_MIN = [5, 30, 120]\nHORIZON = "4h"\nSKUS = 60',
     "03_erp_as_bottleneck": 'SCENARIO = "erp_bottleneck"\nSEEDS = [1]\nGROWTH = [1.0, 6.0]\n'
-    'SATURATED = 0.9\nHORIZON = "2h"\nSKUS = 60',
+    'SATURATED = 0.9\nDELAY_FACTOR = 3.0\nHORIZON = "2h"\nSKUS = 60',
     "04_surviving_faults": 'SCENARIOS = ["erp_maintenance", "saas_outage"]\n'
-    'STRATEGIES = ["batch", "event"]\nSEEDS = [1]\nHORIZON = "3h"\nSKUS = 40',
-    "05_channel_expansion": 'STRATEGIES = ["event", "orchestrated"]\nSEEDS = [1]\n'
+    'STRATEGIES = ["batch", "event"]\nSEEDS = [1, 2]\nHORIZON = "3h"\nSKUS = 40',
+    "05_channel_expansion": 'STRATEGIES = ["event", "orchestrated"]\nSEEDS = [1, 2]\n'
     'HORIZON = "3h"\nSKUS = 60',
 }
 # a line of each notebook's computed conclusion
