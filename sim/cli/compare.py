@@ -4,6 +4,10 @@ from the decision engine (``sim.tools.decide``), written as ``verdict.json``."""
 from __future__ import annotations
 
 import json
+import multiprocessing
+import threading
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +15,7 @@ import typer
 
 from sim.assembly.executor import Job, default_workers, run_jobs
 from sim.assembly.runner import RunResult, SimulationError
-from sim.cli.app import app, out_console
+from sim.cli.app import app, err_console, out_console, say
 from sim.cli.common import (
     MAX_SEED,
     OUT_HELP,
@@ -43,6 +47,28 @@ from sim.tools.decide import (
 )
 from sim.tools.outdir import check_out
 from sim.tools.results import new_run_dir, runs_frame, write_results
+
+
+class SharedProgress:
+    """A run's progress (the fraction of its horizon simulated) written into a mapping the
+    parent reads: a plain dict in this process, a manager's dict across a process pool."""
+
+    def __init__(self, table: MutableMapping[int, float], key: int) -> None:
+        self.table, self.key = table, key
+
+    def __call__(self, fraction: float) -> None:
+        self.table[self.key] = fraction
+
+
+@contextmanager
+def shared_table(workers: int) -> Iterator[MutableMapping[int, float]]:
+    """Where runs report their progress: shared across processes when they run in a pool."""
+    if workers <= 1:
+        yield {}
+        return
+    with multiprocessing.Manager() as manager:
+        yield manager.dict()
+
 
 #: the sequential rule's defaults (``make run`` uses them)
 DEFAULT_MAX_REPLICATIONS = 6
@@ -178,24 +204,53 @@ def compare_cmd(
         keep = {"keep_history": not no_history, "allow_large": allow_large, "transport": transport}
         results: list[RunResult] = []
         decide_kw: dict[str, Any] = {"objective": obj, "constraints": cons, "costs": sc.costs}
-        with progress(len(names), False) as prog:
+        n_workers = workers or default_workers()
+        live = err_console.is_terminal
+        with progress(len(names), False) as prog, shared_table(n_workers) as moving:
             task = prog.add_task(f"{sc.id}: {len(names)} strategies", total=0)
+            finished: set[int] = set()
+            stop = threading.Event()
+
+            def refresh() -> None:  # whole runs done + the simulated share of those running
+                while not stop.wait(0.5):
+                    running = sum(f for k, f in list(moving.items()) if k not in finished)
+                    prog.update(task, completed=len(finished) + running)
+
+            watcher = threading.Thread(target=refresh, daemon=True)
+            if live:
+                watcher.start()
 
             def run_seeds(seeds: list[int]) -> Any:
-                jobs = [Job(sc, n, s, options=keep) for s in seeds for n in names]
+                base = len(results)
+                jobs = [
+                    Job(sc, n, s, options={**keep, "progress": SharedProgress(moving, base + i)})
+                    for i, (s, n) in enumerate((s, n) for s in seeds for n in names)
+                ]
                 prog.update(
                     task,
                     total=len(results) + len(jobs),
                     description=f"{sc.id}: {len(names)} strategies x {seeds[-1] - seed + 1} seeds",
                 )
+
+                def done(i: int, r: Any) -> None:
+                    finished.add(base + i)
+                    prog.update(task, completed=len(finished))
+                    if not live:  # no terminal (CI, a log): one line per finished run
+                        state = "ok" if getattr(r, "ok", False) else "FAILED its checks"
+                        say(
+                            f"[{len(finished)}/{len(results) + len(jobs)}] {r.strategy} seed "
+                            f"{r.seed}: {state} ({r.metrics.get('wall_seconds', 0.0):.1f} s)"
+                        )
+
                 try:
-                    done = run_jobs(
-                        jobs, workers or default_workers(), lambda i, r: prog.advance(task)
-                    )
+                    got = run_jobs(jobs, n_workers, done)
                 except SimulationError as exc:
                     raise with_replay(scenario, set_, exc) from None
-                results.extend(done)
-                return runs_frame(done)
+                finally:
+                    for i in range(len(jobs)):
+                        moving.pop(base + i, None)
+                results.extend(got)
+                return runs_frame(got)
 
             verdict: Verdict
             if precision is not None:
@@ -205,6 +260,7 @@ def compare_cmd(
                 )  # fmt: skip
             else:
                 verdict = decide(run_seeds(seed_range(seed, replications)), **decide_kw)
+            stop.set()
         payload = json.dumps(verdict.to_dict(), indent=2)
         write_results(target, results, extra={VERDICT_FILE: payload})
         if not no_report:
