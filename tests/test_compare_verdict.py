@@ -97,3 +97,15 @@ def test_version_and_what_to_run_first(capsys: pytest.CaptureFixture[str]) -> No
     assert code == 0 and out.startswith("syncsim ")
     code, out, _ = cli(["--help"], capsys)
     assert "Start with: syncsim compare peak_week" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(
+    "verb", ["run", "compare", "sweep", "report", "chaos", "check", "validate", "bench"]
+)
+def test_help_shows_words_not_python_types_or_markup(
+    verb: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli([verb, "--help"], capsys)
+    assert code == 0
+    for raw in ("<list[", "<bool>", "<int range>", "<str>", "<path>", "``", ":class:"):
+        assert raw not in out, (verb, raw)

@@ -11,6 +11,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -34,9 +35,34 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # single line breaks in help texts are joined
 )
 out_console = Console()
 err_console = Console(stderr=True)
+
+#: the value names the help shows instead of Python's type names (``<list[str]>``, ``<bool>``)
+_VALUE_NAMES = {
+    "str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH", "Path": "PATH",
+    "int range": "INTEGER", "float range": "NUMBER", "file": "FILE", "directory": "FOLDER",
+}  # fmt: skip
+
+
+def _value_name(self: Any, ctx: Any) -> str | None:
+    """The help's value column in words: TEXT, INTEGER, NUMBER, PATH (``...`` when the
+    option repeats), nothing for a flag."""
+    if self.metavar is not None:
+        return str(self.metavar)
+    label = str(self.display_type(ctx)).strip("<>")
+    if label == "bool":
+        return None
+    many = label.startswith("list[")
+    label = label.removeprefix("list[").removesuffix("]")
+    name = _VALUE_NAMES.get(label, label.upper())
+    return f"{name} ..." if many else name
+
+
+for _cls in (typer.core.TyperOption, typer.core.TyperArgument):
+    _cls.display_type_rich = _value_name  # type: ignore[method-assign]
 
 
 def _version(value: bool) -> None:

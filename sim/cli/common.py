@@ -167,7 +167,7 @@ def advance(prog: Progress, task: Any, done: int, fraction: float) -> None:
 
 
 OUT_HELP = (
-    "Results folder (default results/<scenario>-<time>). Created if new; an existing one "
+    "Results folder (default results/SCENARIO-TIME). Created if new; an existing one "
     "must be empty or a results folder syncsim wrote (then it is replaced). syncsim never "
     "deletes files it did not write."
 )

@@ -57,7 +57,7 @@ def run_cmd(
     allow_large: AllowLarge = False,
     transport: Transport = "direct",
 ) -> None:
-    """Run strategies on a scenario; write results/<run-id>/ and print a comparison."""
+    """Run strategies on a scenario; write results/RUN-ID/ and print a comparison."""
     with errors():
         transport_arg(transport)
         names = strategy or ["batch"]
