@@ -237,3 +237,9 @@ def test_the_sequential_rule_stops_when_resolved_and_at_the_cap() -> None:
         equal_and_quiet, 1, start=3, max_replications=48, precision=0.05, objective=SCORE
     )
     assert v.resolved and v.winner is None and v.replications < 48  # equal within 5%: stops
+
+
+def test_one_candidate_is_not_a_winner() -> None:
+    runs = synthetic(np.random.default_rng(20), {"oracle": 0.0, "a": 3.0}, list(range(4)))
+    v = decide(runs, SCORE)
+    assert v.status == "no_verdict" and v.winner is None and "Only one" in v.summary

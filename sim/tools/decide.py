@@ -512,6 +512,13 @@ def decide(
         verdict.resolved = n >= 2
         return verdict
     best = ranked[0]
+    if len(ranked) == 1:
+        verdict.tied = ranked
+        verdict.summary = f"Only one feasible candidate ({best}): nothing to compare it with" + (
+            f" ({', '.join(x for x in real if x != best)} excluded)." if len(real) > 1 else "."
+        )
+        verdict.resolved = n >= 2
+        return verdict
     if n < 2:
         verdict.tied = ranked
         verdict.summary = (
