@@ -238,3 +238,5 @@ def test_a_sweep_keeps_grid_values_apart_in_summary_report_and_verdicts(
         x = rows[rows["sweep.strategies.batch.interval"] == v]["oversold_lines"]
         assert at[at["value"] == v]["mean"].item() == pytest.approx(x.mean())
     assert at["optimum"].sum() == 1 and at[at["optimum"]]["tied"].all()
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict == side["verdict"]  # the report shows what the sweep decided

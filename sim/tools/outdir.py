@@ -66,7 +66,7 @@ def _json(path: Path) -> object:
 SWEEP_FILE = ".syncsim-sweep"
 SWEEP_NAMES = frozenset(
     {SWEEP_FILE, "runs", "per_channel", "lags", "runs.parquet", "per_channel.parquet",
-     "lags.parquet", "summary.csv", "manifest.json"}
+     "lags.parquet", "summary.csv", "manifest.json", "verdict.json"}
 )  # fmt: skip
 
 

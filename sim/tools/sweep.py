@@ -24,9 +24,10 @@ Each finished run is written at once to ``OUT/runs/<run_id>.parquet`` (and its p
 and lag rows under ``OUT/per_channel/`` and ``OUT/lags/``), atomically; a sweep started again
 on the same ``OUT`` skips the runs that have a part file. At the end the parts are
 consolidated, in run-list order, into ``OUT/runs.parquet``, ``per_channel.parquet``,
-``lags.parquet``, ``summary.csv`` and ``manifest.json``. Rows are identical whatever the
-executor (serial, local process pool, Dask), except for the wall-clock columns
-``wall_seconds`` and ``events_per_second``.
+``lags.parquet``, ``summary.csv`` (one row per grid value), ``manifest.json`` and
+``verdict.json`` (one verdict per point of the scenario's grid, ``sim.tools.decide``).
+Rows are identical whatever the executor (serial, local process pool, Dask), except for the
+wall-clock columns ``wall_seconds`` and ``events_per_second``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from sim.scenario import (
     validate_raw,
 )
 from sim.schema import Scenario
+from sim.tools.decide import sweep_verdicts
 from sim.tools.outdir import SWEEP_FILE, SWEEP_MARKER, check_out
 from sim.tools.results import lags_frame, manifest, per_channel_frame, runs_frame, summary_frame
 
@@ -350,9 +352,17 @@ def consolidate(out: Path, runs: Sequence[SweepRun], command: Sequence[str] | No
             for r in rows.to_dict("records")
         ],
     )  # fmt: skip
+    costs = {r.job.scenario.id: r.job.scenario.costs for r in runs}
+    meta["costs"] = {sid: c.model_dump(exclude_unset=True) for sid, c in costs.items()}
     tmp = out / ".manifest.json.tmp"
     tmp.write_text(json.dumps(meta, indent=2, default=str))
     os.replace(tmp, out / "manifest.json")
+    if "strategy" in rows and not rows.empty and rows["scenario"].nunique() == 1:
+        verdicts = sweep_verdicts(rows, costs=costs)  # one per point of the scenario's grid
+        payload = {"sweep": [{"point": point, **v.to_dict()} for point, v in verdicts]}
+        tmp = out / ".verdict.json.tmp"
+        tmp.write_text(json.dumps(payload, indent=2))
+        os.replace(tmp, out / "verdict.json")
 
 
 def run_sweep(
