@@ -8,6 +8,8 @@ delay) or a table naming a law::
     pick_delay = { dist = "exponential", mean = "20m" }
     pick_delay = { dist = "lognormal", mean = "20m", cv = 0.5 }
     pick_delay = { dist = "uniform", low = "5m", high = "40m" }
+    latency = { dist = "empirical", samples = [0.12, 0.15, 0.2, 0.9, 0.14] }   # measured
+    latency = { dist = "empirical", quantiles = { "0.5" = 0.15, "0.95" = 0.8, "1" = 3 } }
 
 Every law has a ``mean`` so that planning code (reorder points) can use it, and samples with
 a generator that the caller passes in: there is no hidden randomness here.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -26,6 +29,7 @@ __all__ = [
     "MAX_DURATION",
     "Dist",
     "Duration",
+    "Empirical",
     "Exponential",
     "Fixed",
     "LogNormal",
@@ -144,6 +148,107 @@ class Uniform(_Law):
         return rng.uniform(self.low, self.high, size)
 
 
+class _Grid:
+    """Derived data cached on a law: equal to any other grid, so that two laws are equal
+    exactly when their fields are, whether or not either has drawn yet."""
+
+    __slots__ = ("cdf", "edges")
+
+    def __init__(self, cdf: np.ndarray, edges: np.ndarray) -> None:
+        self.cdf, self.edges = cdf, edges
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Grid)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Empirical(_Law):
+    """A measured distribution: ``samples`` (durations as measured, binned into ``bins``
+    equal-width bins) or ``quantiles`` (probability -> duration, a piecewise-linear CDF
+    through them; ``"0"`` defaults to 0 s, ``"1"``, the longest value, must be given).
+
+    The distribution is scipy's ``rv_histogram`` of the samples (or of the quantile steps,
+    one bin per step with its probability): a density constant within each bin, so its CDF
+    is linear between the bin edges. Draws invert that CDF with one uniform draw of the
+    caller's generator (``np.interp`` on the edges: the same values as
+    ``rv_histogram.ppf``, without its per-call overhead on the hot path)."""
+
+    dist: Literal["empirical"]
+    samples: list[Duration] | None = Field(None, min_length=2, max_length=1_000_000)
+    quantiles: dict[str, Duration] | None = Field(None, min_length=2, max_length=1000)
+    bins: int = Field(50, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Empirical:
+        if (self.samples is None) == (self.quantiles is None):
+            raise ValueError("give samples or quantiles (exactly one of them)")
+        if self.samples is not None and max(self.samples) == min(self.samples):
+            raise ValueError("samples are all equal: use a fixed duration")
+        if self.quantiles is not None:
+            self._checked_quantiles()
+        return self
+
+    def _checked_quantiles(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self.quantiles is not None
+        pairs = []
+        for key, value in self.quantiles.items():
+            try:
+                p = float(key)
+            except ValueError:
+                raise ValueError(f"quantiles: {key!r} is not a probability") from None
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"quantiles: {key!r} is not a probability in [0, 1]")
+            pairs.append((p, float(value)))
+        pairs.sort()
+        if pairs[-1][0] != 1.0:
+            raise ValueError('quantiles: give "1" (the longest value measured) as well')
+        if pairs[0][0] != 0.0:
+            pairs.insert(0, (0.0, 0.0))
+        probs = np.array([p for p, _ in pairs])
+        values = np.array([v for _, v in pairs])
+        if np.any(np.diff(values) < 0):
+            raise ValueError("quantiles: durations must not decrease as the probability grows")
+        if np.any(np.diff(probs) <= 0) or values[-1] == values[0]:
+            raise ValueError("quantiles: need at least two distinct probabilities and values")
+        return probs, values
+
+    def _histogram(self) -> tuple[np.ndarray, np.ndarray]:
+        """(bin weights, bin edges) of the distribution."""
+        if self.samples is not None:
+            counts, edges = np.histogram(np.asarray(self.samples, float), bins=self.bins)
+            return counts.astype(float), edges
+        probs, values = self._checked_quantiles()
+        keep = np.diff(values) > 0  # a step of zero width carries no mass of its own
+        weights = np.diff(probs)
+        edges = np.concatenate([[values[0]], values[1:][keep]])
+        merged = np.add.reduceat(weights, np.flatnonzero(np.concatenate([[True], keep[:-1]])))
+        return merged[: len(edges) - 1], edges
+
+    def distribution(self) -> Any:
+        """The distribution as a frozen ``scipy.stats.rv_histogram``."""
+        from scipy.stats import rv_histogram
+
+        return rv_histogram(self._histogram(), density=False)
+
+    @cached_property
+    def _grid(self) -> _Grid:
+        """The CDF at the bin edges and the edges: computed once per law."""
+        weights, edges = self._histogram()
+        return _Grid(np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum(), edges)
+
+    @property
+    def mean(self) -> float:
+        weights, edges = self._histogram()
+        mids = (edges[:-1] + edges[1:]) / 2
+        return float(np.dot(weights, mids) / weights.sum())
+
+    def sample(self, rng: np.random.Generator, size: int | None = None) -> Any:
+        cdf, edges = self._grid.cdf, self._grid.edges
+        u = rng.random(size)
+        return float(np.interp(u, cdf, edges)) if size is None else np.interp(u, cdf, edges)
+
+
 def _as_law(value: Any) -> Any:
     if isinstance(value, int | float | str) and not isinstance(value, bool):
         return {"dist": "fixed", "value": value}
@@ -151,9 +256,9 @@ def _as_law(value: Any) -> Any:
 
 
 Dist = Annotated[
-    Fixed | Exponential | LogNormal | Uniform,
+    Fixed | Exponential | LogNormal | Uniform | Empirical,
     BeforeValidator(_as_law),
     Field(discriminator="dist"),
 ]
 """A delay distribution: a duration (fixed) or a table with ``dist`` = fixed, exponential,
-lognormal or uniform."""
+lognormal, uniform or empirical."""
