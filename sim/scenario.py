@@ -118,6 +118,7 @@ def read_toml(path: Path, error: type[Exception] = ValueError) -> dict[str, Any]
 def read_raw(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The file's TOML as a dict, with ``extends`` resolved."""
     data = read_toml(path, ScenarioError)
+    _anchor_trace(data, path)
     base_ref = data.pop("extends", None)
     if base_ref is None:
         return data
@@ -129,6 +130,15 @@ def read_raw(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ScenarioError(f"{path}: extends: cycle through {base_path}")
     base = read_raw(base_path, (*_seen, path.resolve()))
     return _merge(base, data)
+
+
+def _anchor_trace(data: dict[str, Any], path: Path) -> None:
+    """A trace file named in a scenario file is relative to that file."""
+    trace = data.get("demand", {}).get("trace") if isinstance(data.get("demand"), dict) else None
+    if isinstance(trace, dict) and isinstance(trace.get("file"), str):
+        f = Path(trace["file"]).expanduser()
+        if not f.is_absolute():
+            trace["file"] = str((path.parent / f).resolve())
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

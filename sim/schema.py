@@ -49,6 +49,7 @@ __all__ = [
     "ScriptedOrder",
     "Shrink",
     "Stock",
+    "Trace",
     "Transfers",
     "Window",
 ]
@@ -179,7 +180,27 @@ class ScriptedOrder(_Model):
     quantity: Int = Field(1, ge=1, le=MAX_COUNT)
 
 
+class Trace(_Model):
+    """Historical orders replayed exactly (``demand.source = "trace"``; ``sim.trace``)."""
+
+    file: str = Field(
+        min_length=1,
+        description="CSV or Parquet of order lines: order_id, created, channel, sku, quantity "
+        "(relative to the scenario file)",
+    )
+    scale: Real = Field(
+        1.0, gt=0, le=100, description="<1 keeps each order with this probability; >1 adds copies"
+    )
+    jitter: Duration = Field(
+        900.0, description="an added copy is placed up to this much before or after its original"
+    )
+
+
 class Demand(_Model):
+    source: Literal["synthetic", "trace"] = Field(
+        "synthetic", description="synthetic demand, or the orders of [demand.trace] replayed"
+    )
+    trace: Trace | None = None
     enabled: Flag = True
     daily_profile: list[Real] = Field(default_factory=lambda: [1.0] * 24)
     weekly_profile: list[Real] = Field(default_factory=lambda: [1.0] * 7)
@@ -199,6 +220,12 @@ class Demand(_Model):
         if len(v) != 7 or any(x < 0 for x in v) or sum(v) == 0:
             raise ValueError("expected 7 non-negative daily weights (Monday first), not all zero")
         return v
+
+    @model_validator(mode="after")
+    def _traced(self) -> Demand:
+        if self.source == "trace" and self.trace is None:
+            raise ValueError('source = "trace" needs a [demand.trace] table with its file')
+        return self
 
 
 class ErpApi(_Model):

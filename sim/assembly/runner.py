@@ -41,6 +41,7 @@ from sim.metrics import CORE_KEYS, compute_metrics
 from sim.registry import StrategyError, build_strategy, strategy_name
 from sim.scenario import load_scenario, with_overrides
 from sim.schema import Scenario
+from sim.trace import load_trace
 
 __all__ = [
     "LAG_QUANTILES",
@@ -455,6 +456,8 @@ def run(
     else:
         sc = load_scenario(scenario, overrides)
     check_resources(sc, allow_large)
+    if sc.demand.source == "trace":
+        load_trace(sc)  # a bad trace file is the user's input error, named before the run
     strat = build_strategy(strategy, sc, strategy_params)
     try:
         world, strat, wall = simulate(

@@ -65,6 +65,7 @@ from sim.recorder import (
 )
 from sim.rng import Streams
 from sim.schema import Scenario
+from sim.trace import load_trace, trace_customers
 from strategies.connectors import http_systems
 
 __all__ = ["TRANSPORTS", "OracleFeed", "Provenance", "World", "WorldSystems"]
@@ -466,7 +467,13 @@ class World:
         env = self.env
         st = self.streams.stream
         dur = sc.duration
-        if sc.demand.enabled:
+        if sc.demand.source == "trace" and sc.demand.trace is not None:
+            env.process(
+                trace_customers(
+                    env, self.channels, load_trace(sc), sc.demand.trace, st("demand/trace"), dur
+                )
+            )
+        elif sc.demand.enabled:
             for ch in self.channels:
                 env.process(
                     customers(

@@ -122,6 +122,10 @@ def load(
             raise InputError(f"{arg}: {what}") from None  # the argument names the key
         raise InputError(f"{arg or path}: {exc}") from None
     check_resources(sc, allow_large, str(path))
+    if sc.demand.source == "trace":
+        from sim.trace import load_trace
+
+        load_trace(sc)  # TraceError: one line naming the file, row and column
     return sc
 
 
