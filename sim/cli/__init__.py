@@ -11,6 +11,7 @@ from __future__ import annotations
 from sim.cli import (  # noqa: F401 - importing a verb module registers its command
     baseline,
     bench,
+    calibrate,
     catalogue,
     chaos,
     check,

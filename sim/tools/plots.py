@@ -32,6 +32,7 @@ __all__ = [
     "business",
     "divergence",
     "fault_windows",
+    "figure",
     "lag_cdf",
     "load_vs_lag",
     "outcomes",
@@ -62,6 +63,11 @@ def _figure(rows: int = 1, cols: int = 1, width: float = 9.0, height: float = 4.
     fig = Figure(figsize=(width, height * rows), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def figure(width: float = 9.0, height: float = 4.0) -> Figure:
+    """A new figure with syncsim's layout, drawn off screen (for other tools' plots)."""
+    return _figure(width=width, height=height)
 
 
 def png_bytes(fig: Figure) -> bytes:

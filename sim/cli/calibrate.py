@@ -1,0 +1,68 @@
+"""``syncsim calibrate ORDERS``: your order history (and measured latencies) fitted into a
+validated scenario, with a fit report (``sim.tools.calibrate``, docs/calibrate.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sim.cli.app import app, out_console
+from sim.cli.common import errors
+from sim.tools.calibrate import (
+    FORMATS,
+    calibrate,
+    read_history,
+    read_latencies,
+    write_calibration,
+)
+from sim.tools.outdir import check_out
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    orders: Annotated[Path, typer.Argument(help="Order history: CSV or Parquet, a row per line.")],
+    format_: Annotated[
+        str,
+        typer.Option("--format", help=f"The export's columns: {', '.join(FORMATS)}."),
+    ] = "generic",
+    channel: Annotated[
+        str | None,
+        typer.Option(help="The channel of an export without one (shopify, amazon)."),
+    ] = None,
+    latency: Annotated[
+        Path | None,
+        typer.Option(help="Measured latencies: CSV with system (erp or a channel) and seconds."),
+    ] = None,
+    base: Annotated[
+        str,
+        typer.Option(help="The scenario everything not fitted comes from; its channel names."),
+    ] = "peak_week",
+    name: Annotated[str, typer.Option(help="The fitted scenario's name (id NAME-v1).")] = (
+        "calibrated"
+    ),
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default results/calibration-NAME).")
+    ] = None,
+) -> None:
+    """Fit your order history into a scenario: scenario.toml and a fit report.
+
+    Rates by hour of week, SKU popularity, order sizes per channel and measured latencies;
+    each part with a goodness-of-fit statistic (calibration.html)."""
+    with errors():
+        target = check_out(out or Path("results") / f"calibration-{name}")
+        history = read_history(orders, format_, channel)
+        lat = read_latencies(latency) if latency is not None else None
+        cal = calibrate(history, base, lat, name)
+        write_calibration(target, cal)
+    f = cal.fit
+    out_console.print(
+        f"{cal.scenario.id}: {f['window']['lines']:,} lines over {f['window']['days']} day(s); "
+        f"hourly fit error {f['hourly']['mean_abs_rel_error']:.1%}, Zipf "
+        f"{f['popularity']['zipf']:.3f} over {f['popularity']['skus']:,} SKUs",
+        markup=False,
+        highlight=False,
+    )
+    out_console.print(f"scenario: {target / 'scenario.toml'}", markup=False, highlight=False)
+    out_console.print(f"report: {target / 'calibration.html'}", markup=False, highlight=False)

@@ -1,0 +1,133 @@
+"""``syncsim calibrate``: a history written by syncsim's own generator from a known scenario is
+fitted back (rates, profiles, popularity, order sizes, latencies within stated tolerances);
+exports in Shopify's format; customer columns never copied; one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+from sim.tools.calibrate import calibrate, read_history
+from sim.trace import synthetic_history
+from tests.conftest import cli
+
+KNOWN = {"scenario.duration": "7d", "catalogue.skus": 300, "demand.peaks": []}
+
+
+@pytest.fixture(scope="module")
+def known() -> tuple[sim.Scenario, pd.DataFrame, pd.DataFrame]:
+    sc = sim.load_scenario("peak_week", KNOWN)
+    history = synthetic_history(sc, 3)
+    history["sku"] = "SKU-" + history["sku"].astype(str)
+    rng = np.random.default_rng(11)
+    lat = pd.DataFrame(
+        {"system": ["erp"] * 2000 + ["shop-main"] * 2000,
+         "seconds": np.r_[rng.lognormal(-1.2, 0.5, 2000), rng.lognormal(-2.0, 0.8, 2000)]}
+    )  # fmt: skip
+    return sc, history, lat
+
+
+def test_a_known_scenario_is_recovered_from_its_own_history(
+    known: tuple[sim.Scenario, pd.DataFrame, pd.DataFrame], tmp_path: Path
+) -> None:
+    sc, history, lat = known
+    path = tmp_path / "orders.csv"
+    history.to_csv(path, index=False)
+    cal = calibrate(read_history(path), "peak_week", lat, name="roundtrip")
+    for ch in sc.channels:
+        got = cal.fitted["channels"][ch.name]
+        big = ch.orders_per_hour >= 40  # enough orders in a week for 5%
+        tol = 0.05 if big else 0.10
+        assert got["orders_per_hour"] == pytest.approx(ch.orders_per_hour, rel=tol), ch.name
+        assert got["lines_per_order"] == pytest.approx(ch.lines_per_order, rel=tol), ch.name
+        assert got["units_per_line"] == pytest.approx(ch.units_per_line, rel=tol), ch.name
+    assert cal.fit["popularity"]["zipf"] == pytest.approx(sc.catalogue.zipf, abs=0.03)
+    daily = np.asarray(sc.demand.daily_profile) / np.mean(sc.demand.daily_profile)
+    fitted = np.asarray(cal.raw["demand"]["daily_profile"])
+    busy = daily > 0.5  # hours with enough orders to estimate within 15%
+    assert np.max(np.abs(fitted[busy] - daily[busy]) / daily[busy]) < 0.15
+    weekly = np.asarray(sc.demand.weekly_profile) / np.mean(sc.demand.weekly_profile)
+    assert np.max(np.abs(np.asarray(cal.raw["demand"]["weekly_profile"]) - weekly)) < 0.05
+    assert cal.fit["hourly"]["p_value"] > 0.001  # the model the history came from fits it
+    for system in ("erp", "shop-main"):
+        assert cal.fit["latency"][system]["max_rel_error"] < 0.05
+    # the fitted scenario is a valid scenario that runs
+    r = sim.run(cal.scenario, "oracle", 1, overrides={"scenario.duration": "2h"},
+                keep_history=False)  # fmt: skip
+    assert r.ok and r.metrics["units_demanded"] > 0
+
+
+def test_a_wrong_model_does_not_fit(known: tuple[sim.Scenario, pd.DataFrame, pd.DataFrame],
+                                    tmp_path: Path) -> None:  # fmt: skip
+    """The fit statistic can fail: a history with a burst the model has no term for."""
+    sc, history, _ = known
+    burst = history.sample(3000, random_state=1).assign(
+        created="2026-11-25T03:30:00.000000", order_id=lambda d: "burst-" + d.index.astype(str)
+    )
+    path = tmp_path / "burst.csv"
+    pd.concat([history, burst]).to_csv(path, index=False)
+    cal = calibrate(read_history(path), "peak_week")
+    assert cal.fit["hourly"]["p_value"] < 1e-6
+
+
+def test_shopify_export_and_customer_columns_are_never_copied(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = pd.DataFrame(
+        {"Name": ["#1001", "#1001", "#1002", "#1003"],
+         "Created at": ["2026-11-23 10:15:03 -0500", "2026-11-23 10:15:03 -0500",
+                        "2026-11-23 11:00:00 -0500", "2026-11-24 09:30:00 -0500"],
+         "Lineitem quantity": ["1", "2", "1", "3"],
+         "Lineitem sku": ["A-1", "B-2", "A-1", "C-3"],
+         "Billing Name": ["Ada Secret", "Ada Secret", "Bob Private", "Cy Hidden"]}
+    )  # fmt: skip
+    path = tmp_path / "orders_export.csv"
+    rows.to_csv(path, index=False)
+    out = tmp_path / "cal"
+    code, text, err = cli(
+        ["calibrate", str(path), "--format", "shopify", "--channel", "shop-main",
+         "--out", str(out)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    for f in out.iterdir():
+        if f.suffix in (".toml", ".csv", ".json", ".html"):
+            content = f.read_text()
+            assert "Secret" not in content and "Private" not in content, f.name
+    sku_map = pd.read_csv(out / "sku_map.csv")
+    assert list(sku_map["sku"]) == ["A-1", "C-3", "B-2"] or sku_map["sku"].iloc[0] == "A-1"
+    assert sim.load_scenario(out / "scenario.toml").catalogue.skus == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "needle"),
+    [
+        ("order_id,created,channel,sku\n1,2026-11-23T01:00:00,shop-main,A\n", [],
+         "missing column(s) quantity"),
+        ("order_id,created,channel,sku,quantity\n1,soon,shop-main,A,1\n", [],
+         "row 2, column created: not a timestamp"),
+        ("order_id,created,channel,sku,quantity\n1,2026-11-23T01:00:00,shop-main,A,-1\n", [],
+         "row 2, column quantity"),
+        ("order_id,created,channel,sku,quantity\n1,2026-11-23T01:00:00,tiktok,A,1\n", [],
+         "channel(s) tiktok not in the base scenario"),
+        ("Name,Created at,Lineitem quantity,Lineitem sku\n#1,2026-11-23 10:00:00,1,A\n",
+         ["--format", "shopify"], "give --channel"),
+        ("order_id,created,channel,sku,quantity\n1,2026-11-23T01:00:00,shop-main,A,1\n",
+         ["--format", "ebay"], "--format ebay"),
+    ],
+)  # fmt: skip
+def test_bad_calibration_input_is_one_line_and_writes_nothing(
+    text: str, args: list[str], needle: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    path = tmp_path / "orders.csv"
+    path.write_text(text)
+    out = tmp_path / "cal"
+    code, _, err = cli(["calibrate", str(path), "--out", str(out), *args], capsys)
+    assert code == 2, err
+    assert needle in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
