@@ -131,3 +131,29 @@ def test_bad_calibration_input_is_one_line_and_writes_nothing(
     assert code == 2, err
     assert needle in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+def test_the_backtest_passes_a_good_fit_and_names_what_fails_in_a_bad_one(
+    known: tuple[sim.Scenario, pd.DataFrame, pd.DataFrame],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, history, _ = known
+    good = tmp_path / "good.csv"
+    history.to_csv(good, index=False)
+    code, _, err = cli(
+        ["calibrate", str(good), "--backtest", "--seeds", "2", "--out", str(tmp_path / "g")], capsys
+    )
+    assert code == 0, err
+    assert err.count(": pass") == 4
+    burst = history.sample(3000, random_state=1).assign(
+        created="2026-11-25T03:30:00.000000", order_id=lambda d: "burst-" + d.index.astype(str)
+    )
+    bad = tmp_path / "bad.csv"
+    pd.concat([history, burst]).to_csv(bad, index=False)
+    code, _, err = cli(
+        ["calibrate", str(bad), "--backtest", "--seeds", "2", "--out", str(tmp_path / "b")], capsys
+    )
+    assert code == 1
+    assert "back-test hourly" in err and "FAIL: the history's hourly counts" in err
+    assert (tmp_path / "b" / "calibration.html").is_file()  # the report says why, too

@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 
-from sim.cli.app import app, out_console
+from sim.cli.app import app, out_console, say
 from sim.cli.common import errors
 from sim.tools.calibrate import (
     FORMATS,
+    backtest,
     calibrate,
     read_history,
     read_latencies,
@@ -45,6 +46,16 @@ def calibrate_cmd(
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default results/calibration-NAME).")
     ] = None,
+    backtest_: Annotated[
+        bool,
+        typer.Option(
+            "--backtest",
+            help="Simulate the fitted order stream on --seeds seeds and test it against the "
+            "history (hourly counts, inter-arrival law, SKU shares, order sizes); exit 1 if a "
+            "part fails.",
+        ),
+    ] = False,
+    seeds: Annotated[int, typer.Option(min=1, max=100, help="Seeds of the back-test.")] = 3,
 ) -> None:
     """Fit your order history into a scenario: scenario.toml and a fit report.
 
@@ -55,6 +66,8 @@ def calibrate_cmd(
         history = read_history(orders, format_, channel)
         lat = read_latencies(latency) if latency is not None else None
         cal = calibrate(history, base, lat, name)
+        if backtest_:
+            cal.backtest = backtest(cal, history, seeds)
         write_calibration(target, cal)
     f = cal.fit
     out_console.print(
@@ -66,3 +79,9 @@ def calibrate_cmd(
     )
     out_console.print(f"scenario: {target / 'scenario.toml'}", markup=False, highlight=False)
     out_console.print(f"report: {target / 'calibration.html'}", markup=False, highlight=False)
+    if cal.backtest is not None:
+        for part, p in cal.backtest["parts"].items():
+            state = "pass" if p["ok"] else f"FAIL: {p['why']}"
+            say(f"back-test {part}: {p['value']:.4g} ({p['tolerance']}): {state}")
+        if not cal.backtest["ok"]:
+            raise typer.Exit(1)

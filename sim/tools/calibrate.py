@@ -47,9 +47,11 @@ from sim.scenario import ScenarioError, find_scenario, read_raw, validate_raw
 from sim.schema import Scenario
 
 __all__ = [
+    "BACKTEST_TOLERANCES",
     "FORMATS",
     "Calibration",
     "CalibrationError",
+    "backtest",
     "calibrate",
     "read_history",
     "read_latencies",
@@ -156,6 +158,7 @@ class Calibration:
     fitted: dict[str, Any]
     fit: dict[str, Any]
     figures: dict[str, bytes] = field(default_factory=dict)
+    backtest: dict[str, Any] | None = None
 
 
 def _geometric_chi2(values: np.ndarray, mean: float) -> dict[str, float]:
@@ -409,7 +412,26 @@ SKUs, Kolmogorov-Smirnov distance over ranks {f["popularity"]["ks"]:.3f}.</li>
 {esc(", ".join(f"{c} {v['p_value']:.3g}" for c, v in f["units_per_line"].items()))} (units).</li>
 </ul>
 {f"<h2>Latencies</h2><table><tr><th>system</th><th>field</th><th>samples</th><th>largest relative error of p50/p90/p95/p99</th></tr>{lat}</table>" if lat else ""}
+{_backtest_html(cal.backtest)}
 {figs}</body></html>"""  # noqa: E501
+
+
+def _backtest_html(bt: dict[str, Any] | None) -> str:
+    if bt is None:
+        return "<p><i>No back-test (syncsim calibrate --backtest).</i></p>"
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td>{esc(name)}</td><td>{esc(p['statistic'])}</td><td>{p['value']:.4g}</td>"
+        f"<td>{esc(p['tolerance'])}</td><td>{'pass' if p['ok'] else 'FAIL'}</td>"
+        f"<td>{esc(p['why'])}</td></tr>"
+        for name, p in bt["parts"].items()
+    )
+    verdict = "every part passes" if bt["ok"] else "the fit fails where marked"
+    return (
+        f"<h2>Back-test ({bt['seeds']} seeds): {verdict}</h2><table><tr><th>part</th>"
+        f"<th>statistic</th><th>value</th><th>tolerance</th><th></th><th>why</th></tr>"
+        f"{rows}</table>"
+    )
 
 
 def _finite(x: Any) -> Any:
@@ -435,7 +457,10 @@ def write_calibration(out: Path, cal: Calibration) -> Path:
         )
         cal.sku_map.to_csv(tmp / "sku_map.csv", index=False)
         (tmp / "calibration.json").write_text(
-            json.dumps(_finite({"fitted": cal.fitted, "fit": cal.fit}), indent=2)
+            json.dumps(
+                _finite({"fitted": cal.fitted, "fit": cal.fit, "backtest": cal.backtest}),
+                indent=2,
+            )
         )
         for n, b in cal.figures.items():
             (tmp / f"{n}.png").write_bytes(b)
@@ -466,3 +491,110 @@ def read_latencies(path: Path) -> pd.DataFrame:
     secs = pd.to_numeric(frame["seconds"], errors="coerce")
     _row_error(path, frame, secs.isna() | (secs < 0), "seconds", "expected seconds >= 0")
     return pd.DataFrame({"system": frame["system"].astype(str), "seconds": secs.astype(float)})
+
+
+#: the back-test's tolerances (docs/calibrate.md)
+BACKTEST_TOLERANCES = {
+    "hourly_p_value": 0.001,  # chi-square of the history against the simulated mean, >= this
+    "interarrival_ks": 0.05,  # two-sample KS distance of inter-arrival times, per channel
+    "sku_ks": 0.05,  # KS distance over SKU ranks
+    "size_rel": 0.05,  # lines per order and units per line, relative difference of the means
+}
+
+
+def _stream(history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(orders: channel, order_id, t seconds, lines), lines as given."""
+    t = pd.to_datetime(history["t"])
+    secs = (t - t.min().floor("D")).dt.total_seconds()
+    orders = history.assign(s=secs.to_numpy()).groupby(["channel", "order_id"], sort=False).agg(
+        s=("s", "min"), lines=("sku", "size")
+    ).reset_index()  # fmt: skip
+    return orders, history
+
+
+def backtest(cal: Calibration, history: pd.DataFrame, seeds: int = 3) -> dict[str, Any]:
+    """Simulate the calibrated scenario's order stream on ``seeds`` seeds (the orders its runs
+    would place, ``sim.trace.synthetic_history``) and test it against the history, part by
+    part, with ``BACKTEST_TOLERANCES``. Returns per part its statistic, tolerance, whether it
+    passed and, if not, why; ``ok`` if every part passed."""
+    from scipy.stats import chisquare, ks_2samp
+
+    from sim.trace import synthetic_history
+
+    tol = BACKTEST_TOLERANCES
+    obs_orders, obs_lines = _stream(history)
+    start = pd.to_datetime(history["t"]).min().floor("D")
+    sims = []
+    for seed in range(1, seeds + 1):
+        sim_h = synthetic_history(cal.scenario, seed, seconds=True)
+        sim_h = sim_h.assign(
+            t=start + pd.to_timedelta(sim_h["created"].astype(float), unit="s"),
+            order_id=sim_h["order_id"] + f"/{seed}",
+        )
+        sims.append(_stream(sim_h.drop(columns="created")))
+    parts: dict[str, Any] = {}
+    # hour-of-week counts of all orders
+    bins = np.arange(0, cal.scenario.scenario.duration + HOUR, HOUR)
+    obs_h = np.histogram(obs_orders["s"], bins)[0].astype(float)
+    sim_h_mean = np.mean([np.histogram(o["s"], bins)[0] for o, _ in sims], axis=0)
+    sel = sim_h_mean >= 5
+    stat = chisquare(obs_h[sel], sim_h_mean[sel] * obs_h[sel].sum() / sim_h_mean[sel].sum())
+    parts["hourly"] = {
+        "statistic": "Pearson chi-square of hourly order counts against the simulated mean",
+        "value": float(stat.pvalue), "tolerance": f"p >= {tol['hourly_p_value']}",
+        "ok": bool(stat.pvalue >= tol["hourly_p_value"]),
+        "why": "the history's hourly counts vary more than the fitted rates allow (peaks or "
+        "bursts the daily x weekly profile cannot express)",
+    }  # fmt: skip
+    worst_ia, worst_ch = 0.0, ""
+    for ch, g in obs_orders.groupby("channel"):
+        a = np.diff(np.sort(g["s"].to_numpy()))
+        b = np.concatenate(
+            [np.diff(np.sort(o[o["channel"] == ch]["s"].to_numpy())) for o, _ in sims]
+        )
+        if a.size > 1 and b.size > 1:
+            d = float(ks_2samp(a, b).statistic)
+            if d > worst_ia:
+                worst_ia, worst_ch = d, str(ch)
+    parts["interarrival"] = {
+        "statistic": "two-sample KS distance of inter-arrival times (worst channel)",
+        "value": worst_ia, "channel": worst_ch, "tolerance": f"<= {tol['interarrival_ks']}",
+        "ok": worst_ia <= tol["interarrival_ks"],
+        "why": f"{worst_ch}: arrivals are not Poisson at the fitted rates (clustered orders?)",
+    }  # fmt: skip
+    obs_share = np.sort(obs_lines.groupby("sku").size().to_numpy(float))[::-1]
+    sim_lines = pd.concat([ln for _, ln in sims])
+    sim_share = np.sort(sim_lines.groupby("sku").size().to_numpy(float))[::-1]
+    n = max(obs_share.size, sim_share.size)
+    cum = [np.cumsum(np.pad(x, (0, n - x.size))) / x.sum() for x in (obs_share, sim_share)]
+    ks = float(np.max(np.abs(cum[0] - cum[1])))
+    parts["sku_shares"] = {
+        "statistic": "KS distance of SKU shares over ranks", "value": ks,
+        "tolerance": f"<= {tol['sku_ks']}", "ok": ks <= tol["sku_ks"],
+        "why": "SKU popularity is not a Zipf law (a fitted exponent cannot follow the head "
+        "and the tail at once)",
+    }  # fmt: skip
+    worst_rel, worst_what = 0.0, ""
+    sim_orders = pd.concat([o for o, _ in sims])
+    for ch in obs_orders["channel"].unique():
+        pairs = (
+            ("lines per order", obs_orders[obs_orders["channel"] == ch]["lines"],
+             sim_orders[sim_orders["channel"] == ch]["lines"]),
+            ("units per line", obs_lines[obs_lines["channel"] == ch]["quantity"],
+             sim_lines[sim_lines["channel"] == ch]["quantity"]),
+        )  # fmt: skip
+        for what, a, b in pairs:
+            if len(a) and len(b):
+                rel = abs(float(b.mean()) - float(a.mean())) / float(a.mean())
+                if rel > worst_rel:
+                    worst_rel, worst_what = rel, f"{ch}: {what}"
+    parts["order_sizes"] = {
+        "statistic": "relative difference of mean lines per order and units per line "
+        "(worst channel)", "value": worst_rel, "where": worst_what,
+        "tolerance": f"<= {tol['size_rel']}", "ok": worst_rel <= tol["size_rel"],
+        "why": f"{worst_what}: the simulated mean differs from the history's",
+    }  # fmt: skip
+    for p in parts.values():
+        if p["ok"]:
+            p["why"] = ""
+    return {"seeds": seeds, "parts": parts, "ok": all(p["ok"] for p in parts.values())}
