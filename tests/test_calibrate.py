@@ -99,8 +99,14 @@ def test_shopify_export_and_customer_columns_are_never_copied(
             content = f.read_text()
             assert "Secret" not in content and "Private" not in content, f.name
     sku_map = pd.read_csv(out / "sku_map.csv")
-    assert list(sku_map["sku"]) == ["A-1", "C-3", "B-2"] or sku_map["sku"].iloc[0] == "A-1"
+    assert list(sku_map["sku"]) == ["A-1", "B-2", "C-3"]
     assert sim.load_scenario(out / "scenario.toml").catalogue.skus == 3
+    # the history itself replays on the fitted scenario: every unit demanded, at its time
+    replay = sim.run(out / "replay.toml", "oracle", 1, keep_history=False)
+    assert replay.metrics["units_demanded"] == 7
+    trace = pd.read_parquet(out / "trace.parquet")
+    assert list(trace.columns) == ["order_id", "created", "channel", "sku", "quantity"]
+    assert trace["sku"].tolist() == [0, 1, 0, 2]  # ranks by lines; ties by SKU code
 
 
 @pytest.mark.parametrize(
@@ -157,3 +163,42 @@ def test_the_backtest_passes_a_good_fit_and_names_what_fails_in_a_bad_one(
     assert code == 1
     assert "back-test hourly" in err and "FAIL: the history's hourly counts" in err
     assert (tmp_path / "b" / "calibration.html").is_file()  # the report says why, too
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "calibration"
+
+
+def test_the_example_data_is_what_its_script_writes(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_example", EXAMPLE / "make_example.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(tmp_path)
+    for name in ("orders_export.csv", "latencies.csv"):
+        assert (tmp_path / name).read_bytes() == (EXAMPLE / name).read_bytes(), name
+
+
+def test_the_example_export_is_fitted_back_to_its_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cal"
+    code, _, err = cli(
+        ["calibrate", str(EXAMPLE / "orders_export.csv"), "--format", "shopify",
+         "--channel", "shop-main", "--latency", str(EXAMPLE / "latencies.csv"),
+         "--out", str(out)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    fitted = sim.load_scenario(out / "scenario.toml")
+    (shop,) = [c for c in fitted.channels if c.name == "shop-main"]
+    # two days (Monday, Tuesday) cannot fit a weekly profile: the rate is those days' level
+    weekly = np.asarray(sim.load_scenario("peak_week").demand.weekly_profile)
+    level = weekly[:2].mean() / weekly.mean()
+    assert shop.orders_per_hour == pytest.approx(120.0 * level, rel=0.05)
+    assert shop.lines_per_order == pytest.approx(1.6, rel=0.05)
+    assert shop.units_per_line == pytest.approx(1.3, rel=0.05)
+    assert fitted.catalogue.zipf == pytest.approx(0.9, abs=0.05)
+    text = (out / "scenario.toml").read_text() + (out / "calibration.json").read_text()
+    assert "Gallagher" not in text  # a Faker customer of the export: never copied

@@ -27,7 +27,10 @@ and units per line against their geometric laws (chi-square), and each latency's
 quantiles against the measured ones.
 
 Output folder (``--out``, the same rules as every results folder): ``scenario.toml``,
-``sku_map.csv``, ``calibration.json``, ``calibration.html`` and its PNGs.
+``sku_map.csv``, ``calibration.json``, ``calibration.html`` and its PNGs, and the history
+itself for trace-driven replay: ``trace.parquet`` (SKU codes as indexes by rank, times in
+seconds since the scenario start) and ``replay.toml`` (the fitted scenario with
+``demand.source = "trace"``).
 """
 
 from __future__ import annotations
@@ -159,6 +162,7 @@ class Calibration:
     fit: dict[str, Any]
     figures: dict[str, bytes] = field(default_factory=dict)
     backtest: dict[str, Any] | None = None
+    trace: pd.DataFrame | None = None  # the history by SKU index, for replay
 
 
 def _geometric_chi2(values: np.ndarray, mean: float) -> dict[str, float]:
@@ -245,7 +249,7 @@ def calibrate(
         ),
     }  # fmt: skip
     # SKU popularity
-    shares = history.groupby("sku")["quantity"].size().sort_values(ascending=False)
+    shares = history.groupby("sku")["quantity"].size().sort_values(ascending=False, kind="stable")
     zipf = _zipf_mle(shares.to_numpy(float))
     ranks = np.arange(1, shares.size + 1, dtype=float)
     law = ranks**-zipf / np.sum(ranks**-zipf)
@@ -314,7 +318,15 @@ def calibrate(
             {"field": path, "quantiles": q.tolist(), "measured": want.tolist(),
              "fitted": got.tolist(), "max_rel_error": float(np.max(np.abs(got - want) / want))}
         )  # fmt: skip
-    cal = Calibration(raw, sc, sku_map, fitted, fit)
+    index = {code: i for i, code in enumerate(shares.index)}  # rank r -> SKU index r - 1
+    trace = pd.DataFrame(
+        {"order_id": history["order_id"].to_numpy(),
+         "created": ((t - start).dt.total_seconds()).to_numpy(),
+         "channel": history["channel"].to_numpy(),
+         "sku": history["sku"].map(index).to_numpy(np.int64),
+         "quantity": history["quantity"].to_numpy(np.int64)}
+    )  # fmt: skip
+    cal = Calibration(raw, sc, sku_map, fitted, fit, trace=trace)
     cal.figures = _figures(counts, model, exposure, shares.to_numpy(float), law, latencies, sc)
     return cal
 
@@ -456,6 +468,18 @@ def write_calibration(out: Path, cal: Calibration) -> Path:
             "# written by syncsim calibrate (docs/calibrate.md)\n" + tomli_w.dumps(cal.raw)
         )
         cal.sku_map.to_csv(tmp / "sku_map.csv", index=False)
+        if cal.trace is not None:  # the history itself, replayable on the fitted scenario
+            cal.trace.to_parquet(tmp / "trace.parquet", index=False)
+            replay = {
+                "extends": "scenario.toml",
+                "scenario": {"id": cal.scenario.id.replace("-v", "_replay-v", 1),
+                             "description": "the calibrated history replayed exactly"},
+                "demand": {"source": "trace", "trace": {"file": "trace.parquet"}},
+            }  # fmt: skip
+            (tmp / "replay.toml").write_text(
+                "# the history replayed on the fitted scenario (docs/calibrate.md)\n"
+                + tomli_w.dumps(replay)
+            )
         (tmp / "calibration.json").write_text(
             json.dumps(
                 _finite({"fitted": cal.fitted, "fit": cal.fit, "backtest": cal.backtest}),
