@@ -202,3 +202,41 @@ def test_the_example_export_is_fitted_back_to_its_scenario(
     assert fitted.catalogue.zipf == pytest.approx(0.9, abs=0.05)
     text = (out / "scenario.toml").read_text() + (out / "calibration.json").read_text()
     assert "Gallagher" not in text  # a Faker customer of the export: never copied
+
+
+def test_an_erp_export_and_a_mapping_file_name_the_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    erp = pd.DataFrame(
+        {"Document No": ["SO1", "SO1", "SO2"],
+         "Order Date": ["2026-11-23 08:00", "2026-11-23 08:00", "2026-11-23 09:00"],
+         "Sales Channel": ["b2b-portal"] * 3, "Item No": ["X", "Y", "X"],
+         "Quantity": ["10", "4", "6"], "Customer": ["ACME Corp"] * 3}
+    )  # fmt: skip
+    erp.to_csv(tmp_path / "sales.csv", index=False)
+    got = read_history(tmp_path / "sales.csv", "erp")
+    assert list(got["channel"]) == ["b2b-portal"] * 3 and got["quantity"].sum() == 20
+    mine = erp.rename(columns={"Document No": "doc", "Item No": "item"})
+    mine.to_csv(tmp_path / "mine.csv", index=False)
+    mapping = tmp_path / "map.toml"
+    mapping.write_text(
+        '[columns]\norder_id = "doc"\ncreated = "Order Date"\nchannel = "Sales Channel"\n'
+        'sku = "item"\nquantity = "Quantity"\n'
+    )
+    assert read_history(tmp_path / "mine.csv", str(mapping)).equals(got)
+    mapping.write_text('[columns]\norder_id = "doc"\nsku = "item"\n')
+    code, _, err = cli(["calibrate", str(tmp_path / "mine.csv"), "--format", str(mapping),
+                        "--out", str(tmp_path / "o")], capsys)  # fmt: skip
+    assert code == 2 and "columns.created: missing" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_amazon_order_report_is_read_as_tab_separated_text(tmp_path: Path) -> None:
+    path = tmp_path / "orders.txt"
+    path.write_text(
+        "amazon-order-id\tpurchase-date\tsku\tquantity-purchased\tbuyer-name\n"
+        "111-1\t2026-11-23T08:00:00+00:00\tA\t2\tSomeone\n"
+        "111-2\t2026-11-23T09:30:00+00:00\tB\t1\tSomeone Else\n"
+    )
+    got = read_history(path, "amazon", "marketplace")
+    assert list(got["sku"]) == ["A", "B"] and list(got["quantity"]) == [2, 1]
+    assert set(got["channel"]) == {"marketplace"} and "buyer-name" not in got.columns

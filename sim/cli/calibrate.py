@@ -26,7 +26,11 @@ def calibrate_cmd(
     orders: Annotated[Path, typer.Argument(help="Order history: CSV or Parquet, a row per line.")],
     format_: Annotated[
         str,
-        typer.Option("--format", help=f"The export's columns: {', '.join(FORMATS)}."),
+        typer.Option(
+            "--format",
+            help=f"The export's columns: {', '.join(FORMATS)}, or a MAPPING.toml file "
+            "(a [columns] table: order_id, created, channel, sku, quantity -> your names).",
+        ),
     ] = "generic",
     channel: Annotated[
         str | None,

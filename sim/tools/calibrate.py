@@ -3,7 +3,8 @@ a validated scenario, with a report of how well each part fits.
 
 Input, all local: an order history (CSV or Parquet, one row per order line) in one of the
 ``FORMATS`` (``generic``: order_id, created, channel, sku, quantity; ``shopify``: Shopify's
-orders export; ``amazon``: Amazon's order report), and optionally measured latencies (CSV:
+orders export; ``amazon``: Amazon's order report; ``erp``: a generic ERP sales-line export)
+or a mapping file (``mapping_of``), and optionally measured latencies (CSV:
 ``system``, ``seconds``; system ``erp`` or a channel name). Customer columns are never read.
 
 What is fitted (on the model syncsim simulates, so the fit is what a run will use):
@@ -56,6 +57,7 @@ __all__ = [
     "CalibrationError",
     "backtest",
     "calibrate",
+    "mapping_of",
     "read_history",
     "read_latencies",
     "write_calibration",
@@ -69,7 +71,42 @@ FORMATS: dict[str, dict[str, str | None]] = {
                 "sku": "Lineitem sku", "quantity": "Lineitem quantity"},
     "amazon": {"order_id": "amazon-order-id", "created": "purchase-date", "channel": None,
                "sku": "sku", "quantity": "quantity-purchased"},
+    # a generic ERP sales-line export (document, date, sales channel, item, quantity)
+    "erp": {"order_id": "Document No", "created": "Order Date", "channel": "Sales Channel",
+            "sku": "Item No", "quantity": "Quantity"},
 }  # fmt: skip
+NEEDED = ("order_id", "created", "channel", "sku", "quantity")
+
+
+def mapping_of(fmt: str) -> dict[str, str | None]:
+    """A built-in format's columns, or those of a mapping file (``MAPPING.toml``: a
+    ``[columns]`` table naming, for order_id, created, sku and quantity, the export's
+    column; channel too, unless ``--channel`` gives it)."""
+    if fmt in FORMATS:
+        return FORMATS[fmt]
+    if not fmt.endswith(".toml"):
+        raise CalibrationError(
+            f"--format {fmt}: expected one of {', '.join(FORMATS)} or a MAPPING.toml file"
+        )
+    from sim.scenario import read_toml
+
+    table = read_toml(Path(fmt), CalibrationError).get("columns")
+    if not isinstance(table, dict):
+        raise CalibrationError(f"{fmt}: expected a [columns] table")
+    unknown = sorted(set(table) - set(NEEDED))
+    if unknown:
+        raise CalibrationError(f"{fmt}: columns.{unknown[0]}: not one of {', '.join(NEEDED)}")
+    out: dict[str, str | None] = {}
+    for key in NEEDED:
+        value = table.get(key)
+        if value is None and key != "channel":
+            raise CalibrationError(f"{fmt}: columns.{key}: missing (the export's column name)")
+        if value is not None and not isinstance(value, str):
+            raise CalibrationError(f"{fmt}: columns.{key}: expected a column name (text)")
+        out[key] = value
+    return out
+
+
 HOUR = 3600.0
 MAX_LATENCY_SAMPLES = 5000
 
@@ -105,9 +142,7 @@ def _row_error(path: Path, frame: pd.DataFrame, mask: Any, column: str, what: st
 def read_history(path: Path, fmt: str = "generic", channel: str | None = None) -> pd.DataFrame:
     """The order lines of an export: order_id, t (UTC-naive timestamps), channel, sku (text),
     quantity. ``channel`` names the channel of formats that have none (Shopify, Amazon)."""
-    if fmt not in FORMATS:
-        raise CalibrationError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-    cols = FORMATS[fmt]
+    cols = mapping_of(fmt)
     raw = _read_any(path)
     missing = [c for c in cols.values() if c is not None and c not in raw.columns]
     if missing:
