@@ -43,7 +43,7 @@ class Wms(OwnClock):
         rng: np.random.Generator,
         returns: Returns,
         shrink: Shrink,
-        channel_kinds: Sequence[str],
+        return_rates: Sequence[float],
     ) -> None:
         self.env = env
         self.ledger = ledger
@@ -53,7 +53,7 @@ class Wms(OwnClock):
         self.rng = rng
         self.returns = returns
         self.shrink_spec = shrink
-        self.channel_kinds = list(channel_kinds)
+        self.return_rates = list(return_rates)  # per channel index
         shape = ledger.initial.shape
         self.picked = np.zeros(shape, np.int64)  # picked, not yet shipped
         self.released = np.zeros(shape, np.int64)  # released, not yet shipped or shorted
@@ -163,7 +163,7 @@ class Wms(OwnClock):
         self._emit(Movement("ship", loc, sku, qty, self.env.now, seqs, line=line))
         ret = self.returns
         if ret.enabled:
-            rate = ret.rate.get(self.channel_kinds[line.channel], 0.0)
+            rate = self.return_rates[line.channel]
             back = int(self.rng.binomial(qty, rate)) if rate > 0 else 0
             if back:
                 self._after(ret.delay, self._return_arrives, loc, sku, back)

@@ -6,7 +6,9 @@ t = 0 can be a Monday 00:00 or a Friday 18:00). The demand multiplier at time t 
     daily[hour of day] * weekly[day of week] * product of active peak multipliers
 
 with the daily and weekly weights normalised to mean 1, so a channel's ``orders_per_hour`` is
-its long-run mean rate outside peaks. The multiplier is piecewise constant by the hour.
+its long-run mean rate outside peaks. A channel with its own ``hour_of_week`` weights (168, from
+Monday 00:00, normalised to mean 1) uses them instead of daily x weekly (``for_week``). The
+multiplier is piecewise constant by the hour.
 """
 
 from __future__ import annotations
@@ -37,12 +39,20 @@ class Calendar:
         self.start = start
         d = np.asarray(daily, dtype=float)
         w = np.asarray(weekly, dtype=float)
-        self._daily = d / d.mean()
-        self._weekly = w / w.mean()
+        # the hour-of-week weights, Monday 00:00 first
+        self._week = np.outer(w / w.mean(), d / d.mean()).ravel()
         midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
         # seconds from the Monday 00:00 of the start's week to t = 0
         self._offset = (start - midnight).total_seconds() + start.weekday() * DAY
         self._peaks = [(p.start, p.start + p.duration, p.multiplier) for p in peaks]
+
+    def for_week(self, weights: Sequence[float]) -> Calendar:
+        """This calendar (start, peaks) with its own 168 hour-of-week weights."""
+        out = Calendar.__new__(Calendar)
+        out.__dict__.update(self.__dict__)
+        wk = np.asarray(weights, dtype=float)
+        out._week = wk / wk.mean()
+        return out
 
     def to_datetime(self, t: float) -> dt.datetime:
         return self.start + dt.timedelta(seconds=float(t))
@@ -51,7 +61,7 @@ class Calendar:
         """Demand multiplier at each simulated time in ``t`` (vectorised)."""
         week_s = (np.asarray(t, dtype=float) + self._offset) % (7 * DAY)
         hour = (week_s // HOUR).astype(np.int64)
-        m = self._daily[hour % 24] * self._weekly[hour // 24]
+        m = self._week[hour]
         for a, b, mult in self._peaks:
             m = np.where((t >= a) & (t < b), m * mult, m)
         return m
@@ -63,7 +73,7 @@ class Calendar:
             hours = np.array([a])
         week_s = (hours + self._offset) % (7 * DAY)
         hour = (week_s // HOUR).astype(np.int64)
-        bound = float((self._daily[hour % 24] * self._weekly[hour // 24]).max())
+        bound = float(self._week[hour].max())
         for pa, pb, mult in self._peaks:
             if pa < b and pb > a and mult > 1:
                 bound *= mult

@@ -4,20 +4,24 @@ Order arrivals per channel are a non-homogeneous Poisson process with rate
 ``orders_per_hour * calendar.multiplier(t)``, sampled by thinning one simulated day at a time
 (vectorised: candidates at the day's maximum rate, each kept with probability
 rate(t) / max rate). Each order has a geometric number of lines (mean ``lines_per_order``),
-each line a SKU drawn by Zipf popularity and a geometric quantity (mean ``units_per_line``;
-B2B portals set large means). One SimPy timeout per order, no process per SKU.
+each line a SKU drawn by the channel's popularity (Zipf, or the catalogue file's shares) and a
+geometric quantity (mean ``units_per_line``; B2B portals set large means); a channel with an
+empirical ``lines_law`` or ``units_law`` draws from it instead. A channel's ``hour_of_week``
+weights replace the scenario's daily x weekly profile for it. One SimPy timeout per order, no
+process per SKU.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from sim.calendar import DAY, Calendar
 from sim.schema import Channel as ChannelSpec
-from sim.schema import ScriptedOrder
+from sim.schema import CountLaw, Scenario, ScriptedOrder
 
 
 class Storefront(Protocol):
@@ -30,7 +34,16 @@ class Storefront(Protocol):
         """A customer wants ``qtys[i]`` of ``skus[i]``."""
 
 
-__all__ = ["DemandDay", "Storefront", "customers", "draw_day", "scripted_customers"]
+__all__ = [
+    "ChannelDemand",
+    "Counts",
+    "DemandDay",
+    "Storefront",
+    "channel_demands",
+    "customers",
+    "draw_day",
+    "scripted_customers",
+]
 
 
 class DemandDay:
@@ -53,14 +66,35 @@ def _geometric(rng: np.random.Generator, mean: float, size: int) -> np.ndarray:
     return rng.geometric(1.0 / mean, size).astype(np.int64)
 
 
+class Counts:
+    """A law of whole numbers >= 1: geometric with a mean, or an empirical ``CountLaw``."""
+
+    __slots__ = ("_cdf", "_values", "mean")
+
+    def __init__(self, mean: float, law: CountLaw | None = None) -> None:
+        self.mean = law.mean if law is not None else mean
+        self._values: np.ndarray | None = None
+        self._cdf = np.zeros(0)
+        if law is not None:
+            self._values = np.asarray(law.values, np.int64)
+            cdf = np.cumsum(np.asarray(law.weights, float))
+            self._cdf = cdf / cdf[-1]
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        if self._values is None:
+            return _geometric(rng, self.mean, size)
+        i = np.searchsorted(self._cdf, rng.random(size), side="right")
+        return self._values[np.minimum(i, self._values.size - 1)]
+
+
 def draw_day(
     rng: np.random.Generator,
     calendar: Calendar,
     start: float,
     end: float,
     orders_per_hour: float,
-    lines_per_order: float,
-    units_per_line: float,
+    lines: Counts,
+    units: Counts,
     popularity_cdf: np.ndarray,
 ) -> DemandDay:
     """Arrivals in [start, end) by thinning, with their lines."""
@@ -72,41 +106,61 @@ def draw_day(
         keep = rng.random(n) * bound < calendar.multiplier(t) * base
         t = t[keep]
     k = t.size
-    n_lines = _geometric(rng, lines_per_order, k)
+    n_lines = lines.draw(rng, k)
     bounds = np.zeros(k + 1, np.int64)
     np.cumsum(n_lines, out=bounds[1:])
     total = int(bounds[-1])
     u = rng.random(total)
     skus = np.minimum(np.searchsorted(popularity_cdf, u, side="right"), popularity_cdf.size - 1)
-    qtys = _geometric(rng, units_per_line, total)
+    qtys = units.draw(rng, total)
     return DemandDay(t, bounds, skus.astype(np.int64), qtys)
+
+
+@dataclass(frozen=True)
+class ChannelDemand:
+    """What one channel's customers are drawn from: its rate, its calendar (the scenario's,
+    or its own hour-of-week weights), its SKU popularity and its order-size laws."""
+
+    orders_per_hour: float
+    calendar: Calendar
+    popularity_cdf: np.ndarray
+    lines: Counts
+    units: Counts
+
+    def day(self, rng: np.random.Generator, start: float, end: float) -> DemandDay:
+        return draw_day(
+            rng, self.calendar, start, end, self.orders_per_hour, self.lines, self.units,
+            self.popularity_cdf,
+        )  # fmt: skip
+
+
+def channel_demands(
+    sc: Scenario, calendar: Calendar, popularity: Sequence[np.ndarray]
+) -> list[ChannelDemand]:
+    """Each channel's ``ChannelDemand`` (``popularity[c]``: channel c's SKU weights)."""
+    out = []
+    for ch, weights in zip(sc.channels, popularity, strict=True):
+        cdf = np.cumsum(weights)
+        cdf /= cdf[-1]
+        cal = calendar if ch.hour_of_week is None else calendar.for_week(ch.hour_of_week)
+        lines = Counts(ch.lines_per_order, ch.lines_law)
+        units = Counts(ch.units_per_line, ch.units_law)
+        out.append(ChannelDemand(ch.orders_per_hour, cal, cdf, lines, units))
+    return out
 
 
 def customers(
     env: Any,
     channel: Storefront,
-    calendar: Calendar,
-    popularity: np.ndarray,
+    demand: ChannelDemand,
     rng: np.random.Generator,
     duration: float,
 ) -> Generator[Any, Any, None]:
     """SimPy process: the customers of one channel, until ``duration``."""
-    spec = channel.spec
-    cdf = np.cumsum(popularity)
-    cdf /= cdf[-1]
     day_start = 0.0
     while day_start < duration:
         day_end = min(day_start + DAY, duration)
-        day = draw_day(
-            rng,
-            calendar,
-            day_start,
-            day_end,
-            spec.orders_per_hour,
-            spec.lines_per_order,
-            spec.units_per_line,
-            cdf,
-        )
+        day = demand.day(rng, day_start, day_end)
         skus = day.skus.tolist()
         qtys = day.qtys.tolist()
         b = day.bounds.tolist()

@@ -4,6 +4,10 @@ SKU ``i`` has popularity rank ``i`` (SKU 0 sells most), with Zipf weights ``1 / 
 Names and categories come from Faker seeded by the run's own stream, so reports read like a
 real business and the same seed gives the same catalogue. Names are built lazily (a
 100,000-SKU catalogue costs nothing until a report asks for names).
+
+With a catalogue file (``sim.business``) its codes, names, prices and popularity weights
+(run-wide and per channel) replace the drawn ones; the draws still happen, so the streams
+after them are the same.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from functools import cached_property
 import numpy as np
 from faker import Faker
 
+from sim.business import CatalogueFile
 from sim.schema import Catalogue as CatalogueSpec
 
 __all__ = ["Catalogue"]
@@ -21,9 +26,12 @@ __all__ = ["Catalogue"]
 class Catalogue:
     """SKU attributes for one run."""
 
-    def __init__(self, spec: CatalogueSpec, rng: np.random.Generator) -> None:
+    def __init__(
+        self, spec: CatalogueSpec, rng: np.random.Generator, own: CatalogueFile | None = None
+    ) -> None:
         self.spec = spec
         self.n = spec.skus
+        self.own = own
         ranks = np.arange(1, self.n + 1, dtype=float)
         w = ranks ** (-spec.zipf)
         self.popularity = w / w.sum()
@@ -32,6 +40,18 @@ class Catalogue:
         )
         self.category_of = rng.integers(0, spec.categories, self.n)
         self._faker_seed = int(rng.integers(0, 2**31 - 1))
+        if own is not None:
+            if "" in own.shares:
+                self.popularity = own.shares[""] / own.shares[""].sum()
+            if own.prices is not None:
+                self.prices = np.round(own.prices, 2)
+
+    def popularity_of(self, channel: str) -> np.ndarray:
+        """The SKU weights a channel's customers draw from (summing to 1)."""
+        if self.own is not None and channel in self.own.shares:
+            w = self.own.shares[channel]
+            return w / w.sum()
+        return self.popularity
 
     @cached_property
     def _faker(self) -> Faker:
@@ -41,6 +61,8 @@ class Catalogue:
 
     @cached_property
     def codes(self) -> list[str]:
+        if self.own is not None:
+            return list(self.own.codes)
         return [f"SKU-{i:06d}" for i in range(self.n)]
 
     @cached_property
@@ -55,6 +77,8 @@ class Catalogue:
 
     @cached_property
     def names(self) -> list[str]:
+        if self.own is not None and self.own.names is not None:
+            return list(self.own.names)
         fake = self._faker
         adjectives = [fake.color_name() for _ in range(64)]
         nouns = [fake.word().title() for _ in range(256)]

@@ -118,7 +118,7 @@ def read_toml(path: Path, error: type[Exception] = ValueError) -> dict[str, Any]
 def read_raw(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The file's TOML as a dict, with ``extends`` resolved."""
     data = read_toml(path, ScenarioError)
-    _anchor_trace(data, path)
+    _anchor_files(data, path)
     base_ref = data.pop("extends", None)
     if base_ref is None:
         return data
@@ -132,13 +132,20 @@ def read_raw(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return _merge(base, data)
 
 
-def _anchor_trace(data: dict[str, Any], path: Path) -> None:
-    """A trace file named in a scenario file is relative to that file."""
-    trace = data.get("demand", {}).get("trace") if isinstance(data.get("demand"), dict) else None
-    if isinstance(trace, dict) and isinstance(trace.get("file"), str):
-        f = Path(trace["file"]).expanduser()
-        if not f.is_absolute():
-            trace["file"] = str((path.parent / f).resolve())
+_DATA_FILES = (("demand", "trace", "file"), ("catalogue", "file"), ("stock", "snapshot"))
+
+
+def _anchor_files(data: dict[str, Any], path: Path) -> None:
+    """A data file named in a scenario file (trace, catalogue, stock snapshot) is relative to
+    that file."""
+    for keys in _DATA_FILES:
+        node: Any = data
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(keys[-1]), str):
+            f = Path(node[keys[-1]]).expanduser()
+            if not f.is_absolute():
+                node[keys[-1]] = str((path.parent / f).resolve())
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ __all__ = [
     "Channel",
     "ChannelApi",
     "Costs",
+    "CountLaw",
     "Demand",
     "Erp",
     "ErpApi",
@@ -74,11 +75,21 @@ class ScenarioMeta(_Model):
 
 
 class Catalogue(_Model):
+    """The SKUs: drawn (Zipf popularity, log-uniform prices), or a distributor's own
+    catalogue file (``sim.business``: one row per SKU with its code, and optionally name,
+    price and popularity weights per channel), which then gives codes, names, prices and
+    popularity; ``skus`` must then be its row count."""
+
     skus: Int = Field(ge=1, le=10_000_000)
     zipf: Real = Field(1.0, ge=0, le=10, description="popularity exponent; 0 = uniform")
     price_low: Real = Field(5.0, gt=0, le=1e9)
     price_high: Real = Field(250.0, gt=0, le=1e9)
     categories: Int = Field(12, ge=1, le=100_000)
+    file: str | None = Field(
+        None,
+        description="CSV or Parquet: code[, name, price, share, share:CHANNEL]; "
+        "relative to the scenario file",
+    )
 
 
 class Location(_Model):
@@ -110,13 +121,51 @@ class ChannelApi(_Model):
     bulk_limit: Int = Field(250, ge=1, le=10**7, description="items per inventory write")
 
 
+class CountLaw(_Model):
+    """An empirical law of whole numbers >= 1 (lines per order, units per line): each of
+    ``values`` with probability proportional to its weight."""
+
+    values: list[Int] = Field(min_length=1, max_length=100_000)
+    weights: list[Real] = Field(min_length=1, max_length=100_000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CountLaw:
+        if len(self.values) != len(self.weights):
+            raise ValueError(
+                f"values and weights differ in length ({len(self.values)}, {len(self.weights)})"
+            )
+        if any(v < 1 for v in self.values):
+            raise ValueError("values must be whole numbers >= 1")
+        if any(b <= a for a, b in zip(self.values, self.values[1:], strict=False)):
+            raise ValueError("values must be strictly increasing")
+        if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
+            raise ValueError("weights must be >= 0 with a positive sum")
+        return self
+
+    @property
+    def mean(self) -> float:
+        total = sum(self.weights)
+        return sum(v * w for v, w in zip(self.values, self.weights, strict=True)) / total
+
+
 class Channel(_Model):
     name: str = Field(min_length=1)
     kind: Literal["storefront", "marketplace", "b2b"]
     locations: list[str] = Field(min_length=1, description="locations serving it, in priority")
     orders_per_hour: Real = Field(ge=0, le=1e6, description="mean rate before profiles and peaks")
-    lines_per_order: Real = Field(1.3, ge=1, le=1000)
-    units_per_line: Real = Field(1.2, ge=1, le=1e6)
+    lines_per_order: Real = Field(1.3, ge=1, le=1000, description="mean of a geometric law")
+    units_per_line: Real = Field(1.2, ge=1, le=1e6, description="mean of a geometric law")
+    lines_law: CountLaw | None = Field(
+        None, description="an empirical law of lines per order, instead of the geometric"
+    )
+    units_law: CountLaw | None = Field(
+        None, description="an empirical law of units per line, instead of the geometric"
+    )
+    hour_of_week: list[Real] | None = Field(
+        None,
+        description="168 rate weights from Monday 00:00 (normalised to mean 1), instead of "
+        "demand.daily_profile x demand.weekly_profile",
+    )
     accept_rule: Literal["full", "partial", "backorder"] = "full"
     handoff_delay: Dist = Field(default_factory=_zero)
     pending_period: Dist = Field(default_factory=_zero)
@@ -126,6 +175,26 @@ class Channel(_Model):
         description="platform behaviour and limits (a name or a table with parameters: "
         "shopify, adobe_commerce, bigcommerce, amazon, or a plug-in's); fields set in [api] win",
     )
+
+    @field_validator("hour_of_week")
+    @classmethod
+    def _week(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None:
+            if len(v) != 168:
+                raise ValueError(f"needs 168 hourly weights (7 x 24), got {len(v)}")
+            if min(v) < 0 or sum(v) <= 0:
+                raise ValueError("weights must be >= 0 with a positive sum")
+        return v
+
+    @property
+    def mean_lines(self) -> float:
+        """Mean lines per order of the law a run draws from."""
+        return self.lines_law.mean if self.lines_law is not None else self.lines_per_order
+
+    @property
+    def mean_units(self) -> float:
+        """Mean units per line of the law a run draws from."""
+        return self.units_law.mean if self.units_law is not None else self.units_per_line
 
     @model_validator(mode="after")
     def _preset_fits_kind(self) -> Channel:
@@ -297,12 +366,18 @@ class Erp(_Model):
 
 
 class Stock(_Model):
-    """Initial stock: days of expected demand, drawn uniformly per SKU and location."""
+    """Initial stock: days of expected demand, drawn uniformly per SKU and location; or a
+    stock snapshot file (``sim.business``: sku, location, on_hand; a pair it does not list
+    starts at 0)."""
 
     cover_days_low: Real = Field(3.0, ge=0, le=3650)
     cover_days_high: Real = Field(15.0, ge=0, le=3650)
     min_units: Count = 1
     fixed_units: Count | None = Field(None, description="same quantity everywhere")
+    snapshot: str | None = Field(
+        None,
+        description="CSV or Parquet: sku, location, on_hand; relative to the scenario file",
+    )
 
 
 class Returns(_Model):
@@ -318,7 +393,8 @@ class Returns(_Model):
     enabled: Flag = False
     counted: Literal["after_qc", "at_receipt"] = "after_qc"
     rate: dict[str, Real] = Field(
-        default_factory=lambda: {"storefront": 0.08, "marketplace": 0.05, "b2b": 0.02}
+        default_factory=lambda: {"storefront": 0.08, "marketplace": 0.05, "b2b": 0.02},
+        description="share of shipped units returned, by channel kind or channel name",
     )
     delay: Dist = Field(default_factory=lambda: Fixed(value=5 * 86400.0))
     qc_delay: Dist = Field(default_factory=lambda: Fixed(value=86400.0))
@@ -327,12 +403,14 @@ class Returns(_Model):
     @field_validator("rate")
     @classmethod
     def _rates(cls, v: dict[str, float]) -> dict[str, float]:
-        for kind, r in v.items():
-            if kind not in ("storefront", "marketplace", "b2b"):
-                raise ValueError(f"unknown channel kind {kind!r}")
+        for key, r in v.items():
             if not 0 <= r <= 1:
-                raise ValueError(f"return rate for {kind} must be in [0, 1], got {r}")
+                raise ValueError(f"return rate for {key} must be in [0, 1], got {r}")
         return v
+
+    def rate_of(self, channel: Channel) -> float:
+        """The channel's return rate: by its name if ``rate`` names it, else by its kind."""
+        return self.rate.get(channel.name, self.rate.get(channel.kind, 0.0))
 
 
 class Transfers(_Model):
@@ -474,6 +552,11 @@ class Scenario(_Model):
                     raise ValueError(
                         f"channels.{i}.locations: unknown location {loc!r} (known: {names})"
                     )
+        for key in self.returns.rate:
+            if key not in ("storefront", "marketplace", "b2b") and key not in chans:
+                raise ValueError(
+                    f"returns.rate: {key!r} is neither a channel kind nor a channel ({chans})"
+                )
         for i, o in enumerate(self.demand.scripted):
             if o.channel not in chans:
                 raise ValueError(f"demand.scripted.{i}.channel: unknown channel {o.channel!r}")

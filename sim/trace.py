@@ -9,7 +9,8 @@ becomes a lost sale). The file is CSV or Parquet, one row per order line:
 - ``created``: a timestamp (ISO 8601, all in one time zone or all without one: naive times
   are read on the scenario's clock, ``scenario.start``), or seconds since the scenario start;
 - ``channel``: a channel name of the scenario;
-- ``sku``: a SKU index of the catalogue (0 .. ``catalogue.skus`` - 1);
+- ``sku``: a SKU code of the scenario's catalogue file (``sim.business``), or without one a
+  SKU index (0 .. ``catalogue.skus`` - 1);
 - ``quantity``: units, a whole number >= 1.
 
 Other columns (customer names, prices) are ignored and never copied. Lines created before the
@@ -41,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.business import CatalogueFile, bad_rows, load_catalogue_file, read_table, sku_indexes
 from sim.scenario import ScenarioError
 from sim.schema import Scenario, Trace
 
@@ -76,26 +78,11 @@ class TraceOrders:
 
 def _read(path: Path) -> tuple[pd.DataFrame, int]:
     """The frame and the row number of its first data row (2 for CSV, 0 for Parquet)."""
-    if not path.is_file():
-        raise TraceError(f"{path}: trace file not found")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path), 0
-        return pd.read_csv(path, dtype={"order_id": str, "channel": str}), 2
-    except Exception as exc:  # pandas and pyarrow raise many kinds for a damaged file
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise TraceError(f"{path}: cannot read: {first}") from None
+    return read_table(path, "trace", TraceError, {"order_id": str, "channel": str, "sku": str})
 
 
 def _bad(path: Path, first: int, frame: pd.DataFrame, mask: Any, column: str, what: str) -> None:
-    rows = np.flatnonzero(np.asarray(mask, bool))
-    if rows.size:
-        i = int(rows[0])
-        value = frame[column].iloc[i]
-        raise TraceError(
-            f"{path}: row {i + first}, column {column}: {what} (got {value!r}"
-            + (f"; {rows.size - 1} more rows like it)" if rows.size > 1 else ")")
-        )
+    bad_rows(path, first, frame, mask, column, what, TraceError)
 
 
 def _seconds(path: Path, first: int, frame: pd.DataFrame, start: dt.datetime) -> np.ndarray:
@@ -132,7 +119,7 @@ def _integers(path: Path, first: int, frame: pd.DataFrame, column: str, low: int
 @functools.lru_cache(maxsize=8)
 def _load(
     path: str, _stamp: tuple[int, int], start: dt.datetime, duration: float,
-    channels: tuple[str, ...], n_sku: int,
+    channels: tuple[str, ...], n_sku: int, codes: CatalogueFile | None,
 ) -> TraceOrders:  # fmt: skip
     p = Path(path)
     frame, first = _read(p)
@@ -155,8 +142,7 @@ def _load(
         "channel",
         f"not a channel of the scenario ({', '.join(channels)})",
     )
-    sku = _integers(p, first, frame, "sku", 0)
-    _bad(p, first, frame, sku >= n_sku, "sku", f"not a SKU index below catalogue.skus ({n_sku})")
+    sku = sku_indexes(p, first, frame, "sku", n_sku, codes, TraceError)
     qty = _integers(p, first, frame, "quantity", 1)
     t = _seconds(p, first, frame, start)
     inside = (t >= 0) & (t < duration)
@@ -195,8 +181,9 @@ def load_trace(sc: Scenario) -> TraceOrders:
         raise TraceError(f"{path}: trace file not found") from None
     names = tuple(ch.name for ch in sc.channels)
     return _load(
-        str(path), stamp, sc.scenario.start, sc.scenario.duration, names, sc.catalogue.skus
-    )
+        str(path), stamp, sc.scenario.start, sc.scenario.duration, names, sc.catalogue.skus,
+        load_catalogue_file(sc),
+    )  # fmt: skip
 
 
 def _schedule(
@@ -237,33 +224,35 @@ def trace_customers(
         channels[c].place(skus[b[k] : b[k + 1]], qtys[b[k] : b[k + 1]])
 
 
-def synthetic_history(sc: Scenario, seed: int, seconds: bool = False) -> pd.DataFrame:
+def synthetic_history(
+    sc: Scenario, seed: int, seconds: bool = False, own: CatalogueFile | None = None
+) -> pd.DataFrame:
     """The order lines the synthetic demand places in a run of ``sc`` and ``seed`` (the same
     draws from the same streams as ``World``), as a trace: order_id, created, channel, sku,
     quantity. ``created`` is ISO 8601 on the scenario's clock (to the microsecond), or with
     ``seconds`` the exact seconds since the start: replaying that places the same orders at
-    the very same times."""
+    the very same times. ``own``: the catalogue file's content, given in memory instead of
+    read from ``catalogue.file``."""
     from sim.calendar import DAY, Calendar
-    from sim.demand import draw_day
+    from sim.demand import channel_demands
     from sim.products import Catalogue
     from sim.rng import Streams
 
     streams = Streams(seed)
     d = sc.demand
     calendar = Calendar(sc.scenario.start, d.daily_profile, d.weekly_profile, d.peaks)
-    popularity = Catalogue(sc.catalogue, streams.stream("catalogue")).popularity
-    cdf = np.cumsum(popularity)
-    cdf /= cdf[-1]
+    own = own if own is not None else load_catalogue_file(sc)
+    catalogue = Catalogue(sc.catalogue, streams.stream("catalogue"), own)
+    popularity = [catalogue.popularity_of(ch.name) for ch in sc.channels]
+    codes = None if catalogue.own is None else np.asarray(catalogue.codes, dtype=object)
+    demands = channel_demands(sc, calendar, popularity)
     frames = []
-    for ch in sc.channels if d.enabled else ():
+    for ch, demand in zip(sc.channels, demands, strict=True) if d.enabled else ():
         rng = streams.stream(f"demand/{ch.name}")
         day_start = 0.0
         while day_start < sc.scenario.duration:
             day_end = min(day_start + DAY, sc.scenario.duration)
-            day = draw_day(
-                rng, calendar, day_start, day_end, ch.orders_per_hour, ch.lines_per_order,
-                ch.units_per_line, cdf,
-            )  # fmt: skip
+            day = demand.day(rng, day_start, day_end)
             per_order = np.diff(day.bounds)
             ids = np.repeat(np.arange(day.times.size), per_order)
             frames.append(
@@ -272,7 +261,7 @@ def synthetic_history(sc: Scenario, seed: int, seconds: bool = False) -> pd.Data
                         "order_id": [f"{ch.name}-{int(day_start)}-{i}" for i in ids.tolist()],
                         "t": np.repeat(day.times, per_order),
                         "channel": ch.name,
-                        "sku": day.skus,
+                        "sku": day.skus if codes is None else codes[day.skus],
                         "quantity": day.qtys,
                     }
                 )

@@ -25,6 +25,7 @@ import numpy as np
 
 from sim.assembly.world import TRANSPORTS, World
 from sim.budget import check_resources
+from sim.business import check_business_files
 from sim.checks import CheckFailure, failure_message, run_checks
 from sim.guard import (
     HARNESS_PATHS,
@@ -456,6 +457,7 @@ def run(
     else:
         sc = load_scenario(scenario, overrides)
     check_resources(sc, allow_large)
+    check_business_files(sc)  # a bad catalogue or snapshot file is named before the run
     if sc.demand.source == "trace":
         load_trace(sc)  # a bad trace file is the user's input error, named before the run
     strat = build_strategy(strategy, sc, strategy_params)

@@ -48,9 +48,10 @@ from mocks.platforms import platform_for
 from mocks.wms import Wms
 from sim.assembly.faults import FaultInjector
 from sim.bridge import SimRuntime
+from sim.business import load_catalogue_file, load_snapshot
 from sim.calendar import Calendar
 from sim.contract import BusApi, ChannelApi, ErpApi, Server, Systems, WmsApi
-from sim.demand import customers, scripted_customers
+from sim.demand import channel_demands, customers, scripted_customers
 from sim.history import History
 from sim.ledger import Ledger, Order
 from sim.products import Catalogue
@@ -232,13 +233,14 @@ def _part(div: Divergence, c: int, k: int) -> float:
     return div.integral(c)[k]
 
 
-def _expected_daily_units(sc: Scenario, popularity: np.ndarray) -> np.ndarray:
-    """Planned demand per (location, SKU) per day: each channel's to its first location."""
+def _expected_daily_units(sc: Scenario, popularity: Sequence[np.ndarray]) -> np.ndarray:
+    """Planned demand per (location, SKU) per day: each channel's to its first location
+    (``popularity[c]``: channel c's SKU weights)."""
     n_loc = len(sc.locations)
-    out = np.zeros((n_loc, popularity.size))
-    for ch in sc.channels:
-        units = ch.orders_per_hour * 24 * ch.lines_per_order * ch.units_per_line
-        out[sc.location_index(ch.locations[0])] += units * popularity
+    out = np.zeros((n_loc, popularity[0].size))
+    for ch, weights in zip(sc.channels, popularity, strict=True):
+        units = ch.orders_per_hour * 24 * ch.mean_lines * ch.mean_units
+        out[sc.location_index(ch.locations[0])] += units * weights
     return out
 
 
@@ -268,10 +270,15 @@ class World:
         self.calendar = Calendar(
             sc.scenario.start, sc.demand.daily_profile, sc.demand.weekly_profile, sc.demand.peaks
         )
-        self.catalogue = Catalogue(sc.catalogue, st("catalogue"))
-        daily = _expected_daily_units(sc, self.catalogue.popularity)
+        self.catalogue = Catalogue(sc.catalogue, st("catalogue"), load_catalogue_file(sc))
+        popularity = [self.catalogue.popularity_of(ch.name) for ch in sc.channels]
+        self.demands = channel_demands(sc, self.calendar, popularity)
+        daily = _expected_daily_units(sc, popularity)
         stock = sc.stock
-        if stock.fixed_units is not None:
+        snapshot = load_snapshot(sc)
+        if snapshot is not None:
+            initial = snapshot
+        elif stock.fixed_units is not None:
             initial = np.full(daily.shape, stock.fixed_units, np.int64)
         else:
             cover = st("stock").uniform(stock.cover_days_low, stock.cover_days_high, daily.shape)
@@ -310,7 +317,7 @@ class World:
             st("wms"),
             sc.returns,
             sc.shrink,
-            [ch.kind for ch in sc.channels],
+            [sc.returns.rate_of(ch) for ch in sc.channels],
         )
         self.erp = Erp(env, sc.erp, self.ledger, self.erp_api, st("erp"), rop, out, self.wms)
         truth = self.ledger.true_available_all()
@@ -474,17 +481,8 @@ class World:
                 )
             )
         elif sc.demand.enabled:
-            for ch in self.channels:
-                env.process(
-                    customers(
-                        env,
-                        ch,
-                        self.calendar,
-                        self.catalogue.popularity,
-                        st(f"demand/{ch.name}"),
-                        dur,
-                    )
-                )
+            for ch, demand in zip(self.channels, self.demands, strict=True):
+                env.process(customers(env, ch, demand, st(f"demand/{ch.name}"), dur))
         if sc.demand.scripted:
             env.process(scripted_customers(env, self.channels, sc.demand.scripted))
         if sc.erp.posting.mode == "batch":

@@ -122,6 +122,9 @@ def load(
             raise InputError(f"{arg}: {what}") from None  # the argument names the key
         raise InputError(f"{arg or path}: {exc}") from None
     check_resources(sc, allow_large, str(path))
+    from sim.business import check_business_files
+
+    check_business_files(sc)  # BusinessDataError: one line naming the file, row and column
     if sc.demand.source == "trace":
         from sim.trace import load_trace
 
