@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.tools.calibrate import calibrate, read_history
+from sim.tools.calibrate import calibrate, read_history, write_calibration
 from sim.trace import synthetic_history
 from tests.conftest import cli
 
@@ -55,9 +55,10 @@ def test_a_known_scenario_is_recovered_from_its_own_history(
     assert cal.fit["hourly"]["p_value"] > 0.001  # the model the history came from fits it
     for system in ("erp", "shop-main"):
         assert cal.fit["latency"][system]["max_rel_error"] < 0.05
-    # the fitted scenario is a valid scenario that runs
-    r = sim.run(cal.scenario, "oracle", 1, overrides={"scenario.duration": "2h"},
-                keep_history=False)  # fmt: skip
+    # the fitted scenario, written with its catalogue file, is a valid scenario that runs
+    write_calibration(tmp_path / "cal", cal)
+    r = sim.run(tmp_path / "cal" / "scenario.toml", "oracle", 1,
+                overrides={"scenario.duration": "2h"}, keep_history=False)  # fmt: skip
     assert r.ok and r.metrics["units_demanded"] > 0
 
 
@@ -106,7 +107,8 @@ def test_shopify_export_and_customer_columns_are_never_copied(
     assert replay.metrics["units_demanded"] == 7
     trace = pd.read_parquet(out / "trace.parquet")
     assert list(trace.columns) == ["order_id", "created", "channel", "sku", "quantity"]
-    assert trace["sku"].tolist() == [0, 1, 0, 2]  # ranks by lines; ties by SKU code
+    assert trace["sku"].tolist() == ["A-1", "B-2", "A-1", "C-3"]  # codes of catalogue.csv
+    assert pd.read_csv(out / "catalogue.csv")["code"].tolist() == ["A-1", "B-2", "C-3"]
 
 
 @pytest.mark.parametrize(

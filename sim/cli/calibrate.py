@@ -16,6 +16,8 @@ from sim.tools.calibrate import (
     calibrate,
     read_history,
     read_latencies,
+    read_returns,
+    read_snapshot,
     write_calibration,
 )
 from sim.tools.outdir import check_out
@@ -40,6 +42,31 @@ def calibrate_cmd(
         Path | None,
         typer.Option(help="Measured latencies: CSV with system (erp or a channel) and seconds."),
     ] = None,
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Catalogue and stock snapshot: CSV with sku, location, on_hand "
+            "(optionally name, price); becomes the initial stock."
+        ),
+    ] = None,
+    returns: Annotated[
+        Path | None,
+        typer.Option(
+            help="Customer returns: CSV with order_id, sku, quantity (optionally created); "
+            "fits return rates per channel."
+        ),
+    ] = None,
+    peak: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A known peak, DATE[/DURATION] (e.g. 2026-11-27/2d), left out of the base "
+            "rates and fitted as a multiplier; repeatable."
+        ),
+    ] = None,
+    detect_peaks: Annotated[
+        bool,
+        typer.Option(help="Detect peak days (needs two weeks of history)."),
+    ] = True,
     base: Annotated[
         str,
         typer.Option(help="The scenario everything not fitted comes from; its channel names."),
@@ -69,7 +96,12 @@ def calibrate_cmd(
         target = check_out(out or Path("results") / f"calibration-{name}")
         history = read_history(orders, format_, channel)
         lat = read_latencies(latency) if latency is not None else None
-        cal = calibrate(history, base, lat, name)
+        snap = read_snapshot(snapshot) if snapshot is not None else None
+        rets = read_returns(returns) if returns is not None else None
+        cal = calibrate(
+            history, base, lat, name, snapshot=snap, returns=rets, peaks=peak,
+            detect_peaks=detect_peaks,
+        )  # fmt: skip
         if backtest_:
             cal.backtest = backtest(cal, history, seeds)
         write_calibration(target, cal)
