@@ -168,6 +168,7 @@ def test_the_backtest_passes_a_good_fit_and_names_what_fails_in_a_bad_one(
 
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "calibration"
+SNAPSHOT_SCENARIO = {"scenario.duration": "2d", "catalogue.skus": 300, "demand.peaks": []}
 
 
 def test_the_example_data_is_what_its_script_writes(tmp_path: Path) -> None:
@@ -178,7 +179,7 @@ def test_the_example_data_is_what_its_script_writes(tmp_path: Path) -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(tmp_path)
-    for name in ("orders_export.csv", "latencies.csv"):
+    for name in ("orders_export.csv", "stock_snapshot.csv", "latencies.csv"):
         assert (tmp_path / name).read_bytes() == (EXAMPLE / name).read_bytes(), name
 
 
@@ -189,11 +190,20 @@ def test_the_example_export_is_fitted_back_to_its_scenario(
     code, _, err = cli(
         ["calibrate", str(EXAMPLE / "orders_export.csv"), "--format", "shopify",
          "--channel", "shop-main", "--latency", str(EXAMPLE / "latencies.csv"),
-         "--out", str(out)],
+         "--snapshot", str(EXAMPLE / "stock_snapshot.csv"), "--out", str(out)],
         capsys,
     )  # fmt: skip
     assert code == 0, err
     fitted = sim.load_scenario(out / "scenario.toml")
+    # the snapshot is the fitted run's initial stock, SKU code by SKU code
+    from sim.assembly.world import World
+
+    codes = pd.read_csv(out / "catalogue.csv")["code"]
+    initial = World(fitted, 1, keep_history=False).ledger.initial
+    original = World(sim.load_scenario("peak_week", SNAPSHOT_SCENARIO), 1).ledger.initial
+    index = codes.str.removeprefix("SKU-").astype(int).to_numpy()
+    assert initial.shape == original.shape
+    assert np.array_equal(initial, original[:, index])
     (shop,) = [c for c in fitted.channels if c.name == "shop-main"]
     # two days (Monday, Tuesday) cannot fit a weekly profile: the rate is those days' level
     weekly = np.asarray(sim.load_scenario("peak_week").demand.weekly_profile)

@@ -189,12 +189,20 @@ def test_the_snapshot_becomes_the_initial_stock_and_returns_their_rates(tmp_path
 def test_a_bad_snapshot_or_returns_file_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    history, _ = _history_and_snapshot(tmp_path)
-    (tmp_path / "s.csv").write_text("sku,location,on_hand\nP-1,Mars,4\n")
+    history, snapshot = _history_and_snapshot(tmp_path)
+    snapshot.assign(location="Mars").drop_duplicates("sku").to_csv(tmp_path / "s.csv")
     code, _, err = cli(["calibrate", str(tmp_path / "orders.csv"), "--base", "smoke",
                         "--snapshot", str(tmp_path / "s.csv"), "--out", str(tmp_path / "o")],
                        capsys)  # fmt: skip
     assert code == 2 and "location 'Mars' is not a location of the base scenario" in err
+    # an order line of a SKU the snapshot does not list: the first such row of the orders
+    first = int(np.flatnonzero(history["sku"].to_numpy() != "P-0")[0])
+    (tmp_path / "s.csv").write_text("sku,location,on_hand\nP-0,DC-North,4\n")
+    code, _, err = cli(["calibrate", str(tmp_path / "orders.csv"), "--base", "smoke",
+                        "--snapshot", str(tmp_path / "s.csv"), "--out", str(tmp_path / "o")],
+                       capsys)  # fmt: skip
+    assert code == 2, err
+    assert f"orders.csv: row {first + 2}, column sku: a SKU the snapshot does not list" in err
     (tmp_path / "s.csv").write_text("sku,location,on_hand\nP-1,DC-North,many\n")
     code, _, err = cli(["calibrate", str(tmp_path / "orders.csv"), "--base", "smoke",
                         "--snapshot", str(tmp_path / "s.csv"), "--out", str(tmp_path / "o")],

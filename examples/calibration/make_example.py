@@ -2,12 +2,13 @@
 
 The orders are what syncsim's own generator places on peak_week's ``shop-main`` channel in
 two days (seed 1, 300 SKUs, no peak), written in Shopify's orders export format with
-made-up customers (Faker, seeded: no real people). The latencies are drawn from lognormal
-laws. Run from the repository root::
+made-up customers (Faker, seeded: no real people). The stock snapshot is that run's initial
+stock at each of peak_week's locations, with the catalogue's names and prices. The latencies
+are drawn from lognormal laws. Run from the repository root::
 
     python examples/calibration/make_example.py
 
-The test suite regenerates both files and checks they equal the committed ones.
+The test suite regenerates the files and checks they equal the committed ones.
 """
 
 from __future__ import annotations
@@ -48,6 +49,26 @@ def orders() -> pd.DataFrame:
     )
 
 
+def snapshot() -> pd.DataFrame:
+    from sim.assembly.world import World
+
+    sc = sim.load_scenario("peak_week", SCENARIO)
+    world = World(sc, 1, keep_history=False)
+    initial = world.ledger.initial
+    rows = [
+        {
+            "sku": f"SKU-{k:06d}",
+            "name": f"Product {k}",
+            "location": loc.name,
+            "on_hand": int(initial[i, k]),
+            "price": float(world.catalogue.prices[k]),
+        }
+        for i, loc in enumerate(sc.locations)
+        for k in range(initial.shape[1])
+    ]
+    return pd.DataFrame(rows)
+
+
 def latencies() -> pd.DataFrame:
     rng = np.random.default_rng(1)
     return pd.DataFrame(
@@ -62,6 +83,7 @@ def latencies() -> pd.DataFrame:
 
 def main(out: Path = HERE) -> None:
     orders().to_csv(out / "orders_export.csv", index=False)
+    snapshot().to_csv(out / "stock_snapshot.csv", index=False)
     latencies().to_csv(out / "latencies.csv", index=False)
 
 

@@ -14,6 +14,7 @@ from sim.tools.calibrate import (
     FORMATS,
     backtest,
     calibrate,
+    check_skus,
     read_history,
     read_latencies,
     read_returns,
@@ -45,8 +46,10 @@ def calibrate_cmd(
     snapshot: Annotated[
         Path | None,
         typer.Option(
-            help="Catalogue and stock snapshot: CSV with sku, location, on_hand "
-            "(optionally name, price); becomes the initial stock."
+            "--catalogue",
+            "--snapshot",
+            help="Catalogue and stock snapshot: CSV or Parquet with sku, location, on_hand "
+            "(optionally name, price); becomes the catalogue and the initial stock.",
         ),
     ] = None,
     returns: Annotated[
@@ -90,13 +93,17 @@ def calibrate_cmd(
 ) -> None:
     """Fit your order history into a scenario: scenario.toml and a fit report.
 
-    Rates by hour of week, SKU popularity, order sizes per channel and measured latencies;
-    each part with a goodness-of-fit statistic (calibration.html)."""
+    Per channel: arrival rates by hour of the week, SKU popularity (with a tail for SKUs
+    never sold), order-size laws; peaks (detected or declared), the initial stock from a
+    snapshot, return rates and measured latencies; each part with a goodness-of-fit statistic
+    (calibration.html). docs/calibrate.md says what is fitted and what is assumed."""
     with errors():
         target = check_out(out or Path("results") / f"calibration-{name}")
         history = read_history(orders, format_, channel)
         lat = read_latencies(latency) if latency is not None else None
         snap = read_snapshot(snapshot) if snapshot is not None else None
+        if snap is not None:
+            check_skus(orders, history, snap, format_)
         rets = read_returns(returns) if returns is not None else None
         cal = calibrate(
             history, base, lat, name, snapshot=snap, returns=rets, peaks=peak,

@@ -58,6 +58,7 @@ __all__ = [
     "CalibrationError",
     "backtest",
     "calibrate",
+    "check_skus",
     "mapping_of",
     "read_history",
     "read_latencies",
@@ -169,6 +170,15 @@ def read_history(path: Path, fmt: str = "generic", channel: str | None = None) -
             "quantity": qty.to_numpy(np.int64),
         }
     )  # fmt: skip
+
+
+def check_skus(path: Path, history: pd.DataFrame, snapshot: pd.DataFrame, fmt: str) -> None:
+    """With a snapshot, every SKU of the history must be in it: an order line of an unknown
+    SKU is a mapping error (a code typed differently, a SKU missing from the export)."""
+    column = str(mapping_of(fmt)["sku"])
+    unknown = ~history["sku"].isin(set(snapshot["sku"]))
+    _row_error(path, history.rename(columns={"sku": column}), unknown, column,
+               "a SKU the snapshot does not list")  # fmt: skip
 
 
 def _zipf_mle(counts: np.ndarray) -> float:
@@ -1051,11 +1061,19 @@ def backtest(cal: Calibration, history: pd.DataFrame, seeds: int = 3) -> dict[st
     # ones has variance mu (1 + 1/k), so the Pearson statistic is scaled by 1 / (1 + 1/k)
     expected = sim_h_mean[sel] * obs_h[sel].sum() / sim_h_mean[sel].sum()
     stat = float(np.sum((obs_h[sel] - expected) ** 2 / expected)) / (1 + 1 / seeds)
-    p_hourly = float(chi2_dist.sf(stat, max(1, int(sel.sum()) - 1)))
+    # the rates were fitted to this history: one degree of freedom per fitted parameter of
+    # the pooled hourly mean (its hour-of-week shape and each peak's multiplier) is lost
+    slots = np.unique((np.flatnonzero(sel) + start.day_of_week * 24 + start.hour) % 168).size
+    models = {m["model"] for m in cal.fit["hourly"]["models"].values()}
+    shape = slots if "per_slot" in models else min(slots, 24 + (7 if slots >= 168 else 0))
+    fitted_params = shape - 1 + len(cal.fitted["peaks"])
+    dof = max(1, int(sel.sum()) - 1 - fitted_params)
+    p_hourly = float(chi2_dist.sf(stat, dof))
     parts["hourly"] = {
         "statistic": "Pearson chi-square of hourly order counts against the simulated mean "
         "(scaled for the simulation's own noise)",
         "value": p_hourly, "tolerance": f"p >= {tol['hourly_p_value']}",
+        "chi2": stat, "dof": dof, "fitted_parameters": fitted_params,
         "ok": bool(p_hourly >= tol["hourly_p_value"]),
         "why": "the history's hourly counts vary more than the fitted rates allow (peaks or "
         "bursts the daily x weekly profile cannot express)",

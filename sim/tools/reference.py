@@ -238,7 +238,8 @@ def scenario_reference(plugins: bool = False) -> str:
         "docs/scenario-reference.md`; a test keeps it current. Durations are seconds or a "
         'string with a unit (`"90s"`, `"15m"`, `"2h"`, `"7d"`); a distribution is a duration '
         '(fixed) or a table with `dist` = `"fixed"`, `"exponential"`, `"lognormal"`, '
-        '`"uniform"`. Every recurring period is at least 1 ms; integers are integers, '
+        '`"uniform"` or `"empirical"` (measured durations: docs/calibrate.md). '
+        "Every recurring period is at least 1 ms; integers are integers, "
         "booleans are booleans, numbers are finite (see the README, *Your files, bad input "
         "and limits*). The catalogue's own files (`scenarios/`) are worked examples, each with "
         "a header saying what it represents and what to look at.",
