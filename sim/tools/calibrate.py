@@ -1,37 +1,36 @@
-"""``syncsim calibrate``: a distributor's own order history (and measured latencies) fitted into
-a validated scenario, with a report of how well each part fits.
+"""``syncsim calibrate``: a distributor's own order history, catalogue and stock snapshot,
+returns and measured latencies fitted into a validated scenario, with a report of how well
+each part fits and a back-test (docs/calibrate.md says what is fitted and what is assumed).
 
 Input, all local: an order history (CSV or Parquet, one row per order line) in one of the
-``FORMATS`` (``generic``: order_id, created, channel, sku, quantity; ``shopify``: Shopify's
-orders export; ``amazon``: Amazon's order report; ``erp``: a generic ERP sales-line export)
-or a mapping file (``mapping_of``), and optionally measured latencies (CSV:
-``system``, ``seconds``; system ``erp`` or a channel name). Customer columns are never read.
+``FORMATS`` (``generic``, ``shopify``, ``amazon``, ``erp``) or a mapping file
+(``mapping_of``); optionally a snapshot (``read_snapshot``: sku, location, on_hand[, name,
+price]), returns (``read_returns``) and measured latencies (``read_latencies``). Customer
+columns are never read.
 
 What is fitted (on the model syncsim simulates, so the fit is what a run will use):
 
-- per channel, ``orders_per_hour`` (orders / hours of the window) and the means of
-  ``lines_per_order`` and ``units_per_line`` (the model draws both as geometric laws);
-- ``demand.daily_profile`` and ``demand.weekly_profile``: the hour-of-day and day-of-week
-  rates of all channels (a multiplicative model of the hour-of-week rate; the weekly profile
-  needs a week of history, else it stays flat and the report says so);
-- ``catalogue.skus`` (the SKUs seen) and ``catalogue.zipf``, the popularity exponent by
-  maximum likelihood over the ranks (``sku_map.csv`` gives each SKU code its rank);
-- latencies as ``dist = "empirical"`` samples (``erp.api.service_time``, each channel's
-  ``api.latency``).
+- per channel, the base ``orders_per_hour`` and an ``hour_of_week`` profile: a
+  multiplicative daily x weekly model or a free rate per slot, whichever has the lower AIC
+  (``_week_model``);
+- ``demand.peaks``: declared (``--peak``) and detected days (``_peak_days``: at least
+  ``PEAK_RATIO`` x expected at p < ``PEAK_ALPHA`` / days), each with its multiplier;
+- ``lines_law`` and ``units_law`` per channel: the empirical laws (``_count_law``);
+- the catalogue file: SKU codes by popularity rank, names and prices from the snapshot, and
+  shares run-wide and per channel, unsold SKUs sharing the Good-Turing mass along a Zipf
+  tail (``_shares_with_tail``);
+- the initial stock from the snapshot, return rates per channel (``_fit_returns``) and
+  latencies as ``dist = "empirical"`` samples.
 
 Everything else comes from the base scenario (``--base``, default ``peak_week``), whose
-channel names the history must use. The scenario's start and duration are the history's
-window in whole days. Goodness of fit, per part: the hour-of-week counts against the
-fitted model (Pearson chi-square, its p-value and the mean absolute relative error), the
-SKU shares against the Zipf law (Kolmogorov-Smirnov distance over ranks), lines per order
-and units per line against their geometric laws (chi-square), and each latency's fitted
-quantiles against the measured ones.
+channel and location names the data must use. The scenario's start and duration are the
+history's window in whole days.
 
-Output folder (``--out``, the same rules as every results folder): ``scenario.toml``,
-``sku_map.csv``, ``calibration.json``, ``calibration.html`` and its PNGs, and the history
-itself for trace-driven replay: ``trace.parquet`` (SKU codes as indexes by rank, times in
-seconds since the scenario start) and ``replay.toml`` (the fitted scenario with
-``demand.source = "trace"``).
+Output folder (``write_calibration``; the same rules as every results folder):
+``scenario.toml``, ``catalogue.csv``, ``stock.csv`` (with a snapshot), ``sku_map.csv``,
+``calibration.json``, ``calibration.html`` and its PNGs, and the history for trace-driven
+replay: ``trace.parquet`` and ``replay.toml``. ``backtest`` simulates the fitted order
+stream and tests it against the history with ``BACKTEST_TOLERANCES``.
 """
 
 from __future__ import annotations
