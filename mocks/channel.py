@@ -13,10 +13,19 @@ channel refused beyond that is a lost sale. Accepted orders are handed off to th
 integration after a hand-off delay (plus, for a marketplace, a pending period during which
 the marketplace holds the stock but has not told the seller).
 
+A channel with ``preorders`` also shows future availability per SKU ("available by date
+d"): units due within its ``promise_horizon``. It accepts beyond what it shows now up to that
+many; those units are pre-ordered, promised from date d, and the truth backs them with
+inbound supply (``Ledger.accept``). A channel with a ``promise_horizon`` promises every line
+it accepts a ship date: ``ship_promise`` after acceptance, or after d for pre-ordered units.
+With customer regions (``sim.routing``), each accepted order draws its region and carries
+its route.
+
 Integration API (every call goes through the channel's ``ApiServer``: latency, leaky bucket,
 bulk limit): ``set_inventory`` (optionally compare-and-swap: each SKU's write names the
 quantity it expects to replace, and the whole write is refused with 409 if any differs, as
-Shopify's ``changeFromQuantity``), ``read_inventory``, ``fetch_orders``.
+Shopify's ``changeFromQuantity``), ``set_incoming`` (future availability), ``read_inventory``,
+``fetch_orders``.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from mocks.api import ApiServer
 from sim.contract import InventoryPage, OrdersPage, Reply, StaleWrite
 from sim.faults import ActiveFault
 from sim.ledger import Ledger, Order
+from sim.routing import Routing
 from sim.schema import Channel as ChannelSpec
 
 __all__ = [
@@ -160,6 +170,20 @@ class Channel:
         self.webhooks = Webhooks(env, rng)
         self.prices: np.ndarray | None = None  # catalogue prices, for lost sale value
         self.skus_written = 0
+        # future availability: units shown as available by a date (pre-order channels)
+        self._incoming = np.zeros(self._count.shape[0], np.int64)
+        self._incoming_at = np.zeros(self._count.shape[0])
+        self.incoming = self._incoming.view()
+        self.incoming_at = self._incoming_at.view()
+        self.incoming.flags.writeable = False
+        self.incoming_at.flags.writeable = False
+        self.routing: Routing | None = None
+        self._regions: np.random.Generator | None = None
+
+    def set_routing(self, routing: Routing, rng: np.random.Generator) -> None:
+        """Customer regions: each accepted order draws one from ``rng`` and gets its route."""
+        self.routing = routing
+        self._regions = rng
 
     @property
     def n_sku(self) -> int:
@@ -167,6 +191,20 @@ class Channel:
 
     def shown(self, sku: int) -> int:
         return max(0, self._count.item(sku))
+
+    @property
+    def takes_preorders(self) -> bool:
+        return self.spec.preorders
+
+    def shown_later(self, sku: int) -> int:
+        """Units the channel shows as available by a date within its promise horizon (0 on
+        a channel without pre-orders)."""
+        spec = self.spec
+        if not spec.preorders:
+            return 0
+        if self._incoming_at.item(sku) > self.env.now + spec.promise_horizon:
+            return 0
+        return max(0, self._incoming.item(sku))
 
     # -- customers --------------------------------------------------------------------------
     def place(self, skus: Sequence[int], qtys: Sequence[int]) -> Order | None:
@@ -194,7 +232,7 @@ class Channel:
         cart = []
         for s, q in zip(skus, qtys, strict=True):
             s = int(s)
-            shows = left.get(s, self.shown(s))
+            shows = left.get(s, self.shown(s) + self.shown_later(s))
             take = _accept(rule, int(q), shows)
             left[s] = max(0, shows - take)
             cart.append(take)
@@ -212,15 +250,22 @@ class Channel:
         ledger = self.ledger
         stats = self.demand
         order: Order | None = None
+        preorders = self.spec.preorders
+        promising = self.spec.promise_horizon > 0
         for i, (sku, want) in enumerate(zip(skus, qtys, strict=True)):
             sku = int(sku)
             want = int(want)
             stats.lines_demanded += 1
             stats.units_demanded += want
-            accepted = _accept(rule, want, self.shown(sku))
+            now_shown = self.shown(sku)
+            later = self.shown_later(sku) if preorders else 0
+            accepted = _accept(rule, want, now_shown + later)
             if caps is not None:
                 accepted = min(accepted, caps[i])
-            truth = _accept(rule, want, ledger.true_available(self.index, sku))
+            true = ledger.true_available(self.index, sku)
+            if preorders:
+                true += ledger.true_inbound(self.index, sku)
+            truth = _accept(rule, want, true)
             if truth > accepted:
                 stats.lost_sale_units += truth - accepted
                 if self.prices is not None:
@@ -233,9 +278,18 @@ class Channel:
                 continue
             if order is None:
                 order = ledger.new_order(self.index)
+                if self.routing is not None and self._regions is not None:
+                    order.region = self.routing.draw(self._regions)
+                    order.route = self.routing.route(self.index, order.region)
+            pre = min(later, max(0, accepted - now_shown))
             # decrement first: listeners of the truth change (the oracle) may rewrite it
             self._count[sku] = max(0, self._count.item(sku) - accepted)
-            ledger.accept(order, sku, accepted)
+            if pre:
+                self._incoming[sku] -= pre
+            line = ledger.accept(order, sku, accepted, pre)
+            if promising:
+                start = self._incoming_at.item(sku) if pre else self.env.now
+                line.promised = max(start, self.env.now) + self.spec.ship_promise
             for on_shown in self.shown_listeners:
                 on_shown(self.index, sku)
         if order is not None:
@@ -358,6 +412,35 @@ class Channel:
             return None
 
         return self.api.call(skus.size, cas, status_of=_cas_status, op="set_inventory_cas")
+
+    def reference_incoming(self, sku: int, value: int, at: float) -> None:
+        """The floors' future-availability writer (instant, free; ``OracleFeed``)."""
+        self._incoming[sku] = max(0, value)
+        self._incoming_at[sku] = at
+
+    def set_incoming(self, skus: Any, values: Any, at: Any) -> Any:
+        """Future availability of up to ``bulk_limit`` SKUs (one request): ``values[i]``
+        units available by time ``at[i]`` (a pre-order channel sells them with that date;
+        0 withdraws them). A channel without pre-orders answers 400 (no capacity used)."""
+        skus = np.atleast_1d(np.asarray(skus, np.int64))
+        if not self.spec.preorders:
+            return self.env.timeout(0.0, Reply(400, error=f"{self.name} takes no pre-orders"))
+        if skus.size > self.bulk_limit:
+            self.api.stats.calls += 1
+            return self.env.timeout(
+                0.0,
+                Reply(400, error=f"too many items: {skus.size} > bulk limit {self.bulk_limit}"),
+            )
+        vals = np.maximum(np.array(values, np.int64, ndmin=1), 0)
+        when = np.array(at, float, ndmin=1)
+        if when.shape != skus.shape:
+            when = np.full(skus.shape, float(when[0]))
+
+        def effect() -> None:
+            self._incoming[skus] = vals
+            self._incoming_at[skus] = when
+
+        return self.api.call(skus.size, effect, op="set_incoming")
 
     def read_inventory(self, skus: Any = None) -> Any:
         """What the channel shows now, and the ``as_of`` of the last write per SKU."""

@@ -12,11 +12,22 @@ until new stock arrives there), hence to backorder or cancellation.
 Replenishment runs on the ERP's own lagging view: a periodic review orders up to a level when
 the position falls to a reorder point, and the supplier delivers to the WMS after a lead time.
 
+Inbound supply is state: every purchase order (replenishment's and the scenario's scripted
+ones) is a record with its ETA; a share ``slip_rate`` arrives late by ``slip_delay``, and the
+ERP learns the new ETA when the old one passes. Available to promise with dates
+(``available_to_promise``) counts free stock, the backorders queued ahead, and inbound supply
+by ETA. On a channel with a ``promise_horizon``, a backordered line is promised the date at
+which that supply covers it (and every accepted line a ship date), and it is cancelled only
+if no supply due within the horizon covers it, or when the horizon has passed. Allocation
+follows the order's route (``sim.routing``), and a channel without ``allow_splits`` takes a
+line from one location only (the order's own location first), or waits.
+
 Integration API (through the ERP's ``ApiServer``, so every call costs capacity):
-``export_availability``, ``changed_skus``, ``check_atp``, ``import_orders``, ``push_read``
-(the ERP's own outbound read when it pushes a change). Subscriptions (free, as database
-triggers or CDC are): ``subscribe_changes`` (a SKU's availability changed in the ERP) and
-``subscribe`` (order events: allocated, cancelled).
+``export_availability``, ``changed_skus``, ``check_atp``, ``available_to_promise``,
+``import_orders``, ``push_read`` (the ERP's own outbound read when it pushes a change).
+Subscriptions (free, as database triggers or CDC are): ``subscribe_changes`` (a SKU's
+availability changed in the ERP), ``subscribe_inbound`` (a purchase order was placed,
+re-dated or received) and ``subscribe`` (order events: allocated, cancelled).
 """
 
 from __future__ import annotations
@@ -28,11 +39,14 @@ import numpy as np
 
 from mocks.api import ApiServer
 from mocks.clock import OwnClock
-from sim.contract import ChangeFeed, ImportResult, Movement, OrderEvent, Snapshot
+from sim.contract import Atp, ChangeFeed, ImportResult, Movement, OrderEvent, Snapshot
 from sim.faults import ActiveFault
 from sim.ledger import ALL_VIEWS, Ledger, Line, Order
 from sim.movements import MOVEMENTS, apply
+from sim.routing import Routing
+from sim.schema import Channel as ChannelSpec
 from sim.schema import Erp as ErpSpec
+from sim.schema import PurchaseOrder
 
 
 class Warehouse(Protocol):
@@ -42,7 +56,19 @@ class Warehouse(Protocol):
     def receive(self, loc: int, sku: int, qty: int) -> None: ...
 
 
-__all__ = ["ChangeFeed", "Erp", "ImportResult", "OrderEvent", "Snapshot", "Warehouse"]
+__all__ = ["Atp", "ChangeFeed", "Erp", "ImportResult", "Inbound", "OrderEvent", "Snapshot",
+           "Warehouse"]  # fmt: skip
+
+
+class Inbound:
+    """A purchase order on its way: to ``loc``, ``qty`` of ``sku``, due at ``eta`` (what the
+    ERP knows), arriving at ``arrives`` (the supplier's truth)."""
+
+    __slots__ = ("arrives", "eta", "id", "loc", "qty", "sku")
+
+    def __init__(self, pid: int, loc: int, sku: int, qty: int, eta: float, arrives: float):
+        self.id, self.loc, self.sku, self.qty = pid, loc, sku, qty
+        self.eta, self.arrives = eta, arrives
 
 
 class Erp(OwnClock):
@@ -95,6 +121,23 @@ class Erp(OwnClock):
         self.order_listeners: list[Callable[[OrderEvent], None]] = []
         self._post_queue: list[Movement] = []
         self.wms = warehouse
+        self.inbound: dict[int, list[Inbound]] = {}  # sku -> purchase orders on their way
+        self.purchase_orders = 0
+        self.inbound_listeners: list[Callable[[int], None]] = []
+        self.channels: Sequence[ChannelSpec] = ()
+        self.routing: Routing | None = None
+        self._slips: np.random.Generator | None = None
+        self._overlap: list[list[bool]] = []
+
+    def plan(
+        self, channels: Sequence[ChannelSpec], routing: Routing, slips: np.random.Generator
+    ) -> None:
+        """The channels' routing and promise settings, and the stream of supplier slips."""
+        self.channels = channels
+        self.routing = routing
+        self._slips = slips
+        # whether two channels sell from a common location (share supply and backorders)
+        self._overlap = [[bool(set(a).intersection(b)) for b in self.serve] for a in self.serve]
 
     # -- integration API --------------------------------------------------------------------
     def export_availability(self, skus: Any = None) -> Any:
@@ -129,6 +172,37 @@ class Erp(OwnClock):
             return [int(x) for x in np.maximum(avail, 0).sum(axis=0)]
 
         return self.api.call(max(1, sel.size), effect, op="check_atp")
+
+    def available_to_promise(self, skus: Any, channel: int) -> Any:
+        """Available to promise with dates for ``channel`` (an ``Atp``): per SKU, the units
+        free now at its locations (less the backorders queued ahead), and the further units
+        that inbound supply due within the channel's promise horizon brings, with the ETA by
+        which all of them are in. One call costing per item."""
+        sel = np.atleast_1d(np.asarray(skus, np.int64))
+
+        def effect() -> Atp:
+            now = np.zeros(sel.size, np.int64)
+            later = np.zeros(sel.size, np.int64)
+            by = np.zeros(sel.size)
+            horizon = self.env.now + self.channels[channel].promise_horizon
+            for i, sku in enumerate(sel.tolist()):
+                base, supply = self._atp(sku, channel)
+                now[i] = max(0, base)
+                total = base
+                for eta, q in supply:
+                    if eta > horizon:
+                        break
+                    total += q
+                    if total > now[i]:
+                        by[i] = eta
+                later[i] = max(0, total) - now[i]
+            return Atp(sel, now, later, by, self.env.now)
+
+        return self.api.call(max(1, sel.size), effect, op="available_to_promise")
+
+    def subscribe_inbound(self, fn: Callable[[int], None]) -> None:
+        """``fn(sku)`` whenever a purchase order for ``sku`` is placed, re-dated or received."""
+        self.inbound_listeners.append(fn)
 
     def push_read(self, skus: Any) -> Any:
         """The ERP reading its own record to push a change out (costs ERP capacity)."""
@@ -185,6 +259,8 @@ class Erp(OwnClock):
         for fn in self.import_listeners:
             fn(order)
         allocated = cancelled = 0
+        if self.channels and not self.channels[order.channel].allow_splits:
+            order.route = [self._ship_from(order)]
         for line in order.lines:
             a, c = self._allocate(line)
             allocated += a
@@ -216,12 +292,44 @@ class Erp(OwnClock):
             self._backorder(line, want - got)
         return got, line.cancelled
 
+    def _ship_from(self, order: Order) -> int:
+        """The one location an order that may not be split ships from: the first of its
+        route that has every line in full, else the one that has the most of its lines."""
+        route = order.route if order.route is not None else self.serve[order.channel]
+        best, best_n = route[0], -1
+        for loc in route:
+            n = sum(
+                1
+                for ln in order.lines
+                if self.on_hand[loc, ln.sku] - self.committed[loc, ln.sku] - self.hold[loc, ln.sku]
+                >= ln.open
+            )
+            if n == len(order.lines):
+                return loc
+            if n > best_n:
+                best, best_n = loc, n
+        return best
+
+    def _locations(self, line: Line, qty: int) -> list[int]:
+        """Where ``line`` may be allocated, in order: its order's route (without splits, the
+        order's one location, and only if it has all ``qty``)."""
+        route = line.order.route
+        locs = route if route is not None else self.serve[line.channel]
+        if not self.channels or self.channels[line.channel].allow_splits:
+            return locs
+        sku = line.sku
+        return [
+            loc
+            for loc in locs
+            if self.on_hand[loc, sku] - self.committed[loc, sku] - self.hold[loc, sku] >= qty
+        ]
+
     def _assign(self, line: Line, qty: int) -> int:
         """Allocate up to ``qty`` of ``line`` on the ERP's view and release it to the WMS."""
         sku = line.sku
         alloc = self.allocations.setdefault(line.id, {})
         got = 0
-        for loc in self.serve[line.channel]:
+        for loc in self._locations(line, qty):
             if got == qty:
                 break
             if loc in self.shorted.get(line.id, ()):
@@ -239,13 +347,54 @@ class Erp(OwnClock):
         return got
 
     def _backorder(self, line: Line, qty: int) -> None:
+        ch = self.channels[line.channel] if self.channels else None
+        if ch is not None and ch.promise_horizon > 0:
+            self._promise_backorder(line, qty, ch)
+            return
         timeout = self.spec.backorder_timeout
         if timeout <= 0:
             self._cancel(line, qty)
             return
+        line.backordered = True
         entry = [line, qty]
         self.backorders.setdefault(line.sku, []).append(entry)
         self.env.timeout(timeout, entry).callbacks.append(self._expire)
+
+    def _promise_backorder(self, line: Line, qty: int, ch: ChannelSpec) -> None:
+        """Wait for supply due within the channel's horizon (the line keeps the date it was
+        promised at acceptance, or gets the date that supply covers it); else cancel."""
+        now = self.env.now
+        base, supply = self._atp(line.sku, line.channel)
+        due = None
+        total = base
+        for eta, q in supply:
+            total += q
+            if total >= qty:
+                due = max(eta, now)
+                break
+        if due is None or due > now + ch.promise_horizon:
+            self._cancel(line, qty)
+            return
+        line.backordered = True
+        if line.promised < 0:
+            line.promised = due + ch.ship_promise
+        entry = [line, qty]
+        self.backorders.setdefault(line.sku, []).append(entry)
+        self.env.timeout(ch.promise_horizon, entry).callbacks.append(self._expire)
+
+    def _atp(self, sku: int, channel: int) -> tuple[int, list[tuple[float, int]]]:
+        """(free units at the channel's locations less the backorders queued ahead of a new
+        one, [(eta, units)] of the supply inbound to those locations, by ETA)."""
+        locs = self.serve[channel]
+        free = self.on_hand[locs, sku] - self.committed[locs, sku] - self.hold[locs, sku]
+        base = int(np.maximum(free, 0).sum())
+        shared = set(locs)
+        overlap = self._overlap[channel]
+        for line, q in self.backorders.get(sku, ()):
+            if q > 0 and overlap[line.channel]:
+                base -= q
+        supply = sorted((p.eta, p.qty) for p in self.inbound.get(sku, ()) if p.loc in shared)
+        return base, supply
 
     def _expire(self, ev: Any) -> None:
         entry = ev.value
@@ -370,17 +519,54 @@ class Erp(OwnClock):
             keep = qty > 0
             locs, skus, qty = locs[keep], skus[keep], qty[keep]
             if qty.size:
-                self.on_order[locs, skus] += qty
                 leads = np.asarray(spec.lead_time.sample(rng, qty.size), float)
-                for lead, loc, sku, q in zip(leads, locs, skus, qty, strict=True):
-                    self.env.timeout(float(lead), (int(loc), int(sku), int(q))).callbacks.append(
-                        self._deliver
-                    )
+                slips = np.zeros(qty.size)
+                if spec.slip_rate > 0 and self._slips is not None:
+                    late = self._slips.random(qty.size) < spec.slip_rate
+                    if late.any():
+                        slips[late] = np.asarray(
+                            spec.slip_delay.sample(self._slips, int(late.sum())), float
+                        )
+                for lead, slip, loc, sku, q in zip(leads, slips, locs, skus, qty, strict=True):
+                    self._place(int(loc), int(sku), int(q), float(lead), float(slip))
             yield self.env.timeout(spec.review_interval)
 
+    def schedule_purchase_order(self, po: PurchaseOrder, loc: int) -> None:
+        """A scripted purchase order: placed at ``po.at``."""
+        self.env.timeout(po.at).callbacks.append(
+            lambda _: self._place(loc, po.sku, po.qty, po.lead, po.slip)
+        )
+
+    def _place(self, loc: int, sku: int, qty: int, lead: float, slip: float) -> None:
+        """Order ``qty`` of ``sku`` for ``loc`` from the supplier: due in ``lead``, arriving
+        ``slip`` after that."""
+        now = self.env.now
+        self.on_order[loc, sku] += qty
+        self.ledger.add_inbound(loc, sku, qty)
+        po = Inbound(self.purchase_orders, loc, sku, qty, now + lead, now + lead + max(0, slip))
+        self.purchase_orders += 1
+        self.inbound.setdefault(sku, []).append(po)
+        self.env.timeout(po.arrives - now, po).callbacks.append(self._deliver)
+        if po.arrives > po.eta:
+            self.env.timeout(lead, po).callbacks.append(self._redate)
+        self._inbound_changed(sku)
+
+    def _redate(self, ev: Any) -> None:
+        """The ETA of a late purchase order has passed: the supplier gives the new one."""
+        po = ev.value
+        if po in self.inbound.get(po.sku, ()):
+            po.eta = po.arrives
+            self._inbound_changed(po.sku)
+
+    def _inbound_changed(self, sku: int) -> None:
+        for fn in self.inbound_listeners:
+            fn(sku)
+
     def _deliver(self, ev: Any) -> None:
-        loc, sku, qty = ev.value
-        self.wms.receive(loc, sku, qty)
+        po = ev.value
+        self.inbound[po.sku].remove(po)
+        self.wms.receive(po.loc, po.sku, po.qty)
+        self._inbound_changed(po.sku)
 
     def plan_transfers(self) -> list[tuple[int, int, int, int]]:
         """(src, dst, sku, qty) rebalancing moves, on the ERP's view: from the location with

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApiError",
+    "Atp",
     "BusApi",
     "Call",
     "ChangeFeed",
@@ -121,6 +122,20 @@ class Snapshot:
     @property
     def available(self) -> np.ndarray:
         return self.on_hand - self.committed - self.released - self.hold
+
+
+@dataclass(frozen=True, slots=True)
+class Atp:
+    """Available to promise with dates for one channel, per SKU of ``skus``: ``now`` units
+    free at its locations (less backorders queued ahead), ``later`` further units that inbound
+    supply due within the channel's promise horizon brings, all in by ``by`` (0 where
+    ``later`` is 0), as the ERP knows it at time ``at``."""
+
+    skus: np.ndarray
+    now: np.ndarray
+    later: np.ndarray
+    by: np.ndarray
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +258,11 @@ class ErpApi(Protocol):
         """Available to promise for ``channel`` per SKU now (a synchronous checkout call)."""
         ...
 
+    def available_to_promise(self, skus: Any, channel: int) -> Call:
+        """Available to promise with dates for ``channel``: an ``Atp`` (units free now, and
+        units inbound supply brings within the channel's promise horizon, with their date)."""
+        ...
+
     def push_read(self, skus: Any) -> Call:
         """The ERP reading its own record to push a change out (costs ERP capacity)."""
         ...
@@ -258,6 +278,10 @@ class ErpApi(Protocol):
 
     def subscribe(self, fn: Callable[[OrderEvent], None]) -> None:
         """``fn(event)`` for every order event (allocated, shipped, cancelled)."""
+        ...
+
+    def subscribe_inbound(self, fn: Callable[[int], None]) -> None:
+        """``fn(sku)`` whenever a purchase order for ``sku`` is placed, re-dated or received."""
         ...
 
 
@@ -306,9 +330,19 @@ class ChannelApi(Protocol):
         were cancelled (``fulfill``)."""
         ...
 
+    @property
+    def takes_preorders(self) -> bool:
+        """Whether the channel sells against future availability (``set_incoming``)."""
+        ...
+
     def set_inventory(self, skus: Any, values: Any, as_of: Any, expected: Any = None) -> Call:
         """Overwrite what is shown for up to ``bulk_limit`` SKUs, current to truth time
         ``as_of``; with ``expected``, a compare-and-swap (409 ``STALE_QUANTITY``)."""
+        ...
+
+    def set_incoming(self, skus: Any, values: Any, at: Any) -> Call:
+        """Future availability of up to ``bulk_limit`` SKUs: ``values`` units available by
+        time ``at`` (a pre-order channel sells them promised from that date)."""
         ...
 
     def read_inventory(self, skus: Any = None) -> Call:
@@ -401,6 +435,9 @@ class TruthFeed(Protocol):
     def true_available(self, channel: int, sku: int) -> int: ...
     def write(self, channel: int, sku: int, value: int, as_of: float) -> None: ...
     def import_order(self, order: Order) -> None: ...
+    def on_inbound(self, fn: Callable[[int], None]) -> None: ...
+    def incoming(self, channel: int, sku: int) -> tuple[int, float]: ...
+    def write_incoming(self, channel: int, sku: int, value: int, at: float) -> None: ...
 
 
 class Provenance(Protocol):

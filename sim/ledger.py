@@ -88,7 +88,7 @@ _KIND = {k: i for i, k in enumerate(MOVEMENT_KINDS)}
 class Order:
     """A customer order as a channel accepted it."""
 
-    __slots__ = ("channel", "id", "lines", "t", "visible_at")
+    __slots__ = ("channel", "id", "lines", "region", "route", "t", "visible_at")
 
     def __init__(self, oid: int, channel: int, t: float) -> None:
         self.id = oid
@@ -96,6 +96,10 @@ class Order:
         self.t = t
         self.lines: list[Line] = []
         self.visible_at = t
+        self.region = -1  # the customer's region (scenario regions), -1: none
+        # the locations that may serve it, in the order the channel's routing tries them
+        # (None: the channel's locations in priority order)
+        self.route: list[int] | None = None
 
 
 class Line:
@@ -103,6 +107,7 @@ class Line:
 
     __slots__ = (
         "accept_seqs",
+        "backordered",
         "cancelled",
         "channel",
         "claims",
@@ -110,9 +115,13 @@ class Line:
         "id",
         "order",
         "oversold",
+        "preorder",
+        "promised",
         "qty",
         "released",
+        "ship_mask",
         "shipped",
+        "shipped_at",
         "sku",
         "t",
     )
@@ -133,6 +142,12 @@ class Line:
         self.cancelled = 0
         self.released = False
         self.accept_seqs: list[int] = []
+        self.promised = -1.0  # the ship-by time promised to the customer; < 0: none
+        self.shipped_at = -1.0  # when its last unit shipped
+        self.ship_mask = 0  # bit i: units shipped from location i
+        self.backordered = False  # the ERP had to wait for supply for part of it
+        # units accepted against inbound supply, by location (a pre-order), not yet claimed
+        self.preorder: dict[int, int] | None = None
 
     @property
     def open(self) -> int:
@@ -167,6 +182,10 @@ class Ledger:
         self.hold = np.zeros(shape, np.int64)
         self.committed = np.zeros(shape, np.int64)
         self.in_transit = np.zeros(shape, np.int64)
+        # units on purchase orders to each location, not yet received (the supplier's truth)
+        self.inbound = np.zeros(shape, np.int64)
+        self._preorders: dict[int, list[Line]] = {}  # flat key -> lines waiting for inbound
+        self.inbound_waiting = np.zeros(shape, np.int64)  # their units (``_waiting``)
         self.totals = {k: np.zeros(shape, np.int64) for k in MOVEMENT_KINDS}
         # movement log (columnar): time, kind, location, sku, quantity
         self.mv_t: list[float] = []
@@ -232,11 +251,28 @@ class Ledger:
         self.orders.append(order)
         return order
 
-    def accept(self, order: Order, sku: int, qty: int) -> Line:
-        """A channel accepted ``qty`` of ``sku``: claim it from truth, record the oversell."""
+    def inbound_free(self, loc: int, sku: int) -> int:
+        """Units inbound to ``loc`` that no pre-order line is waiting for."""
+        return max(0, self.inbound.item(loc, sku) - self.inbound_waiting.item(loc, sku))
+
+    def true_inbound(self, channel: int, sku: int) -> int:
+        """``inbound_free`` summed over the locations serving ``channel``."""
+        return sum(self.inbound_free(loc, sku) for loc in self.serve[channel])
+
+    def add_inbound(self, loc: int, sku: int, qty: int) -> None:
+        """A purchase order for ``qty`` units to ``loc`` is placed."""
+        self.inbound[loc, sku] += qty
+
+    def accept(self, order: Order, sku: int, qty: int, preorder: int = 0) -> Line:
+        """A channel accepted ``qty`` of ``sku``: claim it from truth, record the oversell.
+        ``preorder`` of the units were accepted against future availability: up to that
+        many of the units free stock cannot back are backed by inbound supply no earlier
+        pre-order waits for (claimed when that supply is received); only what neither backs
+        is oversold."""
         line = Line(len(self.lines), order, sku, qty, self.env.now)
         need = qty
-        for loc in self.serve[order.channel]:
+        route = order.route if order.route is not None else self.serve[order.channel]
+        for loc in route:
             if need == 0:
                 break
             f = self.free(loc, sku)
@@ -247,6 +283,20 @@ class Ledger:
                 self._claimants.setdefault(loc * self.n_sku + sku, {})[line.id] = line
                 need -= take
                 line.accept_seqs.append(self._change(loc, sku, KNOWN_TO_RECORDS))
+        if need and preorder > 0:
+            cover = min(need, preorder)
+            for loc in route:
+                take = min(cover, self.inbound_free(loc, sku))
+                if take > 0:
+                    if line.preorder is None:
+                        line.preorder = {}
+                    line.preorder[loc] = take
+                    self._preorders.setdefault(loc * self.n_sku + sku, []).append(line)
+                    self.inbound_waiting[loc, sku] += take
+                    need -= take
+                    cover -= take
+                    if cover == 0:
+                        break
         line.oversold = need
         self.oversold_units[order.channel] += need
         order.lines.append(line)
@@ -264,6 +314,8 @@ class Ledger:
             raise AssertionError(f"ship of {qty} at ({loc}, {sku}) exceeds shelf stock")
         self._move("ship", loc, sku, qty)
         line.shipped += qty
+        line.shipped_at = self.env.now
+        line.ship_mask |= 1 << loc
         self._undedicate(line, loc, qty)
         released = self._release(line, qty, prefer=loc)
         seqs = []
@@ -284,7 +336,10 @@ class Ledger:
         if qty > line.open:
             raise AssertionError(f"line {line.id}: cancelling {qty} > open {line.open}")
         unbacked = line.open - line.claimed
+        before = self._waits(line)
         line.cancelled += qty
+        if before:
+            self._rewait(line, before)
         release = max(0, qty - unbacked)
         released = self._release(line, release, prefer=None) if release else {}
         seqs = [self._change(loc, line.sku, known_by) for loc in released]
@@ -311,6 +366,7 @@ class Ledger:
         if qty > line.open - sum(ded.values()):
             raise AssertionError(f"line {line.id}: releasing {qty} > open and not released")
         before = self._deficit_units(sku) if sku in self._deficit else 0  # else none anywhere
+        before_wait = self._waits(line)
         need = qty - min(qty, max(0, line.claims.get(loc, 0) - ded.get(loc, 0)))
         seqs: list[int] = []
         if need:
@@ -332,11 +388,24 @@ class Ledger:
                 # announced once the claim has moved: no listener sees it half-way
                 seqs = [self._change(x, sku, known_by) for x in (*moved_from, loc)]
         ded[loc] = ded.get(loc, 0) + qty
+        if line.preorder is not None:  # its unbacked part became backed here
+            self._rewait(line, before_wait)
         if seqs and (self.free(loc, sku) < 0 or sku in self._deficit):
             self._deficit.add(sku)
             seqs += self._rebalance(sku, known_by)
             self.unbacked[sku] += max(0, self._deficit_units(sku) - before)
         return seqs
+
+    def _waits(self, line: Line) -> dict[int, int]:
+        """A pre-order line's units waiting for supply, by location (empty for others)."""
+        if line.preorder is None:
+            return {}
+        return {loc: _waiting(line, loc) for loc in line.preorder}
+
+    def _rewait(self, line: Line, before: dict[int, int]) -> None:
+        """Keep ``inbound_waiting`` exact after ``line``'s waiting units changed."""
+        for loc, was in before.items():
+            self.inbound_waiting[loc, line.sku] += _waiting(line, loc) - was
 
     def short(self, line: Line, loc: int, qty: int) -> None:
         """A pick of ``line`` at ``loc`` came up ``qty`` units short: those units are no
@@ -386,8 +455,25 @@ class Ledger:
 
     # -- physical movements -----------------------------------------------------------------
     def receive(self, loc: int, sku: int, qty: int, known_by: frozenset[str]) -> list[int]:
-        """A purchase-order receipt puts ``qty`` units on the shelf."""
+        """A purchase-order receipt puts ``qty`` units on the shelf; pre-order lines waiting
+        for supply at ``loc`` claim them, first accepted first."""
         self._move("receipt", loc, sku, qty)
+        self.inbound[loc, sku] -= min(qty, self.inbound.item(loc, sku))
+        key = loc * self.n_sku + sku
+        waiting = self._preorders.get(key)
+        if waiting:
+            for ln in waiting:
+                take = min(_waiting(ln, loc), self.free(loc, sku))
+                if take <= 0:
+                    continue
+                assert ln.preorder is not None
+                ln.preorder[loc] -= take
+                ln.claims[loc] = ln.claims.get(loc, 0) + take
+                self._claimants.setdefault(key, {})[ln.id] = ln
+                self.committed[loc, sku] += take
+            left = [ln for ln in waiting if _waiting(ln, loc) > 0]
+            self._preorders[key] = left
+            self.inbound_waiting[loc, sku] = sum(_waiting(ln, loc) for ln in left)
         self._notify_on_hand(loc, sku)
         return [self._change(loc, sku, known_by), *self._settle(loc, sku, known_by)]
 
@@ -515,3 +601,12 @@ class Ledger:
             "sku": np.asarray(self.mv_sku, np.int64),
             "qty": np.asarray(self.mv_qty, np.int64),
         }
+
+
+def _waiting(line: Line, loc: int) -> int:
+    """Units of a pre-order ``line`` still waiting for supply at ``loc``: what it was accepted
+    for there, at most its open units that no claim backs (a release elsewhere, a ship or a
+    cancel may have settled them already)."""
+    if line.preorder is None:
+        return 0
+    return max(0, min(line.preorder.get(loc, 0), line.open - line.claimed))

@@ -16,11 +16,29 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CORE_KEYS", "PER_CHANNEL_KEYS", "WALL_CLOCK_KEYS", "compute_metrics", "domain"]
+__all__ = [
+    "CORE_KEYS",
+    "PER_CHANNEL_KEYS",
+    "PROMISE_KEYS",
+    "WALL_CLOCK_KEYS",
+    "compute_metrics",
+    "domain",
+]
 
 #: the metrics measured on the wall clock: they differ from one run of a seed to the next
 #: (machine, load), so no comparison of runs and no baseline counts them
 WALL_CLOCK_KEYS = ("wall_seconds", "events_per_second")
+
+#: promises, backorders and routing (docs/metrics.md): run-wide and per channel
+PROMISE_KEYS = (
+    "promised_lines",
+    "promise_met_rate",
+    "promise_slip_p95_s",
+    "backorder_lines",
+    "split_shipment_rate",
+    "delivery_time_p50_s",
+    "delivery_time_p95_s",
+)
 
 #: the sales, lag and divergence metrics: run-wide and per channel
 _SALES_KEYS = (
@@ -40,6 +58,7 @@ _SALES_KEYS = (
     "divergence_mean_abs",
     "divergence_over_frac",
     "divergence_under_frac",
+    *PROMISE_KEYS,
 )
 
 CORE_KEYS = (
@@ -105,6 +124,68 @@ def _order_stats(lines: list[Any], orders: list[Any]) -> dict[str, float]:
     }
 
 
+def _promise_stats(
+    lines: list[Any], orders: list[Any], transit: np.ndarray | None, end: float
+) -> dict[str, float]:
+    """Promises kept, backorders, split shipments and delivery times of ``lines``.
+
+    A promised line is *decided* once it is fully shipped, cancelled in part, or its
+    promised date has passed by the end of the run; it is *met* if it shipped in full by
+    its promised date. The slip of a late line is how late it shipped; a line still open
+    past its date counts as ``end - promised`` late (at least that); cancelled lines have
+    no slip. ``promise_slip_p95_s`` is over the late lines (0 if none was late).
+    Delivery time: acceptance to the last unit's ship time plus the transit from the
+    slowest location it shipped from to the order's region."""
+    promised = decided = met = 0
+    slips: list[float] = []
+    delivery: list[float] = []
+    for ln in lines:
+        full = ln.shipped == ln.qty
+        if full:
+            extra = 0.0
+            if transit is not None and ln.order.region >= 0:
+                mask, loc = ln.ship_mask, 0
+                while mask:
+                    if mask & 1:
+                        extra = max(extra, float(transit[loc, ln.order.region]))
+                    mask >>= 1
+                    loc += 1
+            delivery.append(ln.shipped_at + extra - ln.t)
+        if ln.promised < 0:
+            continue
+        promised += 1
+        if full:
+            decided += 1
+            late = ln.shipped_at - ln.promised
+            if late <= 0:
+                met += 1
+            else:
+                slips.append(late)
+        elif ln.cancelled > 0:
+            decided += 1
+        elif ln.promised < end:
+            decided += 1
+            slips.append(end - ln.promised)
+    shipped_orders = split = 0
+    for o in orders:
+        mask = 0
+        for ln in o.lines:
+            mask |= ln.ship_mask
+        if mask:
+            shipped_orders += 1
+            split += mask & (mask - 1) != 0  # more than one location
+    d50, d95 = np.percentile(delivery, [50, 95]) if delivery else (0.0, 0.0)
+    return {
+        "promised_lines": promised,
+        "promise_met_rate": met / decided if decided else 1.0,
+        "promise_slip_p95_s": float(np.percentile(slips, 95)) if slips else 0.0,
+        "backorder_lines": sum(1 for ln in lines if ln.backordered),
+        "split_shipment_rate": split / shipped_orders if shipped_orders else 0.0,
+        "delivery_time_p50_s": float(d50),
+        "delivery_time_p95_s": float(d95),
+    }
+
+
 def compute_metrics(
     world: Any, wall_seconds: float, bus_stats: dict[str, float] | None = None
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -114,6 +195,8 @@ def compute_metrics(
     n_sku = led.n_sku
     chans = world.channels
     integrals = world.divergence.integrals()
+    routing = getattr(world, "routing", None)
+    transit = routing.transit if routing is not None and routing.active else None
     per_channel: dict[str, dict[str, float]] = {}
     all_lags = []
     unprop = 0
@@ -121,6 +204,7 @@ def compute_metrics(
         lines = [ln for ln in led.lines if ln.channel == c]
         orders = [o for o in led.orders if o.channel == c]
         m: dict[str, float] = _order_stats(lines, orders)
+        m.update(_promise_stats(lines, orders, transit, T))
         m["lost_sale_units"] = ch.demand.lost_sale_units
         m["lost_sale_value"] = round(ch.demand.lost_sale_value, 2)
         _, lags, waiting = world.lag.samples(c)
@@ -138,6 +222,7 @@ def compute_metrics(
         per_channel[ch.name] = m
 
     metrics: dict[str, float] = _order_stats(led.lines, led.orders)
+    metrics.update(_promise_stats(led.lines, led.orders, transit, T))
     metrics["lost_sale_units"] = sum(ch.demand.lost_sale_units for ch in chans)
     metrics["lost_sale_value"] = round(sum(ch.demand.lost_sale_value for ch in chans), 2)
     metrics.update(_lag_stats(np.concatenate(all_lags) if all_lags else np.zeros(0)))

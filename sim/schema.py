@@ -43,6 +43,8 @@ __all__ = [
     "Location",
     "Peak",
     "Posting",
+    "PurchaseOrder",
+    "Region",
     "Replenishment",
     "Returns",
     "Scenario",
@@ -97,6 +99,22 @@ class Location(_Model):
     release_delay: Dist = Field(default_factory=_zero)
     pick_delay: Dist = Field(default_factory=_zero)
     ship_delay: Dist = Field(default_factory=_zero)
+    transit: dict[str, Duration] = Field(
+        default_factory=dict,
+        description="carrier transit time from here to each customer region (scenario "
+        "regions); a region not listed: 0",
+    )
+    ship_cost: dict[str, Real] = Field(
+        default_factory=dict,
+        description="shipping cost per unit from here to each customer region; not listed: 0",
+    )
+
+
+class Region(_Model):
+    """A customer region: orders draw one, with probability proportional to ``weight``."""
+
+    name: str = Field(min_length=1)
+    weight: Real = Field(1.0, gt=0, le=1e9)
 
 
 class Window(_Model):
@@ -167,6 +185,28 @@ class Channel(_Model):
         "demand.daily_profile x demand.weekly_profile",
     )
     accept_rule: Literal["full", "partial", "backorder"] = "full"
+    routing: Literal["priority", "nearest", "cost"] = Field(
+        "priority",
+        description="how the ERP picks the location of a line: the locations' order, the "
+        "shortest transit to the order's region, or the lowest shipping cost to it",
+    )
+    allow_splits: Flag = Field(
+        True, description="a line may ship from several locations; false: one location or wait"
+    )
+    promise_horizon: Duration = Field(
+        0.0,
+        description="0: no dated promises (backorders wait erp.backorder_timeout); > 0: every "
+        "accepted line is promised a ship date, a backorder waits for supply due within this "
+        "horizon (else it is cancelled)",
+    )
+    ship_promise: Duration = Field(
+        86400.0, description="promised time from acceptance (or from supply's ETA) to shipping"
+    )
+    preorders: Flag = Field(
+        False,
+        description="accept beyond stock on hand against future availability the channel "
+        "shows (inbound supply due within promise_horizon)",
+    )
     handoff_delay: Dist = Field(default_factory=_zero)
     pending_period: Dist = Field(default_factory=_zero)
     api: ChannelApi = Field(default_factory=ChannelApi)
@@ -323,13 +363,35 @@ class Replenishment(_Model):
     enabled: Flag = True
     review_interval: Interval = 86400.0
     lead_time: Dist = Field(default_factory=lambda: Fixed(value=4 * 86400.0))
+    slip_rate: Real = Field(
+        0.0, ge=0, le=1, description="share of purchase orders that arrive after their ETA"
+    )
+    slip_delay: Dist = Field(
+        default_factory=lambda: Fixed(value=2 * 86400.0), description="how late a slip arrives"
+    )
     reorder_cover_days: Real = Field(5.0, ge=0, le=3650)
     order_up_to_days: Real = Field(12.0, ge=0, le=3650)
+
+
+class PurchaseOrder(_Model):
+    """A purchase order placed at ``at`` for ``qty`` of ``sku`` to ``location``, due ``lead``
+    later (its ETA), and arriving ``slip`` after its ETA (the ERP learns of a slip at the ETA).
+    """
+
+    sku: Int = Field(ge=0)
+    location: str
+    qty: Int = Field(ge=1, le=MAX_COUNT)
+    at: Duration = 0.0
+    lead: Duration = 4 * 86400.0
+    slip: Duration = 0.0
 
 
 class Erp(_Model):
     backorder_timeout: Duration = Field(
         0.0, description="how long an unallocatable line waits for stock before it is cancelled"
+    )
+    purchase_orders: list[PurchaseOrder] = Field(
+        default_factory=list, description="scripted purchase orders, beside replenishment's"
     )
     api: ErpApi = Field(default_factory=ErpApi)
     posting: Posting = Field(default_factory=Posting)
@@ -377,6 +439,11 @@ class Stock(_Model):
     snapshot: str | None = Field(
         None,
         description="CSV or Parquet: sku, location, on_hand; relative to the scenario file",
+    )
+    launch_skus: list[Int] = Field(
+        default_factory=list,
+        description="new SKUs: no stock anywhere at the start, and no replenishment (their "
+        "supply is erp.purchase_orders)",
     )
 
 
@@ -524,6 +591,10 @@ class Scenario(_Model):
     catalogue: Catalogue
     locations: list[Location] = Field(min_length=1)
     channels: list[Channel] = Field(min_length=1)
+    regions: list[Region] = Field(
+        default_factory=list,
+        description="customer regions (each order draws one); none: orders have no region",
+    )
     demand: Demand = Field(default_factory=Demand)
     stock: Stock = Field(default_factory=Stock)
     erp: Erp = Field(default_factory=Erp)
@@ -552,6 +623,31 @@ class Scenario(_Model):
                     raise ValueError(
                         f"channels.{i}.locations: unknown location {loc!r} (known: {names})"
                     )
+        regions = [r.name for r in self.regions]
+        if len(set(regions)) != len(regions):
+            raise ValueError(f"region names must be unique, got {regions}")
+        for i, place in enumerate(self.locations):
+            for field in ("transit", "ship_cost"):
+                for key in getattr(place, field):
+                    if key not in regions:
+                        raise ValueError(
+                            f"locations.{i}.{field}: unknown region {key!r} (known: {regions})"
+                        )
+        for i, ch in enumerate(self.channels):
+            if ch.routing != "priority" and not regions:
+                raise ValueError(f"channels.{i}.routing: {ch.routing!r} needs [[regions]]")
+            if ch.preorders and ch.promise_horizon <= 0:
+                raise ValueError(f"channels.{i}.preorders: needs a promise_horizon > 0")
+        for i, po in enumerate(self.erp.purchase_orders):
+            if po.location not in names:
+                raise ValueError(
+                    f"erp.purchase_orders.{i}.location: unknown location {po.location!r}"
+                )
+            if po.sku >= self.catalogue.skus:
+                raise ValueError(f"erp.purchase_orders.{i}.sku: {po.sku} >= catalogue.skus")
+        for i, k in enumerate(self.stock.launch_skus):
+            if not 0 <= k < self.catalogue.skus:
+                raise ValueError(f"stock.launch_skus.{i}: {k} is not a SKU of the catalogue")
         for key in self.returns.rate:
             if key not in ("storefront", "marketplace", "b2b") and key not in chans:
                 raise ValueError(

@@ -41,6 +41,7 @@ from strategies.batch import channel_values
 from strategies.kit import (
     ClientStats,
     FulfillmentSync,
+    IncomingSync,
     call_with_retry,
     import_until_taken,
     push_availability,
@@ -79,6 +80,7 @@ class ApiStrategy(SyncStrategy):
         super().__init__(params)
         self.stats = ClientStats()
         self.fulfillment = FulfillmentSync()
+        self.incoming = IncomingSync()
         self.atp_checks = 0
         self.atp_timeouts = 0
         self.atp_errors = 0
@@ -107,6 +109,7 @@ class ApiStrategy(SyncStrategy):
 
         # -- availability -----------------------------------------------------------------------
         self.fulfillment.start(env, systems, self.stats)
+        self.incoming.start(env, systems, self.stats)
 
     def _poll(self, c: int) -> Generator[Any, Any, None]:
         p: ApiParams = self.params
@@ -187,11 +190,18 @@ class ApiStrategy(SyncStrategy):
         p: ApiParams = self.params
         env = self.env
         self.atp_checks += 1
-        call = self.systems.erp.check_atp(skus, channel.index)
+        dated = channel.takes_preorders  # a pre-order channel asks for dated ATP
+        erp = self.systems.erp
+        call = (
+            erp.available_to_promise(skus, channel.index)
+            if dated
+            else erp.check_atp(skus, channel.index)
+        )
         timer = env.timeout(p.atp_timeout)
         done = yield call | timer
         if call in done and done[call].ok:
-            atp = done[call].value
+            value = done[call].value
+            atp = (value.now + value.later).tolist() if dated else value
             return [min(c, max(0, a - p.safety_stock)) for c, a in zip(cart, atp, strict=True)]
         if call in done:
             self.atp_errors += 1

@@ -23,7 +23,13 @@ import numpy as np
 from sim.dists import Duration
 from sim.fields import Count, Interval, Positive, Retries
 from strategies.base import SyncStrategy
-from strategies.kit import ClientStats, FulfillmentSync, call_with_retry, push_availability
+from strategies.kit import (
+    ClientStats,
+    FulfillmentSync,
+    call_with_retry,
+    push_availability,
+    push_incoming,
+)
 
 if TYPE_CHECKING:
     import simpy
@@ -149,19 +155,28 @@ class BatchStrategy(SyncStrategy):
                     self.stats.pushes_skipped += 1
                     continue
                 values, as_of = channel_values(snap, systems.serve(c), p.safety_stock)
-                running[c] = env.process(
-                    push_availability(
-                        env,
-                        ch,
-                        snap.skus,
-                        values,
-                        as_of,
-                        rng,
-                        self.stats,
-                        page_size=p.page_size,
-                        max_retries=p.max_retries,
-                    )
-                )
+                running[c] = env.process(self._push(env, systems, ch, snap.skus, values, as_of))
+
+    def _push(
+        self,
+        env: simpy.Environment,
+        systems: Systems,
+        ch: ChannelApi,
+        skus: np.ndarray,
+        values: np.ndarray,
+        as_of: np.ndarray,
+    ) -> Generator[Any, Any, None]:
+        """One channel's share of an export: availability, then (a channel that takes
+        pre-orders) the ERP's dated ATP of the same SKUs as future availability."""
+        p: BatchParams = self.params
+        rng = systems.rng
+        yield from push_availability(
+            env, ch, skus, values, as_of, rng, self.stats,
+            page_size=p.page_size, max_retries=p.max_retries,
+        )  # fmt: skip
+        yield from push_incoming(
+            env, systems.erp, ch, skus, rng, self.stats, max_retries=p.max_retries
+        )
 
     def metrics(self) -> dict[str, float]:
         s = self.stats

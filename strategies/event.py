@@ -27,6 +27,7 @@ from strategies.kit import (
     ClientStats,
     Dirty,
     FulfillmentSync,
+    IncomingSync,
     Publisher,
     StockEvent,
     StockView,
@@ -157,6 +158,7 @@ class EventStrategy(SyncStrategy):
         super().__init__(params)
         self.stats = ClientStats()
         self.fulfillment = FulfillmentSync()
+        self.incoming = IncomingSync()
         self.consumers: list[ChannelConsumer] = []
 
     def start(self, env: simpy.Environment, systems: Systems) -> None:
@@ -168,6 +170,7 @@ class EventStrategy(SyncStrategy):
             ChannelConsumer(self, systems, c, snapshot) for c in range(len(systems.channels))
         ]
         self.fulfillment.start(env, systems, self.stats)
+        self.incoming.start(env, systems, self.stats)
 
     def queues(self) -> list[Any]:
         """Total-queue records: every consumer must apply every published event once."""

@@ -72,6 +72,7 @@ from strategies.kit import (
     ClientStats,
     Dirty,
     FulfillmentSync,
+    IncomingSync,
     Publisher,
     StockEvent,
     StockView,
@@ -85,7 +86,7 @@ from strategies.kit import (
 if TYPE_CHECKING:
     import simpy
 
-    from sim.contract import ChannelApi, Message, Systems
+    from sim.contract import Atp, ChannelApi, Message, Systems
 
 __all__ = ["Middleware", "OrchestratedParams", "OrchestratedStrategy", "order_sweeper"]
 
@@ -186,6 +187,17 @@ class Middleware:
         self.repairs = 0
         self.dirty = [Dirty(env) for _ in range(n_ch)]
         self.group = systems.bus.subscribe(TOPIC, "middleware", self.handle)
+        # promises owned centrally: units of inbound supply still free to pre-order, per
+        # SKU, shared by every pre-order channel (the ERP's dated ATP, less what was granted)
+        self.inbound_pool = np.zeros(n_sku, np.int64)
+        self.incoming = IncomingSync(shape=self.shape_incoming)
+        self.preordered_units = 0
+
+    def shape_incoming(self, c: int, atp: Atp) -> np.ndarray:
+        """What a pre-order channel may show as future availability: the ERP's ``later``,
+        which becomes the central pool the checkout grants pre-orders from."""
+        self.inbound_pool[atp.skus] = atp.later
+        return np.asarray(atp.later, np.int64)
 
     # -- canonical view ---------------------------------------------------------------------
     def handle(self, msg: Message) -> bool | None:
@@ -342,18 +354,29 @@ class Middleware:
         if not self.up or not reply.ok:
             return self._fallback(cart)
         granted = []
+        preorders = self.systems.channels[c].takes_preorders
         for sku, want in zip(skus, cart, strict=True):
             if want:
                 self._contend(c, sku)
             g = min(want, self.allow(c, sku)) if want else 0
+            pre = 0
+            if preorders and g < want:
+                # a pre-order: from the central pool; every pre-order channel is told
+                pre = min(want - g, int(self.inbound_pool[sku]))
+                if pre > 0:
+                    self.inbound_pool[sku] -= pre
+                    self.preordered_units += pre
+                    self.incoming.mark(sku)
+                    if g == 0:  # its line still matches one reservation (of 0 units)
+                        self._held_q[c].setdefault(sku, deque()).append([0, self.env.now])
             if g:
                 self.held[sku] += g
                 self._held_q[c].setdefault(sku, deque()).append([g, self.env.now])
                 self.granted_units += g
                 for d in self.dirty:
                     d.add(sku)
-            self.refused_units += want - g
-            granted.append(g)
+            self.refused_units += want - g - pre
+            granted.append(g + pre)
         return granted
 
     def _fallback(self, cart: list[int]) -> list[int]:
@@ -520,6 +543,7 @@ class OrchestratedStrategy(SyncStrategy):
         )
         systems.fault_targets["middleware"] = self.set_down
         self.fulfillment.start(env, systems, self.stats)
+        mw.incoming.start(env, systems, self.stats)
 
     def set_down(self, down: bool) -> None:
         """Middleware outage on/off (fault plans): while down, checkout falls back, nothing
@@ -549,4 +573,5 @@ class OrchestratedStrategy(SyncStrategy):
             "mw_orders_swept": self.importer.swept,
             "mw_imports_failed": self.importer.failed,
             "mw_webhook_repeats": self.publisher.webhook_repeats,
+            "mw_preordered_units": mw.preordered_units,
         }

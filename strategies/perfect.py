@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import simpy
 
     from sim.contract import Systems
+    from sim.ledger import Order
 
 __all__ = ["PerfectStrategy"]
 
@@ -45,3 +46,17 @@ class PerfectStrategy(SyncStrategy):
 
         feed.on_truth(refresh)
         feed.on_accept(feed.import_order)
+        preorder = [c for c, ch in enumerate(systems.channels) if ch.takes_preorders]
+        if preorder:
+
+            def refresh_incoming(sku: int) -> None:
+                for c in preorder:
+                    value, at = feed.incoming(c, sku)
+                    feed.write_incoming(c, sku, value, at)
+
+            def accepted(order: Order) -> None:  # pre-orders took some of it
+                for ln in order.lines:
+                    refresh_incoming(ln.sku)
+
+            feed.on_inbound(refresh_incoming)
+            feed.on_accept(accepted)

@@ -24,6 +24,8 @@ SMALL: dict[str, str] = {
     'STRATEGIES = ["batch", "event"]\nSEEDS = [1, 2]\nHORIZON = "3h"\nSKUS = 40',
     "05_channel_expansion": 'STRATEGIES = ["event", "orchestrated"]\nSEEDS = [1, 2]\n'
     'HORIZON = "3h"\nSKUS = 60',
+    "06_promises_and_routing": 'STRATEGIES = ["batch", "orchestrated"]\nSEEDS = [1, 2]\n'
+    'HORIZON = "3d"\nSKUS = 30',
 }
 # a line of each notebook's computed conclusion
 CONCLUSION = {
@@ -32,6 +34,7 @@ CONCLUSION = {
     "03_erp_as_bottleneck": "ERP utilization",
     "04_surviving_faults": "saas_outage-v1: fastest recovery",
     "05_channel_expansion": "central allocation (orchestrated) oversells",
+    "06_promises_and_routing": "The slip lowers orchestrated's promise_met_rate by",
 }
 
 

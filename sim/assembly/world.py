@@ -65,6 +65,7 @@ from sim.recorder import (
     TracedDivergence,
 )
 from sim.rng import Streams
+from sim.routing import Routing
 from sim.schema import Scenario
 from sim.trace import load_trace, trace_customers
 from strategies.connectors import http_systems
@@ -147,6 +148,29 @@ class OracleFeed:
         """Take ``order`` into the ERP now, at no cost (no API call, no capacity)."""
         self._w.erp.privileged.add(order.id)
         self._w.erp.intake(order)
+
+    def on_inbound(self, fn: Callable[[int], None]) -> None:
+        """``fn(sku)`` whenever a purchase order for ``sku`` is placed, re-dated or received."""
+        self._w.erp.inbound_listeners.append(fn)
+
+    def incoming(self, channel: int, sku: int) -> tuple[int, float]:
+        """Future availability of ``sku`` for a pre-order ``channel`` now: units on purchase
+        orders to its locations due (by the ERP's ETA) within its promise horizon, less the
+        pre-orders already waiting for supply there, and the latest of those ETAs."""
+        w = self._w
+        led = w.ledger
+        spec = w.scenario.channels[channel]
+        locs = set(led.serve[channel])
+        horizon = w.env.now + spec.promise_horizon
+        due = [p for p in w.erp.inbound.get(sku, ()) if p.loc in locs and p.eta <= horizon]
+        if not due:
+            return 0, 0.0
+        waiting = sum(led.inbound.item(loc, sku) - led.inbound_free(loc, sku) for loc in locs)
+        return max(0, sum(p.qty for p in due) - waiting), max(p.eta for p in due)
+
+    def write_incoming(self, channel: int, sku: int, value: int, at: float) -> None:
+        """Set the future availability ``channel`` shows of ``sku`` now (instant, free)."""
+        self._w.channels[channel].reference_incoming(sku, value, at)
 
 
 class Provenance:
@@ -283,11 +307,16 @@ class World:
         else:
             cover = st("stock").uniform(stock.cover_days_low, stock.cover_days_high, daily.shape)
             initial = np.maximum(np.ceil(daily * cover), stock.min_units).astype(np.int64)
+        if stock.launch_skus:
+            initial = initial.copy()
+            initial[:, stock.launch_skus] = 0
         rep = sc.erp.replenishment
         rop = np.ceil(daily * rep.reorder_cover_days).astype(np.int64)
         out = np.maximum(np.ceil(daily * rep.order_up_to_days), rop + 1).astype(np.int64)
         if not rep.enabled:
             out[:] = 0
+        if stock.launch_skus:  # a launch is supplied by its own purchase orders only
+            out[:, stock.launch_skus] = 0
         serve = [[sc.location_index(n) for n in ch.locations] for ch in sc.channels]
         self.ledger = Ledger(self.env, initial, serve)
         env = self.env
@@ -319,7 +348,9 @@ class World:
             sc.shrink,
             [sc.returns.rate_of(ch) for ch in sc.channels],
         )
+        self.routing = Routing(sc)
         self.erp = Erp(env, sc.erp, self.ledger, self.erp_api, st("erp"), rop, out, self.wms)
+        self.erp.plan(sc.channels, self.routing, st("erp/slips"))
         truth = self.ledger.true_available_all()
         self.channels: list[Channel] = []
         for c, spec in enumerate(sc.channels):
@@ -336,6 +367,8 @@ class World:
                 env, c, spec, self.ledger, capi, st(f"channel/{spec.name}"), truth[c],
                 strict_writes=strict_writes,
             )  # fmt: skip
+            if self.routing.active:
+                ch.set_routing(self.routing, st(f"regions/{spec.name}"))
             self.channels.append(ch)
         #: the floors' instant writers, one per channel (``OracleFeed.write``)
         self.reference_writers = [ch.take_reference_writer() for ch in self.channels]
@@ -489,6 +522,8 @@ class World:
             env.process(self.erp.run_batch_posting())
         if sc.erp.replenishment.enabled:
             env.process(self.erp.run_replenishment())
+        for po in sc.erp.purchase_orders:
+            self.erp.schedule_purchase_order(po, sc.location_index(po.location))
         if sc.transfers.enabled:
             env.process(self._transfers())
         if sc.shrink.enabled:

@@ -179,8 +179,12 @@ class ChannelConnector(Connector):
 
     _delegated = frozenset(
         {"name", "kind", "index", "bulk_limit", "page_size", "needs_fulfillment",
-         "subscribe_orders", "set_checkout", "n_sku", "spec"}
+         "subscribe_orders", "set_checkout", "n_sku", "spec", "takes_preorders"}
     )  # fmt: skip
+
+    def set_incoming(self, skus: Any, values: Any, at: Any) -> Any:
+        """Future availability has no request in the platform APIs modelled here (a 400)."""
+        return self._unsupported("future availability (pre-orders)")
 
     def set_inventory(self, skus: Any, values: Any, as_of: Any, expected: Any = None) -> Any:
         skus = np.atleast_1d(np.asarray(skus, np.int64))
@@ -230,9 +234,14 @@ class ErpConnector(Connector):
     """The ERP's integration API over HTTP; this class speaks the generic JSON API
     (``/erp/...``), platform connectors override the request hooks."""
 
-    _delegated = frozenset({"serve", "subscribe", "subscribe_changes", "spec"})
+    _delegated = frozenset({"serve", "subscribe", "subscribe_changes", "subscribe_inbound",
+                            "spec"})  # fmt: skip
 
     # -- the integration API ----------------------------------------------------------------
+    def available_to_promise(self, skus: Any, channel: int) -> Any:
+        """Dated ATP has no request in the platforms' APIs modelled here (a 400 reply)."""
+        return self._unsupported("available to promise with dates")
+
     def export_availability(self, skus: Any = None) -> Any:
         codes = None if skus is None else [sku_code(s) for s in np.atleast_1d(skus).tolist()]
         return self._task(lambda: self._export(codes))

@@ -8,8 +8,10 @@ Calls (``strategies.kit.calls``)
     ``call_with_retry`` (429 Retry-After honoured exactly, other failures retried with
     full-jitter exponential ``backoff``), ``push_availability`` (pages of at most the
     channel's bulk limit, then ``until_applied`` for channels that apply writes later, as
-    Amazon's feeds), ``import_until_taken`` (an order import that never gives up: parked and
-    retried), ``ClientStats`` (what the client side saw, for a strategy's ``metrics``).
+    Amazon's feeds), ``push_incoming`` (future availability from the ERP's dated ATP to a
+    channel that takes pre-orders), ``import_until_taken`` (an order import that never
+    gives up: parked and retried), ``ClientStats`` (what the client side saw, for a
+    strategy's ``metrics``).
 Stock view (``strategies.kit.view``)
     ``Publisher`` (WMS movements, ERP cancellations and channel orders as ``StockEvent``
     messages on the bus topic ``TOPIC``), ``StockView`` (a consumer's picture of stock built
@@ -18,6 +20,9 @@ Stock view (``strategies.kit.view``)
 Fulfillment (``strategies.kit.fulfillment``)
     ``FulfillmentSync``: ERP ``shipped`` / ``cancelled`` events reported back to the channels
     that hold stock against open orders (Shopify, Adobe Commerce).
+Future availability (``strategies.kit.incoming``)
+    ``IncomingSync``: the ERP's purchase-order events turned into dated ATP written to the
+    channels that take pre-orders.
 Contract and parameters
     ``Systems`` and the integration-API protocols, the ``Reply`` a call answers with, the
     records (``Snapshot``, ``OrderEvent``, ``Movement``, ``Message``...), ``Duration`` (a
@@ -28,6 +33,7 @@ Contract and parameters
 
 from sim.contract import (
     ApiError,
+    Atp,
     BusApi,
     Call,
     ChangeFeed,
@@ -60,10 +66,12 @@ from strategies.kit.calls import (
     call_with_retry,
     import_until_taken,
     push_availability,
+    push_incoming,
     retry_wait,
     until_applied,
 )
 from strategies.kit.fulfillment import FulfillmentSync
+from strategies.kit.incoming import IncomingSync
 from strategies.kit.view import TOPIC, Dirty, Publisher, StockEvent, StockView, queue_record
 
 __all__ = [
@@ -72,6 +80,7 @@ __all__ = [
     "PARKED_RETRY",
     "TOPIC",
     "ApiError",
+    "Atp",
     "BusApi",
     "Call",
     "ChangeFeed",
@@ -89,6 +98,7 @@ __all__ = [
     "Fraction",
     "FulfillmentSync",
     "ImportResult",
+    "IncomingSync",
     "Interval",
     "InventoryPage",
     "Message",
@@ -111,6 +121,7 @@ __all__ = [
     "call_with_retry",
     "import_until_taken",
     "push_availability",
+    "push_incoming",
     "queue_record",
     "retry_wait",
     "until_applied",

@@ -32,6 +32,7 @@ __all__ = [
     "call_with_retry",
     "import_until_taken",
     "push_availability",
+    "push_incoming",
     "retry_wait",
     "until_applied",
 ]
@@ -180,4 +181,43 @@ def push_availability(
         else:
             stats.failed_pages += 1
     stats.skus_written += written
+    return written
+
+
+def push_incoming(
+    env: simpy.Environment,
+    erp: ErpApi,
+    channel: ChannelApi,
+    skus: np.ndarray,
+    rng: np.random.Generator,
+    stats: ClientStats,
+    *,
+    max_retries: int = 8,
+) -> Generator[Any, Any, int]:
+    """Future availability of ``skus`` from the ERP's dated ATP for ``channel`` (one
+    ``available_to_promise`` call) written to the channel page by page (``set_incoming``);
+    returns SKUs written. Nothing for a channel that takes no pre-orders."""
+    if not channel.takes_preorders or skus.size == 0:
+        return 0
+    reply = yield from call_with_retry(
+        env,
+        partial(erp.available_to_promise, skus, channel.index),
+        rng,
+        stats,
+        max_retries=max_retries,
+    )
+    if not reply.ok:
+        return 0
+    atp = reply.value
+    size = channel.bulk_limit
+    written = 0
+    for i in range(0, atp.skus.size, size):
+        s, v, a = atp.skus[i : i + size], atp.later[i : i + size], atp.by[i : i + size]
+        r = yield from call_with_retry(
+            env, partial(channel.set_incoming, s, v, a), rng, stats, max_retries=max_retries
+        )
+        if r.ok:
+            written += s.size
+        else:
+            stats.failed_pages += 1
     return written
