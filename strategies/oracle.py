@@ -21,10 +21,10 @@ from strategies.base import SyncStrategy
 if TYPE_CHECKING:
     import simpy
 
-    from sim.contract import Systems
+    from sim.contract import Systems, TruthFeed
     from sim.ledger import Order
 
-__all__ = ["OracleStrategy"]
+__all__ = ["OracleStrategy", "follow_inbound"]
 
 
 class OracleStrategy(SyncStrategy):
@@ -47,17 +47,25 @@ class OracleStrategy(SyncStrategy):
 
         feed.on_change(refresh)
         feed.on_accept(feed.import_order)
-        preorder = [c for c, ch in enumerate(systems.channels) if ch.takes_preorders]
-        if preorder:
+        follow_inbound(feed, systems)
 
-            def refresh_incoming(sku: int) -> None:
-                for c in preorder:
-                    value, at = feed.incoming(c, sku)
-                    feed.write_incoming(c, sku, value, at)
 
-            def accepted(order: Order) -> None:  # pre-orders took some of it
-                for ln in order.lines:
-                    refresh_incoming(ln.sku)
+def follow_inbound(feed: TruthFeed, systems: Systems) -> None:
+    """The floors' future availability: every pre-order channel shows, instantly, the
+    purchase orders due within its horizon less the pre-orders already waiting for them,
+    refreshed on every purchase-order event and every accepted order."""
+    preorder = [c for c, ch in enumerate(systems.channels) if ch.takes_preorders]
+    if not preorder:
+        return
 
-            feed.on_inbound(refresh_incoming)
-            feed.on_accept(accepted)
+    def refresh_incoming(sku: int) -> None:
+        for c in preorder:
+            value, at = feed.incoming(c, sku)
+            feed.write_incoming(c, sku, value, at)
+
+    def accepted(order: Order) -> None:  # pre-orders took some of it
+        for ln in order.lines:
+            refresh_incoming(ln.sku)
+
+    feed.on_inbound(refresh_incoming)
+    feed.on_accept(accepted)

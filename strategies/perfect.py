@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from sim.contract import truth_feed
 from strategies.base import SyncStrategy
+from strategies.oracle import follow_inbound
 
 if TYPE_CHECKING:
     import simpy
 
     from sim.contract import Systems
-    from sim.ledger import Order
 
 __all__ = ["PerfectStrategy"]
 
@@ -46,17 +46,4 @@ class PerfectStrategy(SyncStrategy):
 
         feed.on_truth(refresh)
         feed.on_accept(feed.import_order)
-        preorder = [c for c, ch in enumerate(systems.channels) if ch.takes_preorders]
-        if preorder:
-
-            def refresh_incoming(sku: int) -> None:
-                for c in preorder:
-                    value, at = feed.incoming(c, sku)
-                    feed.write_incoming(c, sku, value, at)
-
-            def accepted(order: Order) -> None:  # pre-orders took some of it
-                for ln in order.lines:
-                    refresh_incoming(ln.sku)
-
-            feed.on_inbound(refresh_incoming)
-            feed.on_accept(accepted)
+        follow_inbound(feed, systems)

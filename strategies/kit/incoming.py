@@ -14,6 +14,7 @@ owns promises centrally overrides it with what its own pool still allows.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -90,8 +91,6 @@ class IncomingSync:
         stats: ClientStats,
     ) -> Generator[Any, Any, bool]:
         """One dated-ATP call and the writes of its future part; whether all succeeded."""
-        from functools import partial
-
         reply = yield from call_with_retry(
             env,
             partial(systems.erp.available_to_promise, skus, channel.index),
