@@ -14,7 +14,9 @@ the position falls to a reorder point, and the supplier delivers to the WMS afte
 
 Inbound supply is state: every purchase order (replenishment's and the scenario's scripted
 ones) is a record with its ETA; a share ``slip_rate`` arrives late by ``slip_delay``, and the
-ERP learns the new ETA when the old one passes. Available to promise with dates
+ERP learns the new ETA when the old one passes. A transfer between locations is inbound
+supply at its destination from the posting of its dispatch (with the ETA of its shipping
+notice) to the posting of its arrival. Available to promise with dates
 (``available_to_promise``) counts free stock, the backorders queued ahead, and inbound supply
 by ETA. On a channel with a ``promise_horizon``, a backordered line is promised the date at
 which that supply covers it (and every accepted line a ship date), and it is cancelled only
@@ -61,14 +63,19 @@ __all__ = ["Atp", "ChangeFeed", "Erp", "ImportResult", "Inbound", "OrderEvent", 
 
 
 class Inbound:
-    """A purchase order on its way: to ``loc``, ``qty`` of ``sku``, due at ``eta`` (what the
-    ERP knows), arriving at ``arrives`` (the supplier's truth)."""
+    """Inbound supply on its way: to ``loc``, ``qty`` of ``sku``, due at ``eta`` (what the
+    ERP knows), arriving at ``arrives`` (the supplier's truth). A purchase order, or a
+    transfer between the company's locations (``transfer``: ``id`` -1, recorded when the
+    ERP posts its dispatch, with the shipping notice's ETA)."""
 
-    __slots__ = ("arrives", "eta", "id", "loc", "qty", "sku")
+    __slots__ = ("arrives", "eta", "id", "loc", "qty", "sku", "transfer")
 
-    def __init__(self, pid: int, loc: int, sku: int, qty: int, eta: float, arrives: float):
+    def __init__(
+        self, pid: int, loc: int, sku: int, qty: int, eta: float, arrives: float,
+        transfer: bool = False,
+    ):  # fmt: skip
         self.id, self.loc, self.sku, self.qty = pid, loc, sku, qty
-        self.eta, self.arrives = eta, arrives
+        self.eta, self.arrives, self.transfer = eta, arrives, transfer
 
 
 class Erp(OwnClock):
@@ -176,8 +183,8 @@ class Erp(OwnClock):
     def available_to_promise(self, skus: Any, channel: int) -> Any:
         """Available to promise with dates for ``channel`` (an ``Atp``): per SKU, the units
         free now at its locations (less the backorders queued ahead), and the further units
-        that inbound supply due within the channel's promise horizon brings, with the ETA by
-        which all of them are in. One call costing per item."""
+        that inbound supply (purchase orders and transfers) due within the channel's promise
+        horizon brings, with the ETA by which all of them are in. One call costing per item."""
         sel = np.atleast_1d(np.asarray(skus, np.int64))
 
         def effect() -> Atp:
@@ -201,7 +208,8 @@ class Erp(OwnClock):
         return self.api.call(max(1, sel.size), effect, op="available_to_promise")
 
     def subscribe_inbound(self, fn: Callable[[int], None]) -> None:
-        """``fn(sku)`` whenever a purchase order for ``sku`` is placed, re-dated or received."""
+        """``fn(sku)`` whenever a purchase order for ``sku`` is placed, re-dated or received,
+        or a transfer of it is posted as dispatched or arrived."""
         self.inbound_listeners.append(fn)
 
     def push_read(self, skus: Any) -> Any:
@@ -464,6 +472,10 @@ class Erp(OwnClock):
             self._event("shipped", mv.line, loc, q)
         elif mv.kind == "short":
             self._reallocate_short(mv)
+        elif mv.kind == "transfer_out":
+            self._dispatched(mv)
+        elif mv.kind == "transfer_in":
+            self._transfer_landed(mv)
         self.posted += 1
         self._integrate_unposted()
         del self._unposted[id(mv)]
@@ -567,6 +579,21 @@ class Erp(OwnClock):
         self.inbound[po.sku].remove(po)
         self.wms.receive(po.loc, po.sku, po.qty)
         self._inbound_changed(po.sku)
+
+    def _dispatched(self, mv: Movement) -> None:
+        """A posted transfer out is inbound supply at its destination, due at the ETA of its
+        shipping notice."""
+        eta = mv.eta if mv.eta >= 0 else self.env.now
+        arrival = Inbound(-1, mv.dst, mv.sku, mv.qty, eta, eta, transfer=True)
+        self.inbound.setdefault(mv.sku, []).append(arrival)
+        self._inbound_changed(mv.sku)
+
+    def _transfer_landed(self, mv: Movement) -> None:
+        """A posted transfer in: the transfer to that location due nearest its arrival is in."""
+        here = [p for p in self.inbound.get(mv.sku, ()) if p.transfer and p.loc == mv.loc]
+        if here:
+            self.inbound[mv.sku].remove(min(here, key=lambda p: abs(p.eta - mv.t)))
+            self._inbound_changed(mv.sku)
 
     def plan_transfers(self) -> list[tuple[int, int, int, int]]:
         """(src, dst, sku, qty) rebalancing moves, on the ERP's view: from the location with

@@ -183,7 +183,8 @@ class Wms(OwnClock):
         if q <= 0:
             return 0
         seqs = ledger.transfer_out(src, dst, sku, q, KNOWN_TO_WMS)
-        self._emit(Movement("transfer_out", src, sku, q, self.env.now, seqs, dst=dst))
+        now = self.env.now
+        self._emit(Movement("transfer_out", src, sku, q, now, seqs, dst=dst, eta=now + lead))
         self.env.timeout(lead).callbacks.append(lambda _: self._transfer_arrives(dst, sku, q))
         return q
 

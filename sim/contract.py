@@ -181,7 +181,8 @@ class Movement:
     ``seqs`` are the truth changes it carries (a system takes them in when it applies the
     movement). ``version``, ``on_hand``, ``hold`` and
     ``released`` are the WMS record of (loc, sku) right after the movement: the version
-    increases by one with every change of that record.
+    increases by one with every change of that record. A transfer out carries its ``eta`` at
+    ``dst`` (the shipping notice); other kinds have ``eta = -1``.
     """
 
     kind: str
@@ -196,6 +197,7 @@ class Movement:
     on_hand: int = 0
     hold: int = 0
     released: int = 0
+    eta: float = -1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +283,8 @@ class ErpApi(Protocol):
         ...
 
     def subscribe_inbound(self, fn: Callable[[int], None]) -> None:
-        """``fn(sku)`` whenever a purchase order for ``sku`` is placed, re-dated or received."""
+        """``fn(sku)`` whenever inbound supply of ``sku`` changes in the ERP (a purchase order
+        placed, re-dated or received; a transfer dispatched or arrived)."""
         ...
 
 

@@ -8,6 +8,8 @@ no strategy can grade itself. Per (location, SKU)::
     hold         returns awaiting QC
     committed    truth-committed: claimed by accepted, unshipped, uncancelled lines
     in_transit   units travelling to this location (transfers)
+    inbound      units on purchase orders and transfers due at this location (inbound
+                 supply: what a pre-order may wait for)
     free         on_hand - committed - hold   (may be negative)
 
     true_available(c, s) = sum over the locations serving channel c of max(0, free)
@@ -182,7 +184,7 @@ class Ledger:
         self.hold = np.zeros(shape, np.int64)
         self.committed = np.zeros(shape, np.int64)
         self.in_transit = np.zeros(shape, np.int64)
-        # units on purchase orders to each location, not yet received (the supplier's truth)
+        # units on purchase orders and transfers to each location, not yet arrived (truth)
         self.inbound = np.zeros(shape, np.int64)
         self._preorders: dict[int, list[Line]] = {}  # flat key -> lines waiting for inbound
         self.inbound_waiting = np.zeros(shape, np.int64)  # their units (``_waiting``)
@@ -260,7 +262,8 @@ class Ledger:
         return sum(self.inbound_free(loc, sku) for loc in self.serve[channel])
 
     def add_inbound(self, loc: int, sku: int, qty: int) -> None:
-        """A purchase order for ``qty`` units to ``loc`` is placed."""
+        """A purchase order for ``qty`` units to ``loc`` is placed (a transfer adds its units
+        itself, when it leaves)."""
         self.inbound[loc, sku] += qty
 
     def accept(self, order: Order, sku: int, qty: int, preorder: int = 0) -> Line:
@@ -458,6 +461,13 @@ class Ledger:
         """A purchase-order receipt puts ``qty`` units on the shelf; pre-order lines waiting
         for supply at ``loc`` claim them, first accepted first."""
         self._move("receipt", loc, sku, qty)
+        self._arrive(loc, sku, qty)
+        self._notify_on_hand(loc, sku)
+        return [self._change(loc, sku, known_by), *self._settle(loc, sku, known_by)]
+
+    def _arrive(self, loc: int, sku: int, qty: int) -> None:
+        """Inbound supply (a purchase order or a transfer) reached ``loc``: pre-order lines
+        waiting for supply there claim it, first accepted first."""
         self.inbound[loc, sku] -= min(qty, self.inbound.item(loc, sku))
         key = loc * self.n_sku + sku
         waiting = self._preorders.get(key)
@@ -474,8 +484,6 @@ class Ledger:
             left = [ln for ln in waiting if _waiting(ln, loc) > 0]
             self._preorders[key] = left
             self.inbound_waiting[loc, sku] = sum(_waiting(ln, loc) for ln in left)
-        self._notify_on_hand(loc, sku)
-        return [self._change(loc, sku, known_by), *self._settle(loc, sku, known_by)]
 
     def return_in(self, loc: int, sku: int, qty: int) -> None:
         """Returned units arrive into quality hold (on hand, not available)."""
@@ -504,11 +512,13 @@ class Ledger:
         if self.on_hand[src, sku] - self.hold[src, sku] < qty:
             raise AssertionError(f"transfer of {qty} from ({src}, {sku}) exceeds shelf stock")
         self._move("transfer_out", src, sku, qty, dst)
+        self.inbound[dst, sku] += qty  # inbound supply at dst until it arrives
         self._notify_on_hand(src, sku)
         return [self._change(src, sku, known_by), *self._settle(src, sku, known_by, qty)]
 
     def transfer_in(self, dst: int, sku: int, qty: int, known_by: frozenset[str]) -> list[int]:
         self._move("transfer_in", dst, sku, qty)
+        self._arrive(dst, sku, qty)
         self._notify_on_hand(dst, sku)
         return [self._change(dst, sku, known_by), *self._settle(dst, sku, known_by)]
 

@@ -52,8 +52,8 @@ class OracleStrategy(SyncStrategy):
 
 def follow_inbound(feed: TruthFeed, systems: Systems) -> None:
     """The floors' future availability: every pre-order channel shows, instantly, the
-    purchase orders due within its horizon less the pre-orders already waiting for them,
-    refreshed on every purchase-order event and every accepted order."""
+    purchase orders and transfers due within its horizon less the pre-orders already
+    waiting for them, refreshed on every inbound-supply event and every accepted order."""
     preorder = [c for c, ch in enumerate(systems.channels) if ch.takes_preorders]
     if not preorder:
         return

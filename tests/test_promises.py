@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import sim
+from sim.assembly.world import World
 from sim.ledger import Ledger
 from strategies.kit import IncomingSync
 
@@ -53,6 +54,51 @@ def test_a_preorder_is_backed_by_inbound_supply_and_claims_it_on_receipt() -> No
     assert a.claims == {0: 1} and b.claims == {0: 2}
     assert led.free(0, 0) == 2 and led.inbound[0, 0] == 0
     assert led.inbound_waiting[0, 0] == 0
+
+
+def test_a_transfer_in_transit_is_inbound_supply_at_its_destination() -> None:
+    """Truth: units on a transfer back a pre-order at the destination (not at the source),
+    and the arrival turns the pre-order into a claim."""
+    env = _Env()
+    led = Ledger(env, np.array([[6], [0]], np.int64), [[1]])  # channel 0 sells from loc 1
+    led.transfer_out(0, 1, 0, 4, frozenset())
+    assert led.true_inbound(0, 0) == 4 and led.inbound[0, 0] == 0
+    order = led.new_order(0)
+    a = led.accept(order, 0, 5, preorder=5)
+    assert a.oversold == 1 and led.true_inbound(0, 0) == 0
+    led.transfer_in(1, 0, 4, frozenset())
+    assert a.claims == {1: 4} and led.inbound[1, 0] == 0 and led.free(1, 0) == 0
+
+
+def test_the_erp_promises_against_a_transfer_from_its_dispatch_to_its_arrival() -> None:
+    """Dated ATP for a channel selling only from the destination: a posted transfer is
+    `later`, due at its shipping notice's ETA, and becomes `now` when its arrival posts;
+    an inbound-supply event fires at each step."""
+    sc = sim.load_scenario(
+        "preorder_launch",
+        {**LAUNCH, "channels.0.locations": ["DC-West"], "erp.purchase_orders": []},
+    )
+    w = World(sc, 1, keep_history=False)
+    events: list[int] = []
+    w.erp.subscribe_inbound(events.append)
+    sku = 1 + int(np.argmax(w.ledger.initial[0, 1:]))  # the most stocked at DC-East
+    qty = int(w.ledger.initial[0, sku]) // 2
+    at_west = int(w.ledger.initial[1, sku])
+    assert qty > 0 and w.wms.transfer(0, 1, sku, qty, 2 * 86400.0) == qty
+
+    def atp() -> Any:
+        ev = w.erp.available_to_promise([sku], 0)
+        w.env.run(until=ev)
+        return ev.value.value
+
+    w.env.run(until=3600.0)  # the dispatch has posted (5 minutes)
+    before = atp()
+    assert (before.now[0], before.later[0]) == (at_west, qty)
+    assert before.by[0] == pytest.approx(2 * 86400.0)
+    w.env.run(until=2 * 86400.0 + 3600.0)  # arrived and posted
+    after = atp()
+    assert (after.now[0], after.later[0]) == (at_west + qty, 0)
+    assert events == [sku, sku] and w.ledger.inbound[1, sku] == 0
 
 
 def test_promises_are_met_when_nothing_slips_and_the_oracle_syncs() -> None:

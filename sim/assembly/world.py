@@ -150,13 +150,14 @@ class OracleFeed:
         self._w.erp.intake(order)
 
     def on_inbound(self, fn: Callable[[int], None]) -> None:
-        """``fn(sku)`` whenever a purchase order for ``sku`` is placed, re-dated or received."""
+        """``fn(sku)`` whenever inbound supply of ``sku`` changes in the ERP (a purchase order
+        placed, re-dated or received; a transfer dispatched or arrived)."""
         self._w.erp.inbound_listeners.append(fn)
 
     def incoming(self, channel: int, sku: int) -> tuple[int, float]:
         """Future availability of ``sku`` for a pre-order ``channel`` now: units on purchase
-        orders to its locations due (by the ERP's ETA) within its promise horizon, less the
-        pre-orders already waiting for supply there, and the latest of those ETAs."""
+        orders and transfers to its locations due (by the ERP's ETA) within its promise
+        horizon, less the pre-orders already waiting for supply there, and the latest ETA."""
         w = self._w
         led = w.ledger
         spec = w.scenario.channels[channel]

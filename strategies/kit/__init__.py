@@ -21,7 +21,7 @@ Fulfillment (``strategies.kit.fulfillment``)
     ``FulfillmentSync``: ERP ``shipped`` / ``cancelled`` events reported back to the channels
     that hold stock against open orders (Shopify, Adobe Commerce).
 Future availability (``strategies.kit.incoming``)
-    ``IncomingSync``: the ERP's purchase-order events turned into dated ATP written to the
+    ``IncomingSync``: the ERP's inbound-supply events turned into dated ATP written to the
     channels that take pre-orders.
 Contract and parameters
     ``Systems`` and the integration-API protocols, the ``Reply`` a call answers with, the

@@ -1,11 +1,12 @@
 """Future availability for channels that take pre-orders: the ERP's dated ATP pushed out.
 
-``IncomingSync`` listens to the ERP's purchase-order events (``subscribe_inbound``: placed,
-re-dated, received); every ``interval`` it asks the ERP for dated ATP of the SKUs those
-events named (one ``available_to_promise`` call per pre-order channel) and writes the
-future part to the channel (``set_incoming``). SKUs it has seen inbound supply for are
-refreshed every ``refresh`` as well, because sales elsewhere and backorders eat into what
-inbound supply can still promise. Channels that take no pre-orders cost nothing.
+``IncomingSync`` listens to the ERP's inbound-supply events (``subscribe_inbound``:
+purchase orders placed, re-dated, received; transfers dispatched, arrived); every
+``interval`` it asks the ERP for dated ATP of the SKUs those events named (one
+``available_to_promise`` call per pre-order channel) and writes the future part to the
+channel (``set_incoming``). SKUs it has seen inbound supply for are refreshed every
+``refresh`` as well, because sales elsewhere and backorders eat into what inbound supply
+can still promise. Channels that take no pre-orders cost nothing.
 
 ``shape(c, atp)`` decides what is written (the ERP's ``later`` by default); a middleware that
 owns promises centrally overrides it with what its own pool still allows.
@@ -30,7 +31,7 @@ __all__ = ["IncomingSync"]
 
 
 class IncomingSync:
-    """ERP purchase-order events -> dated ATP -> ``channel.set_incoming`` (batched)."""
+    """ERP inbound-supply events -> dated ATP -> ``channel.set_incoming`` (batched)."""
 
     def __init__(
         self,
