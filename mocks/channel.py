@@ -21,6 +21,12 @@ it accepts a ship date: ``ship_promise`` after acceptance, or after d for pre-or
 With customer regions (``sim.routing``), each accepted order draws its region and carries
 its route.
 
+A bundle (``catalogue.bundles``) is shown and sold as one SKU; the accepted order carries
+its components as lines (``Line.bundle`` names the bundle), so everything downstream, and
+the truth, sees components. The truth of a bundle is what its components make up
+(``Ledger.bundle_free``); a bundle line is oversold when any of its component lines is.
+Bundles take no pre-orders.
+
 Integration API (every call goes through the channel's ``ApiServer``: latency, leaky bucket,
 bulk limit): ``set_inventory`` (optionally compare-and-swap: each SKU's write names the
 quantity it expects to replace, and the whole write is refused with 409 if any differs, as
@@ -75,6 +81,8 @@ class ChannelDemandStats:
     units_refused: int = 0
     lost_sale_units: int = 0
     lost_sale_value: float = 0.0  # at catalogue prices
+    bundle_lines: int = 0  # bundles accepted (each sold as its component lines)
+    bundle_oversold_lines: int = 0  # of those, with any component line oversold
 
 
 def _accept(rule: str, want: int, shows: int) -> int:
@@ -281,15 +289,25 @@ class Channel:
                 if self.routing is not None and self._regions is not None:
                     order.region = self.routing.draw(self._regions)
                     order.route = self.routing.route(self.index, order.region)
-            pre = min(later, max(0, accepted - now_shown))
+            comps = ledger.components.get(sku) if ledger.components else None
+            pre = 0 if comps else min(later, max(0, accepted - now_shown))
             # decrement first: listeners of the truth change (the oracle) may rewrite it
             self._count[sku] = max(0, self._count.item(sku) - accepted)
             if pre:
                 self._incoming[sku] -= pre
-            line = ledger.accept(order, sku, accepted, pre)
+            if comps:  # a bundle: its components are the order's lines
+                lines = [ledger.accept(order, c, accepted * k) for c, k in comps]
+                for ln in lines:
+                    ln.bundle = sku
+                stats.bundle_lines += 1
+                if any(ln.oversold for ln in lines):
+                    stats.bundle_oversold_lines += 1
+            else:
+                lines = [ledger.accept(order, sku, accepted, pre)]
             if promising:
                 start = self._incoming_at.item(sku) if pre else self.env.now
-                line.promised = max(start, self.env.now) + self.spec.ship_promise
+                for ln in lines:
+                    ln.promised = max(start, self.env.now) + self.spec.ship_promise
             for on_shown in self.shown_listeners:
                 on_shown(self.index, sku)
         if order is not None:

@@ -135,6 +135,9 @@ class Erp(OwnClock):
         self.routing: Routing | None = None
         self._slips: np.random.Generator | None = None
         self._overlap: list[list[bool]] = []
+        # kit items (bundles): master data, kit -> [(component, units)]; their ATP is what
+        # the components make up. Exports carry the records as they are (a kit has none)
+        self.kits: dict[int, list[tuple[int, int]]] = ledger.components
 
     def plan(
         self, channels: Sequence[ChannelSpec], routing: Routing, slips: np.random.Generator
@@ -169,16 +172,33 @@ class Erp(OwnClock):
 
     def check_atp(self, skus: Sequence[int], channel: int) -> Any:
         """Available to promise for ``channel`` now, per SKU: the sum over its locations of
-        ``max(0, available)`` on the ERP's view (a synchronous checkout call)."""
+        ``max(0, available)`` on the ERP's view (for a kit, the kits its components make up
+        at each location); a synchronous checkout call."""
         sel = np.asarray(skus, np.int64)
         locs = self.serve[channel]
 
         def effect() -> list[int]:
             avail = self.on_hand[locs][:, sel] - self.committed[locs][:, sel]
             avail -= self.hold[locs][:, sel]
-            return [int(x) for x in np.maximum(avail, 0).sum(axis=0)]
+            avail = np.maximum(avail, 0)
+            if self.kits:  # a kit item: what its components make up, per location
+                for i, sku in enumerate(sel.tolist()):
+                    if sku in self.kits:
+                        avail[:, i] = self._kits_at(locs, sku)
+            return [int(x) for x in avail.sum(axis=0)]
 
         return self.api.call(max(1, sel.size), effect, op="check_atp")
+
+    def _kits_at(self, locs: Sequence[int], kit: int) -> np.ndarray:
+        """Per location of ``locs``: whole kits the ERP's free component stock makes up."""
+        on, com, hold = self.on_hand, self.committed, self.hold
+        return np.min(
+            [
+                np.maximum(on[locs, c] - com[locs, c] - hold[locs, c], 0) // k
+                for c, k in self.kits[kit]
+            ],
+            axis=0,
+        )
 
     def available_to_promise(self, skus: Any, channel: int) -> Any:
         """Available to promise with dates for ``channel`` (an ``Atp``): per SKU, the units
@@ -193,6 +213,9 @@ class Erp(OwnClock):
             by = np.zeros(sel.size)
             horizon = self.env.now + self.channels[channel].promise_horizon
             for i, sku in enumerate(sel.tolist()):
+                if self.kits and sku in self.kits:  # what its components make up, no dates
+                    now[i] = int(self._kits_at(self.serve[channel], sku).sum())
+                    continue
                 base, supply = self._atp(sku, channel)
                 now[i] = max(0, base)
                 total = base

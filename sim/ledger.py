@@ -13,6 +13,8 @@ no strategy can grade itself. Per (location, SKU)::
     free         on_hand - committed - hold   (may be negative)
 
     true_available(c, s) = sum over the locations serving channel c of max(0, free)
+    true_available(c, b) = min over the components s of bundle b of
+                           true_available(c, s) // units of s per b
 
 When a channel accepts a line, the line claims its quantity from ``free`` at the channel's
 locations in priority order; what cannot be claimed is *oversold* (``oversold_units`` and
@@ -45,7 +47,7 @@ not originate it (``sim.provenance``), and is announced to the listeners (metric
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -110,6 +112,7 @@ class Line:
     __slots__ = (
         "accept_seqs",
         "backordered",
+        "bundle",
         "cancelled",
         "channel",
         "claims",
@@ -150,6 +153,7 @@ class Line:
         self.backordered = False  # the ERP had to wait for supply for part of it
         # units accepted against inbound supply, by location (a pre-order), not yet claimed
         self.preorder: dict[int, int] | None = None
+        self.bundle = -1  # the bundle SKU this component line was sold as part of; -1: none
 
     @property
     def open(self) -> int:
@@ -207,6 +211,18 @@ class Ledger:
         self._deficit: set[int] = set()  # SKUs with a location in deficit
         self.available_listeners: list[AvailListener] = []
         self.on_hand_listeners: list[AvailListener] = []
+        # bundles: bundle SKU -> [(component, units per bundle)]; component -> its bundles
+        self.components: dict[int, list[tuple[int, int]]] = {}
+        self.bundles_of: dict[int, list[int]] = {}
+
+    def set_bundles(self, bundles: Mapping[int, Sequence[tuple[int, int]]]) -> None:
+        """Bundles and kits (``bundle -> [(component, units)]``): a bundle holds no stock;
+        its truth for a channel is what its components' truth makes up."""
+        self.components = {b: list(c) for b, c in bundles.items()}
+        self.bundles_of = {}
+        for b, comps in self.components.items():
+            for c, _ in comps:
+                self.bundles_of.setdefault(c, []).append(b)
 
     def add_view(self, name: str) -> PendingView:
         """A new provenance view (for a strategy's own store of stock: a channel consumer,
@@ -234,6 +250,10 @@ class Ledger:
         return out
 
     def true_available(self, channel: int, sku: int) -> int:
+        """Sum over ``channel``'s locations of ``max(0, free)``; for a bundle, the minimum
+        over its components of their ``true_available`` // units per bundle."""
+        if self.components and sku in self.components:
+            return min(self.true_available(channel, c) // k for c, k in self.components[sku])
         on, com, hold = self.on_hand.item, self.committed.item, self.hold.item
         total = 0
         for loc in self.serve[channel]:
@@ -245,7 +265,10 @@ class Ledger:
     def true_available_all(self) -> np.ndarray:
         """true_available for every (channel, SKU), shape (n_channels, n_sku)."""
         free = np.maximum(self.on_hand - self.committed - self.hold, 0)
-        return np.stack([free[locs].sum(axis=0) for locs in self.serve])
+        out = np.stack([free[locs].sum(axis=0) for locs in self.serve])
+        for b, comps in self.components.items():
+            out[:, b] = np.min([out[:, c] // k for c, k in comps], axis=0)
+        return out
 
     # -- orders -----------------------------------------------------------------------------
     def new_order(self, channel: int) -> Order:
@@ -596,6 +619,10 @@ class Ledger:
                 view.add(key, seq)
         for fn in self.available_listeners:
             fn(loc, sku)
+        if self.bundles_of:
+            for b in self.bundles_of.get(sku, ()):
+                for fn in self.available_listeners:
+                    fn(loc, b)  # what its components make up may have changed
         return seq
 
     def _notify_on_hand(self, loc: int, sku: int) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "BUNDLE_KEYS",
     "CORE_KEYS",
     "PER_CHANNEL_KEYS",
     "PROMISE_KEYS",
@@ -40,6 +41,9 @@ PROMISE_KEYS = (
     "delivery_time_p95_s",
 )
 
+#: bundles and kits (docs/metrics.md): run-wide and per channel
+BUNDLE_KEYS = ("bundle_lines", "bundle_oversold_lines")
+
 #: the sales, lag and divergence metrics: run-wide and per channel
 _SALES_KEYS = (
     "orders_accepted",
@@ -59,6 +63,7 @@ _SALES_KEYS = (
     "divergence_over_frac",
     "divergence_under_frac",
     *PROMISE_KEYS,
+    *BUNDLE_KEYS,
 )
 
 CORE_KEYS = (
@@ -207,6 +212,8 @@ def compute_metrics(
         m.update(_promise_stats(lines, orders, transit, T))
         m["lost_sale_units"] = ch.demand.lost_sale_units
         m["lost_sale_value"] = round(ch.demand.lost_sale_value, 2)
+        m["bundle_lines"] = ch.demand.bundle_lines
+        m["bundle_oversold_lines"] = ch.demand.bundle_oversold_lines
         _, lags, waiting = world.lag.samples(c)
         all_lags.append(lags)
         unprop += waiting
@@ -225,6 +232,8 @@ def compute_metrics(
     metrics.update(_promise_stats(led.lines, led.orders, transit, T))
     metrics["lost_sale_units"] = sum(ch.demand.lost_sale_units for ch in chans)
     metrics["lost_sale_value"] = round(sum(ch.demand.lost_sale_value for ch in chans), 2)
+    for k in BUNDLE_KEYS:
+        metrics[k] = sum(m[k] for m in per_channel.values())
     metrics.update(_lag_stats(np.concatenate(all_lags) if all_lags else np.zeros(0)))
     metrics["unpropagated_changes"] = unprop
     denom = T * n_sku * len(chans) if T > 0 else 1.0

@@ -40,6 +40,10 @@ class Catalogue:
         )
         self.category_of = rng.integers(0, spec.categories, self.n)
         self._faker_seed = int(rng.integers(0, 2**31 - 1))
+        #: bundles and kits: bundle SKU -> [(component SKU, units per bundle)]
+        self.bundles: dict[int, list[tuple[int, int]]] = {
+            b.sku: sorted(b.components.items()) for b in spec.bundles
+        }
         if own is not None:
             if "" in own.shares:
                 self.popularity = own.shares[""] / own.shares[""].sum()

@@ -162,12 +162,16 @@ class Divergence:
 
     def on_truth(self, loc: int, sku: int) -> None:
         ledger = self.ledger
-        free = ledger.free_by_loc(sku)  # once for every channel of ``loc``
+        bundle = bool(ledger.components) and sku in ledger.components
+        free = () if bundle else ledger.free_by_loc(sku)  # once for every channel of ``loc``
         ta_of = self.ta.item
         for c in ledger.channels_of_loc[loc]:
-            ta = 0
-            for other in ledger.serve[c]:
-                ta += free[other]
+            if bundle:
+                ta = ledger.true_available(c, sku)
+            else:
+                ta = 0
+                for other in ledger.serve[c]:
+                    ta += free[other]
             if ta != ta_of(c, sku):
                 self.ta[c, sku] = ta
                 self._set(c, sku, max(0, self.counts[c].item(sku)) - ta)

@@ -30,6 +30,7 @@ from sim.platforms import ChannelPresetField, ErpPresetField
 
 __all__ = [
     "DEFAULT_INTEGRATION",
+    "Bundle",
     "Bus",
     "Catalogue",
     "Channel",
@@ -76,6 +77,41 @@ class ScenarioMeta(_Model):
     sample_interval: Interval = Field(300.0, description="time-series sampling period")
 
 
+class Bundle(_Model):
+    """A bundle or kit: a SKU sold as a set of other SKUs. It holds no stock of its own;
+    selling one claims ``components`` (component SKU -> units per bundle)."""
+
+    sku: Int = Field(ge=0, description="the bundle's SKU")
+    components: dict[Int, Int] = Field(
+        min_length=1, description="component SKU -> units of it per bundle (at least 1)"
+    )
+
+    @field_validator("components", mode="before")
+    @classmethod
+    def _keys(cls, v: Any) -> Any:
+        """TOML keys are strings: ``{ 10 = 1 }`` names SKU 10."""
+        if not isinstance(v, dict):
+            return v
+        out: dict[Any, Any] = {}
+        for key, units in v.items():
+            if isinstance(key, str):
+                if not key.strip().isdigit():
+                    raise ValueError(f"component {key!r} is not a SKU number")
+                key = int(key)
+            out[key] = units
+        return out
+
+    @field_validator("components")
+    @classmethod
+    def _units(cls, v: dict[int, int]) -> dict[int, int]:
+        for sku, units in v.items():
+            if sku < 0:
+                raise ValueError(f"component SKU {sku} is negative")
+            if units < 1:
+                raise ValueError(f"component {sku}: {units} units per bundle (at least 1)")
+        return v
+
+
 class Catalogue(_Model):
     """The SKUs: drawn (Zipf popularity, log-uniform prices), or a distributor's own
     catalogue file (``sim.business``: one row per SKU with its code, and optionally name,
@@ -91,6 +127,10 @@ class Catalogue(_Model):
         None,
         description="CSV or Parquet: code[, name, price, share, share:CHANNEL]; "
         "relative to the scenario file",
+    )
+    bundles: list[Bundle] = Field(
+        default_factory=list,
+        description="bundles and kits: SKUs sold as sets of component SKUs (no own stock)",
     )
 
 
@@ -639,12 +679,26 @@ class Scenario(_Model):
             if ch.preorders and ch.promise_horizon <= 0:
                 raise ValueError(f"channels.{i}.preorders: needs a promise_horizon > 0")
         for i, po in enumerate(self.erp.purchase_orders):
+            if po.sku in {b.sku for b in self.catalogue.bundles}:
+                raise ValueError(f"erp.purchase_orders.{i}.sku: {po.sku} is a bundle (no stock)")
             if po.location not in names:
                 raise ValueError(
                     f"erp.purchase_orders.{i}.location: unknown location {po.location!r}"
                 )
             if po.sku >= self.catalogue.skus:
                 raise ValueError(f"erp.purchase_orders.{i}.sku: {po.sku} >= catalogue.skus")
+        n_sku = self.catalogue.skus
+        bundled = {b.sku for b in self.catalogue.bundles}
+        if len(bundled) != len(self.catalogue.bundles):
+            raise ValueError("catalogue.bundles: a SKU is defined as a bundle twice")
+        for i, b in enumerate(self.catalogue.bundles):
+            if b.sku >= n_sku:
+                raise ValueError(f"catalogue.bundles.{i}.sku: {b.sku} >= catalogue.skus")
+            for sku in b.components:
+                if sku >= n_sku:
+                    raise ValueError(f"catalogue.bundles.{i}.components: {sku} >= catalogue.skus")
+                if sku in bundled:
+                    raise ValueError(f"catalogue.bundles.{i}.components: {sku} is a bundle itself")
         for i, k in enumerate(self.stock.launch_skus):
             if not 0 <= k < self.catalogue.skus:
                 raise ValueError(f"stock.launch_skus.{i}: {k} is not a SKU of the catalogue")

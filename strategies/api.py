@@ -39,6 +39,7 @@ from sim.fields import Count, Flag, Interval, Retries
 from strategies.base import SyncStrategy
 from strategies.batch import channel_values
 from strategies.kit import (
+    Bundles,
     ClientStats,
     FulfillmentSync,
     IncomingSync,
@@ -92,6 +93,7 @@ class ApiStrategy(SyncStrategy):
         p: ApiParams = self.params
         self.env = env
         self.systems = systems
+        self.bundles = Bundles(systems.catalogue)
         if p.mode == "poll":
             for c in range(len(systems.channels)):
                 env.process(self._poll(c))
@@ -129,23 +131,27 @@ class ApiStrategy(SyncStrategy):
             if skus.size == 0:
                 cursor = feed.clock
                 continue
+            read = self.bundles.expand(skus)  # with the bundles they are part of, and theirs
             snap = yield from call_with_retry(
-                env, partial(erp.export_availability, skus), rng, self.stats
+                env, partial(erp.export_availability, read), rng, self.stats
             )
             if not snap.ok:
                 continue
             cursor = feed.clock
             seen[skus] = stamps
-            values, as_of = channel_values(snap.value, self.systems.serve(c), p.safety_stock)
+            values, as_of = channel_values(
+                snap.value, self.systems.serve(c), p.safety_stock, self.bundles
+            )
             yield from push_availability(
                 env, ch, snap.value.skus, values, as_of, rng, self.stats, max_retries=p.max_retries
             )
 
     def _on_change(self, sku: int) -> None:
-        for c, queued in enumerate(self._queued):
-            if sku not in queued:
-                queued.add(sku)
-                self._queues[c].put(sku)
+        for s in (sku, *self.bundles.of.get(sku, ())):  # and the bundles it is part of
+            for c, queued in enumerate(self._queued):
+                if s not in queued:
+                    queued.add(s)
+                    self._queues[c].put(s)
 
     def _push_worker(self, c: int) -> Generator[Any, Any, None]:
         p: ApiParams = self.params
@@ -156,11 +162,17 @@ class ApiStrategy(SyncStrategy):
             self._queued[c].discard(sku)  # a change from now on queues it again
             self.pushes += 1
             skus = np.array([sku])
+            read = self.bundles.inputs(skus)  # a bundle: its components
             snap = yield from call_with_retry(
-                env, partial(erp.push_read, skus), rng, self.stats, max_retries=p.max_retries
+                env, partial(erp.push_read, read), rng, self.stats, max_retries=p.max_retries
             )
             if snap.ok:
-                values, as_of = channel_values(snap.value, self.systems.serve(c), p.safety_stock)
+                values, as_of = channel_values(
+                    snap.value, self.systems.serve(c), p.safety_stock, self.bundles
+                )
+                if read.size > 1:
+                    at = int(np.searchsorted(read, sku))
+                    values, as_of = values[at : at + 1], as_of[at : at + 1]
                 yield from push_availability(
                     env, ch, skus, values, as_of, rng, self.stats, max_retries=p.max_retries
                 )

@@ -24,6 +24,7 @@ from sim.dists import Duration
 from sim.fields import Count, Interval, Positive, Retries
 from strategies.base import SyncStrategy
 from strategies.kit import (
+    Bundles,
     ClientStats,
     FulfillmentSync,
     call_with_retry,
@@ -51,13 +52,21 @@ class BatchParams:
 
 
 def channel_values(
-    snapshot: Snapshot, serve: list[int], safety_stock: int = 0
+    snapshot: Snapshot, serve: list[int], safety_stock: int = 0, bundles: Bundles | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """A channel's availability from a stock snapshot: the sum over its locations of
-    ``max(0, available)``, less safety stock, and the minimum ``as_of`` of those inputs."""
-    avail = np.maximum(snapshot.available[serve], 0).sum(axis=0) - safety_stock
+    ``max(0, available)``, less safety stock, and the minimum ``as_of`` of those inputs.
+    With ``bundles``, a bundle's is what its components in the snapshot make up (read
+    ``bundles.inputs`` of what you push; a component not read counts as 0)."""
+    avail = np.maximum(snapshot.available[serve], 0).sum(axis=0)
     as_of = snapshot.as_of[serve].min(axis=0)
-    return np.maximum(avail, 0), as_of
+    if bundles:
+
+        def unread(comps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return np.zeros(comps.size, np.int64), np.full(comps.size, snapshot.at)
+
+        bundles.compose(np.asarray(snapshot.skus), avail, as_of, unread)
+    return np.maximum(avail - safety_stock, 0), as_of
 
 
 def import_orders_loop(
@@ -104,6 +113,7 @@ class BatchStrategy(SyncStrategy):
 
     def start(self, env: simpy.Environment, systems: Systems) -> None:
         p: BatchParams = self.params
+        self.bundles = Bundles(systems.catalogue)
         env.process(self._exports(env, systems))
         for ch in systems.channels:
             env.process(
@@ -141,6 +151,7 @@ class BatchStrategy(SyncStrategy):
                 if skus.size == 0:
                     last_export = env.now
                     continue
+                skus = self.bundles.expand(skus)  # the bundles they are part of, and theirs
             started = env.now
             reply = yield from call_with_retry(
                 env, partial(erp.export_availability, skus), rng, self.stats
@@ -154,7 +165,7 @@ class BatchStrategy(SyncStrategy):
                 if running[c] is not None and running[c].is_alive:
                     self.stats.pushes_skipped += 1
                     continue
-                values, as_of = channel_values(snap, systems.serve(c), p.safety_stock)
+                values, as_of = channel_values(snap, systems.serve(c), p.safety_stock, self.bundles)
                 running[c] = env.process(self._push(env, systems, ch, snap.skus, values, as_of))
 
     def _push(

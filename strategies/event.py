@@ -24,6 +24,7 @@ from sim.fields import Count, Flag, Interval, Retries
 from strategies.base import SyncStrategy
 from strategies.kit import (
     TOPIC,
+    Bundles,
     ClientStats,
     Dirty,
     FulfillmentSync,
@@ -112,6 +113,7 @@ class ChannelConsumer:
         self.channel = systems.channels[c]
         self.view = StockView(systems, f"event/{self.channel.name}", p.idempotent, snapshot)
         self.dirty = Dirty(self.env)
+        self.bundles = Bundles(systems.catalogue)
         self.down = False
         name = f"channel/{self.channel.name}"
         self.group = systems.bus.subscribe(TOPIC, name, self.handle)
@@ -140,7 +142,11 @@ class ChannelConsumer:
         env = self.env
         while True:
             skus = yield from self.dirty.gather(p.flush_interval)
+            skus = self.bundles.affected(skus)  # and the bundles they are part of
             values, as_of = self.view.available(self.c, skus, env.now)
+            self.bundles.compose(
+                skus, values, as_of, lambda comps: self.view.available(self.c, comps, env.now)
+            )
             values = np.maximum(values - p.safety_stock, 0)
             yield from push_availability(
                 env, self.channel, skus, values, as_of, self.systems.rng,

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -69,6 +69,7 @@ from strategies.base import SyncStrategy
 from strategies.event import OrderImporter
 from strategies.kit import (
     TOPIC,
+    Bundles,
     ClientStats,
     Dirty,
     FulfillmentSync,
@@ -138,6 +139,7 @@ class Middleware:
         n_sku = systems.catalogue.n
         self.view = StockView(systems, "middleware", True, systems.wms.initial_stock())
         self.view.on_line_change = self._line_event
+        self.bundles = Bundles(systems.catalogue)
         self.api = systems.server(
             "middleware", concurrency=p.reserve_concurrency, service_time=p.reserve_latency
         )
@@ -205,9 +207,15 @@ class Middleware:
             return False  # not processed: the bus redelivers it, then dead-letters it
         sku = self.view.apply(msg.payload, self.env.now, msg.delivery)
         if sku is not None:
-            for d in self.dirty:
-                d.add(sku)
+            self._changed(sku)
         return True
+
+    def _changed(self, sku: int) -> None:
+        """Every channel writes ``sku`` and the bundles it is part of at its next push."""
+        for d in self.dirty:
+            d.add(sku)
+            for b in self.bundles.of.get(sku, ()):
+                d.add(b)
 
     def _line_event(self, ev: StockEvent) -> None:
         """An accepted line from a reserving channel consumes its checkout reservation; one
@@ -265,7 +273,11 @@ class Middleware:
         return np.array([self.allow(c, s) for s in np.asarray(skus).tolist()], np.int64)
 
     def allow(self, c: int, s: int) -> int:
-        """The allocation rules for one channel and SKU (see the module docstring)."""
+        """The allocation rules for one channel and SKU (see the module docstring); for a
+        bundle, what its components' allowances make up."""
+        comps = self.bundles.components.get(s) if self.bundles else None
+        if comps:
+            return min(self.allow(c, part) // units for part, units in comps)
         p = self.p
         pool = self._pool(c, s)
         allowed = pool
@@ -370,11 +382,12 @@ class Middleware:
                     if g == 0:  # its line still matches one reservation (of 0 units)
                         self._held_q[c].setdefault(sku, deque()).append([0, self.env.now])
             if g:
-                self.held[sku] += g
-                self._held_q[c].setdefault(sku, deque()).append([g, self.env.now])
+                # a bundle holds its components: their lines consume the reservations
+                for part, units in self.bundles.components.get(sku, ((sku, 1),)):
+                    self.held[part] += g * units
+                    self._held_q[c].setdefault(part, deque()).append([g * units, self.env.now])
+                    self._changed(part)
                 self.granted_units += g
-                for d in self.dirty:
-                    d.add(sku)
             self.refused_units += want - g - pre
             granted.append(g + pre)
         return granted
@@ -420,6 +433,8 @@ class Middleware:
         for attempt in range(p.max_retries + 1):
             values = self.allowance(c, skus)
             as_of = self.view.prov.min_as_of(self.systems.serve(c), skus, env.now)
+            if self.bundles:  # a bundle is as current as its oldest component
+                self.bundles.compose(skus, values, as_of, self._current(c))
             reply = yield ch.set_inventory(skus, values, as_of)
             stats.pages += 1
             if reply.ok:
@@ -435,6 +450,10 @@ class Middleware:
                 yield env.timeout(backoff(rng, attempt, p.backoff_base, p.backoff_cap))
         stats.failed_pages += 1
         return False
+
+    def _current(self, c: int) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        serve, prov, now = self.systems.serve(c), self.view.prov, self.env.now
+        return lambda parts: (self.allowance(c, parts), prov.min_as_of(serve, parts, now))
 
     def replayer(self, stats: ClientStats, dlq: list[tuple[int, np.ndarray]]) -> Any:
         while True:
@@ -477,8 +496,7 @@ class Middleware:
                     view.hold[loc, sku] = snap.hold[loc, sku]
                     view.last_update[loc, sku] = env.now
                     self.repairs += 1
-                    for d in self.dirty:
-                        d.add(sku)
+                    self._changed(sku)
                 else:
                     found[(loc, sku)] = diff
             previous, since = found, started

@@ -13,7 +13,14 @@ import pytest
 
 import sim
 from sim.assembly.world import World
-from sim.tools.calibrate import backtest, calibrate, read_history, write_calibration
+from sim.tools.calibrate import (
+    CalibrationError,
+    backtest,
+    calibrate,
+    read_history,
+    read_snapshot,
+    write_calibration,
+)
 from sim.trace import synthetic_history
 from tests.conftest import cli
 
@@ -214,3 +221,23 @@ def test_a_bad_snapshot_or_returns_file_is_one_line(
                        capsys)  # fmt: skip
     assert code == 2 and "missing column(s) quantity" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_bundles_in_the_snapshot_become_the_catalogues_bundles(tmp_path: Path) -> None:
+    """A snapshot's ``components`` column (CODE:units;...) declares bundles; the fitted
+    scenario carries them by catalogue rank; a malformed or unknown component is one line."""
+    history, snapshot = _history_and_snapshot(tmp_path)
+    comps = [""] * len(snapshot)
+    comps[5] = comps[5 + N_SNAP] = "P-1:1; P-2:2"
+    cal = calibrate(history, "smoke", snapshot=snapshot.assign(components=comps))
+    code = cal.catalogue["code"].tolist()
+    (bundle,) = cal.scenario.catalogue.bundles
+    assert code[bundle.sku] == "P-5"
+    assert {code[c]: u for c, u in bundle.components.items()} == {"P-1": 1, "P-2": 2}
+    path = tmp_path / "s.csv"
+    snapshot.assign(components=["P-1:0"] + [""] * (len(snapshot) - 1)).to_csv(path, index=False)
+    with pytest.raises(CalibrationError, match=r"row 2, column components: expected CODE:units"):
+        read_snapshot(path)
+    comps[5] = comps[5 + N_SNAP] = "NOPE:1"
+    with pytest.raises(CalibrationError, match="bundle P-5: component 'NOPE' is not a SKU"):
+        calibrate(history, "smoke", snapshot=snapshot.assign(components=comps))

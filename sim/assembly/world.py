@@ -117,9 +117,13 @@ class OracleFeed:
         ``as_of``: per location the WMS record (on hand with shrink not yet counted, quality
         hold less returns booked into stock at receipt) less every accepted order's claim
         (truth-committed), clipped at 0 and summed. ``as_of`` comes from the ``records``
-        view: the record is behind the truth by the shrink no count has found yet."""
+        view: the record is behind the truth by the shrink no count has found yet. For a
+        bundle: what its components make up, as current as the oldest of them."""
         w = self._w
         led = w.ledger
+        if led.components and sku in led.components:
+            parts = [(self.record_available(channel, c), k) for c, k in led.components[sku]]
+            return min(v // k for (v, _), k in parts), min(a for (_, a), _ in parts)
         as_of_at = led.views["records"].as_of_at
         on, com, hold = led.on_hand.item, led.committed.item, led.hold.item
         unc, unheld = w.wms.uncounted.item, w.wms.unheld.item
@@ -299,6 +303,11 @@ class World:
         popularity = [self.catalogue.popularity_of(ch.name) for ch in sc.channels]
         self.demands = channel_demands(sc, self.calendar, popularity)
         daily = _expected_daily_units(sc, popularity)
+        bundles = self.catalogue.bundles
+        for b, comps in bundles.items():  # a bundle's demand is its components' demand
+            for c, k in comps:
+                daily[:, c] += daily[:, b] * k
+            daily[:, b] = 0.0
         stock = sc.stock
         snapshot = load_snapshot(sc)
         if snapshot is not None:
@@ -308,9 +317,9 @@ class World:
         else:
             cover = st("stock").uniform(stock.cover_days_low, stock.cover_days_high, daily.shape)
             initial = np.maximum(np.ceil(daily * cover), stock.min_units).astype(np.int64)
-        if stock.launch_skus:
+        if stock.launch_skus or bundles:  # a launch or a bundle: no stock of its own
             initial = initial.copy()
-            initial[:, stock.launch_skus] = 0
+            initial[:, [*stock.launch_skus, *bundles]] = 0
         rep = sc.erp.replenishment
         rop = np.ceil(daily * rep.reorder_cover_days).astype(np.int64)
         out = np.maximum(np.ceil(daily * rep.order_up_to_days), rop + 1).astype(np.int64)
@@ -318,8 +327,12 @@ class World:
             out[:] = 0
         if stock.launch_skus:  # a launch is supplied by its own purchase orders only
             out[:, stock.launch_skus] = 0
+        if bundles:  # never ordered: its components are
+            rop[:, list(bundles)] = 0
+            out[:, list(bundles)] = 0
         serve = [[sc.location_index(n) for n in ch.locations] for ch in sc.channels]
         self.ledger = Ledger(self.env, initial, serve)
+        self.ledger.set_bundles(bundles)
         env = self.env
         api = sc.erp.api
         self.history = History(env, keep=keep_history)

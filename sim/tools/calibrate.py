@@ -572,6 +572,8 @@ def calibrate(
     raw["catalogue"]["skus"] = n_sku
     raw["catalogue"]["zipf"] = round(zipf, 6)
     raw["catalogue"]["file"] = "catalogue.csv"
+    if snapshot is not None and "components" in snapshot.columns:
+        raw["catalogue"]["bundles"] = _bundles(snapshot, codes)
     for ch_name, values in fitted["channels"].items():
         spec = channels[ch_name]
         spec["orders_per_hour"] = round(values["orders_per_hour"], 6)
@@ -988,6 +990,47 @@ def read_snapshot(path: Path) -> pd.DataFrame:
         _row_error(path, frame, (price.isna() & (text != "")) | (price <= 0), "price",
                    "expected a price > 0")  # fmt: skip
         out["price"] = price
+    if "components" in frame.columns:  # a bundle or kit: CODE:units;CODE:units
+        parts = [_components(t) for t in frame["components"].fillna("").astype(str)]
+        _row_error(path, frame, [p is None for p in parts], "components",
+                   "expected CODE:units;CODE:units with units >= 1")  # fmt: skip
+        out["components"] = [p or {} for p in parts]
+    return out
+
+
+def _bundles(snapshot: pd.DataFrame, codes: list[str]) -> list[dict[str, Any]]:
+    """The snapshot's bundles as ``catalogue.bundles`` (SKUs by their catalogue rank)."""
+    index = {c: i for i, c in enumerate(codes)}
+    out = []
+    for code, comps in snapshot.drop_duplicates("sku").set_index("sku")["components"].items():
+        if isinstance(comps, str):  # a frame not read by ``read_snapshot``
+            parsed = _components(comps)
+            if parsed is None:
+                raise CalibrationError(
+                    f"snapshot: bundle {code}: components {comps!r}: "
+                    "expected CODE:units;CODE:units with units >= 1"
+                )
+            comps = parsed
+        if not comps:
+            continue
+        for part in comps:
+            if part not in index:
+                raise CalibrationError(
+                    f"snapshot: bundle {code}: component {part!r} is not a SKU of the "
+                    "snapshot or the orders"
+                )
+        out.append({"sku": index[code], "components": {str(index[p]): u for p, u in comps.items()}})
+    return out
+
+
+def _components(text: str) -> dict[str, int] | None:
+    """``"A:1;B:2"`` -> {A: 1, B: 2}; "" -> {}; None if malformed."""
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        code, _, units = part.rpartition(":")
+        if not code.strip() or not units.strip().isdigit() or int(units) < 1:
+            return None
+        out[code.strip()] = int(units)
     return out
 
 

@@ -23,6 +23,9 @@ Fulfillment (``strategies.kit.fulfillment``)
 Future availability (``strategies.kit.incoming``)
     ``IncomingSync``: the ERP's inbound-supply events turned into dated ATP written to the
     channels that take pre-orders.
+Bundles (``strategies.kit.bundles``)
+    ``Bundles``: a bundle's availability from its components' (``affected``, ``inputs``,
+    ``compose``); a strategy that skips it pushes stale bundle counts.
 Contract and parameters
     ``Systems`` and the integration-API protocols, the ``Reply`` a call answers with, the
     records (``Snapshot``, ``OrderEvent``, ``Movement``, ``Message``...), ``Duration`` (a
@@ -57,6 +60,7 @@ from sim.contract import (
 from sim.dists import Dist, Duration, Fixed
 from sim.fields import Count, Flag, Fraction, Interval, Positive, Retries
 from sim.history import QueueRecord
+from strategies.kit.bundles import Bundles
 from strategies.kit.calls import (
     FEED_POLL,
     MIN_RETRY_WAIT,
@@ -81,6 +85,7 @@ __all__ = [
     "TOPIC",
     "ApiError",
     "Atp",
+    "Bundles",
     "BusApi",
     "Call",
     "ChangeFeed",
