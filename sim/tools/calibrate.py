@@ -994,7 +994,7 @@ def read_snapshot(path: Path) -> pd.DataFrame:
         parts = [_components(t) for t in frame["components"].fillna("").astype(str)]
         _row_error(path, frame, [p is None for p in parts], "components",
                    "expected CODE:units;CODE:units with units >= 1")  # fmt: skip
-        out["components"] = [p or {} for p in parts]
+        out["components"] = pd.Series([p or {} for p in parts], index=out.index, dtype=object)
     return out
 
 
@@ -1019,7 +1019,8 @@ def _bundles(snapshot: pd.DataFrame, codes: list[str]) -> list[dict[str, Any]]:
                     f"snapshot: bundle {code}: component {part!r} is not a SKU of the "
                     "snapshot or the orders"
                 )
-        out.append({"sku": index[code], "components": {str(index[p]): u for p, u in comps.items()}})
+        at = {str(index[p]): u for p, u in comps.items()}
+        out.append({"sku": index[str(code)], "components": at})
     return out
 
 
