@@ -113,7 +113,6 @@ class BatchStrategy(SyncStrategy):
 
     def start(self, env: simpy.Environment, systems: Systems) -> None:
         p: BatchParams = self.params
-        self.bundles = Bundles(systems.catalogue)
         env.process(self._exports(env, systems))
         for ch in systems.channels:
             env.process(
@@ -135,6 +134,7 @@ class BatchStrategy(SyncStrategy):
         rng = systems.rng
         channels = systems.channels
         running: list[Any] = [None] * len(channels)
+        bundles = Bundles(systems.catalogue)
         last_export = 0.0
         tick = p.first_export if p.first_export is not None else p.interval
         while True:
@@ -151,7 +151,7 @@ class BatchStrategy(SyncStrategy):
                 if skus.size == 0:
                     last_export = env.now
                     continue
-                skus = self.bundles.expand(skus)  # the bundles they are part of, and theirs
+                skus = bundles.expand(skus)  # the bundles they are part of, and theirs
             started = env.now
             reply = yield from call_with_retry(
                 env, partial(erp.export_availability, skus), rng, self.stats
@@ -165,7 +165,7 @@ class BatchStrategy(SyncStrategy):
                 if running[c] is not None and running[c].is_alive:
                     self.stats.pushes_skipped += 1
                     continue
-                values, as_of = channel_values(snap, systems.serve(c), p.safety_stock, self.bundles)
+                values, as_of = channel_values(snap, systems.serve(c), p.safety_stock, bundles)
                 running[c] = env.process(self._push(env, systems, ch, snap.skus, values, as_of))
 
     def _push(

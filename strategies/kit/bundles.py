@@ -27,6 +27,8 @@ import numpy as np
 if TYPE_CHECKING:
     from sim.products import Catalogue
 
+__all__ = ["Bundles", "Lookup"]
+
 Lookup = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
