@@ -27,6 +27,14 @@ the truth, sees components. The truth of a bundle is what its components make up
 (``Ledger.bundle_free``); a bundle line is oversold when any of its component lines is.
 Bundles take no pre-orders.
 
+A B2B channel with customer accounts (``sim.contracts``) draws the account of each order by
+its share; a ``contract_share`` of its lines are for SKUs it holds an allocation of (drawn by
+the allocated quantity), the others from the channel's popularity. The account's accept rule
+(if it has one) replaces the channel's, a ``credit_hold_rate`` of its orders wait a drawn
+``credit_hold`` for credit approval before the warehouse may release them, and its lines
+draw on its allocation first. Every line of every channel is checked for taking contract
+stock (``Contracts.check``: ``allocation_breaches``).
+
 Integration API (every call goes through the channel's ``ApiServer``: latency, leaky bucket,
 bulk limit): ``set_inventory`` (optionally compare-and-swap: each SKU's write names the
 quantity it expects to replace, and the whole write is refused with 409 if any differs, as
@@ -44,6 +52,7 @@ import numpy as np
 
 from mocks.api import ApiServer
 from sim.contract import InventoryPage, OrdersPage, Reply, StaleWrite
+from sim.contracts import Contracts
 from sim.faults import ActiveFault
 from sim.ledger import Ledger, Order
 from sim.routing import Routing
@@ -91,6 +100,20 @@ def _accept(rule: str, want: int, shows: int) -> int:
     if rule == "partial":
         return min(want, max(shows, 0))
     return want  # backorder
+
+
+class _Account:
+    """A customer account as its channel draws orders for it."""
+
+    __slots__ = ("cdf", "index", "rule", "skus", "spec")
+
+    def __init__(self, index: int, spec: Any, contract: np.ndarray) -> None:
+        self.index = index
+        self.spec = spec
+        self.rule: str | None = spec.accept_rule
+        self.skus = np.flatnonzero(contract)
+        weights = np.cumsum(contract[self.skus].astype(float))
+        self.cdf = weights / weights[-1] if weights.size else weights
 
 
 class Webhooks:
@@ -187,6 +210,36 @@ class Channel:
         self.incoming_at.flags.writeable = False
         self.routing: Routing | None = None
         self._regions: np.random.Generator | None = None
+        self.contracts: Contracts | None = None
+        self._accounts: list[_Account] = []
+        self._account_cdf = np.ones(1)
+        self._buyers: np.random.Generator | None = None
+
+    def set_contracts(self, contracts: Contracts, rng: np.random.Generator) -> None:
+        """Customer allocations: every accepted line is checked for breaching them; a B2B
+        channel with accounts draws each order's account (and its lines, credit holds)
+        from ``rng``."""
+        self.contracts = contracts
+        self._buyers = rng
+        accounts = contracts.of_channel.get(self.index, [])
+        self._accounts = [_Account(k, contracts.accounts[k][1], contracts.contract[k])
+                          for k in accounts]  # fmt: skip
+        if accounts:
+            shares = np.cumsum([a.spec.share for a in self._accounts])
+            self._account_cdf = shares / shares[-1]
+
+    def _draw_account(self, skus: Sequence[int]) -> tuple[_Account, list[int]]:
+        """The account placing an order, and its SKUs (contract lines drawn by allocation)."""
+        rng = self._buyers
+        assert rng is not None
+        acc = self._accounts[int(np.searchsorted(self._account_cdf, rng.random(), side="right"))]
+        out = [int(s) for s in skus]
+        if acc.skus.size:
+            for i, hit in enumerate((rng.random(len(out)) < acc.spec.contract_share).tolist()):
+                if hit:
+                    j = int(np.searchsorted(acc.cdf, rng.random(), side="right"))
+                    out[i] = int(acc.skus[min(j, acc.skus.size - 1)])
+        return acc, out
 
     def set_routing(self, routing: Routing, rng: np.random.Generator) -> None:
         """Customer regions: each accepted order draws one from ``rng`` and gets its route."""
@@ -222,9 +275,12 @@ class Channel:
         with what the channel shows, then waits for the hook's decision (a synchronous ATP
         check, a reservation); the order is then accepted later and ``None`` is returned.
         """
+        acc: _Account | None = None
+        if self._accounts:
+            acc, skus = self._draw_account(skus)
         if self.checkout is None:
-            return self._accept(skus, qtys, None)
-        self.env.process(self._checkout(list(skus), list(qtys)))
+            return self._accept(skus, qtys, None, acc)
+        self.env.process(self._checkout(list(skus), list(qtys), acc))
         return None
 
     def set_checkout(self, hook: Checkout | None) -> None:
@@ -232,8 +288,10 @@ class Channel:
         is, per line, the quantity that may be accepted (0 refuses the line)."""
         self.checkout = hook
 
-    def _checkout(self, skus: list[int], qtys: list[int]) -> Generator[Any, Any, None]:
-        rule = self.spec.accept_rule
+    def _checkout(
+        self, skus: list[int], qtys: list[int], acc: _Account | None
+    ) -> Generator[Any, Any, None]:
+        rule = self.spec.accept_rule if acc is None else acc.rule or self.spec.accept_rule
         # line by line, as ``_accept`` will take them: a later line of the same SKU sees what
         # the earlier ones leave (else it asks the hook for units it will then refuse)
         left: dict[int, int] = {}
@@ -245,17 +303,23 @@ class Channel:
             left[s] = max(0, shows - take)
             cart.append(take)
         if not any(cart):
-            self._accept(skus, qtys, cart)
+            self._accept(skus, qtys, cart, acc)
             return
         assert self.checkout is not None
         decision = yield self.checkout(self, skus, cart)
-        self._accept(skus, qtys, [min(c, int(d)) for c, d in zip(cart, decision, strict=True)])
+        caps = [min(c, int(d)) for c, d in zip(cart, decision, strict=True)]
+        self._accept(skus, qtys, caps, acc)
 
     def _accept(
-        self, skus: Sequence[int], qtys: Sequence[int], caps: Sequence[int] | None
+        self,
+        skus: Sequence[int],
+        qtys: Sequence[int],
+        caps: Sequence[int] | None,
+        acc: _Account | None = None,
     ) -> Order | None:
-        rule = self.spec.accept_rule
+        rule = self.spec.accept_rule if acc is None else acc.rule or self.spec.accept_rule
         ledger = self.ledger
+        contracts = self.contracts
         stats = self.demand
         order: Order | None = None
         preorders = self.spec.preorders
@@ -289,12 +353,19 @@ class Channel:
                 if self.routing is not None and self._regions is not None:
                     order.region = self.routing.draw(self._regions)
                     order.route = self.routing.route(self.index, order.region)
+                if acc is not None:
+                    self._account_order(order, acc)
             comps = ledger.components.get(sku) if ledger.components else None
             pre = 0 if comps else min(later, max(0, accepted - now_shown))
             # decrement first: listeners of the truth change (the oracle) may rewrite it
             self._count[sku] = max(0, self._count.item(sku) - accepted)
             if pre:
                 self._incoming[sku] -= pre
+            drawn: dict[int, int] | None = None
+            if acc is not None and contracts is not None:
+                drawn = {}
+                for part, k in comps or ((sku, 1),):
+                    drawn[part] = contracts.draw(acc.index, part, accepted * k)
             if comps:  # a bundle: its components are the order's lines
                 lines = [ledger.accept(order, c, accepted * k) for c, k in comps]
                 for ln in lines:
@@ -304,6 +375,9 @@ class Channel:
                     stats.bundle_oversold_lines += 1
             else:
                 lines = [ledger.accept(order, sku, accepted, pre)]
+            if contracts is not None:
+                for ln in lines:
+                    contracts.check(ln, drawn.get(ln.sku, 0) if drawn else 0)
             if promising:
                 start = self._incoming_at.item(sku) if pre else self.env.now
                 for ln in lines:
@@ -315,6 +389,14 @@ class Channel:
                 on_accept(order)
             self._hand_off(order)
         return order
+
+    def _account_order(self, order: Order, acc: _Account) -> None:
+        """The account placed ``order``: its credit may hold it."""
+        order.customer = acc.index
+        rng = self._buyers
+        rate = acc.spec.credit_hold_rate
+        if rate > 0 and rng is not None and rng.random() < rate:
+            order.credit_until = self.env.now + float(acc.spec.credit_hold.sample(rng))
 
     def _hand_off(self, order: Order) -> None:
         spec = self.spec

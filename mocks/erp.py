@@ -26,7 +26,8 @@ line from one location only (the order's own location first), or waits.
 
 Integration API (through the ERP's ``ApiServer``, so every call costs capacity):
 ``export_availability``, ``changed_skus``, ``check_atp``, ``available_to_promise``,
-``import_orders``, ``push_read`` (the ERP's own outbound read when it pushes a change).
+``import_orders``, ``push_read`` (the ERP's own outbound read when it pushes a change),
+``contract_allocations`` (B2B customers' reserved units, ``sim.contracts``).
 Subscriptions (free, as database triggers or CDC are): ``subscribe_changes`` (a SKU's
 availability changed in the ERP), ``subscribe_inbound`` (a purchase order was placed,
 re-dated or received) and ``subscribe`` (order events: allocated, cancelled).
@@ -41,7 +42,17 @@ import numpy as np
 
 from mocks.api import ApiServer
 from mocks.clock import OwnClock
-from sim.contract import Atp, ChangeFeed, ImportResult, Movement, OrderEvent, Snapshot
+from sim.contract import (
+    Atp,
+    ChangeFeed,
+    ContractAllocations,
+    ImportResult,
+    Movement,
+    OrderEvent,
+    Reply,
+    Snapshot,
+)
+from sim.contracts import Contracts
 from sim.faults import ActiveFault
 from sim.ledger import ALL_VIEWS, Ledger, Line, Order
 from sim.movements import MOVEMENTS, apply
@@ -138,6 +149,8 @@ class Erp(OwnClock):
         # kit items (bundles): master data, kit -> [(component, units)]; their ATP is what
         # the components make up. Exports carry the records as they are (a kit has none)
         self.kits: dict[int, list[tuple[int, int]]] = ledger.components
+        #: B2B customer allocations (master data and the record of what is drawn on them)
+        self.contracts: Contracts | None = None
 
     def plan(
         self, channels: Sequence[ChannelSpec], routing: Routing, slips: np.random.Generator
@@ -188,6 +201,26 @@ class Erp(OwnClock):
             return [int(x) for x in avail.sum(axis=0)]
 
         return self.api.call(max(1, sel.size), effect, op="check_atp")
+
+    def contract_allocations(self, skus: Any, channel: int) -> Any:
+        """Units the ERP's record reserves for B2B customers that ``channel`` should not
+        sell (``sim.contracts``). One call costing per item; without customer accounts a
+        400 at once."""
+        c = self.contracts
+        if c is None:  # no customer accounts: nothing to ask (400, no capacity used)
+            return self.env.timeout(0.0, Reply(400, error="no customer allocations"))
+        n_sku = self.on_hand.shape[1]
+        sel = np.arange(n_sku) if skus is None else np.atleast_1d(np.asarray(skus, np.int64))
+
+        def effect() -> ContractAllocations:
+            return ContractAllocations(sel, c.outstanding(sel, channel), self.env.now)
+
+        return self.api.call(max(1, sel.size), effect, op="contract_allocations")
+
+    def subscribe_allocations(self, fn: Callable[[np.ndarray], None]) -> None:
+        """``fn(skus)`` whenever the allocation record of ``skus`` changes."""
+        if self.contracts is not None:
+            self.contracts.listeners.append(fn)
 
     def _kits_at(self, locs: Sequence[int], kit: int) -> np.ndarray:
         """Per location of ``locs``: whole kits the ERP's free component stock makes up."""
@@ -289,6 +322,8 @@ class Erp(OwnClock):
         self.imported.add(order.id)
         for fn in self.import_listeners:
             fn(order)
+        if order.customer >= 0 and self.contracts is not None:
+            self.contracts.taken_in(order)
         allocated = cancelled = 0
         if self.channels and not self.channels[order.channel].allow_splits:
             order.route = [self._ship_from(order)]

@@ -122,7 +122,12 @@ class Wms(OwnClock):
 
     # -- order execution --------------------------------------------------------------------
     def schedule_release(self, line: Line, loc: int, qty: int) -> None:
+        """Release after the location's release delay, and not before a credit hold on
+        the line's order is lifted (``Order.credit_until``)."""
         delay = float(self.locations[loc].release_delay.sample(self.rng))
+        held = line.order.credit_until - self.env.now
+        if held > delay:
+            delay = held
         if delay <= 0:
             self.release(line, loc, qty)
         else:

@@ -41,6 +41,7 @@ __all__ = [
     "ChangeFeed",
     "ChannelApi",
     "ConsumerGroupApi",
+    "ContractAllocations",
     "ErpApi",
     "FloorSystems",
     "FulfillmentLine",
@@ -135,6 +136,17 @@ class Atp:
     now: np.ndarray
     later: np.ndarray
     by: np.ndarray
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ContractAllocations:
+    """B2B contract allocations as the ERP records them at time ``at``: per SKU of
+    ``skus``, the units reserved for customers of other B2B channels that share a location
+    with the channel asked about (``sim.contracts``): what that channel should not sell."""
+
+    skus: np.ndarray
+    reserved: np.ndarray
     at: float
 
 
@@ -285,6 +297,16 @@ class ErpApi(Protocol):
     def subscribe_inbound(self, fn: Callable[[int], None]) -> None:
         """``fn(sku)`` whenever inbound supply of ``sku`` changes in the ERP (a purchase order
         placed, re-dated or received; a transfer dispatched or arrived)."""
+        ...
+
+    def contract_allocations(self, skus: Any, channel: int) -> Call:
+        """B2B contract allocations ``channel`` should keep out of what it sells: a
+        ``ContractAllocations`` (all SKUs by default); one call costing per item."""
+        ...
+
+    def subscribe_allocations(self, fn: Callable[[np.ndarray], None]) -> None:
+        """``fn(skus)`` whenever the ERP's allocation record of ``skus`` changes (a contract
+        period restored, a customer's order taken in)."""
         ...
 
 

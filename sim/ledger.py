@@ -92,7 +92,10 @@ _KIND = {k: i for i, k in enumerate(MOVEMENT_KINDS)}
 class Order:
     """A customer order as a channel accepted it."""
 
-    __slots__ = ("channel", "id", "lines", "region", "route", "t", "visible_at")
+    __slots__ = (
+        "channel", "credit_until", "customer", "id", "lines", "region", "route", "t",
+        "visible_at",
+    )  # fmt: skip
 
     def __init__(self, oid: int, channel: int, t: float) -> None:
         self.id = oid
@@ -104,6 +107,8 @@ class Order:
         # the locations that may serve it, in the order the channel's routing tries them
         # (None: the channel's locations in priority order)
         self.route: list[int] | None = None
+        self.customer = -1  # the B2B customer account that placed it (sim.contracts), -1: none
+        self.credit_until = 0.0  # held for credit approval until then (warehouse release)
 
 
 class Line:

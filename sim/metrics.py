@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ALLOCATION_KEYS",
     "BUNDLE_KEYS",
     "CORE_KEYS",
     "PER_CHANNEL_KEYS",
@@ -44,6 +45,9 @@ PROMISE_KEYS = (
 #: bundles and kits (docs/metrics.md): run-wide and per channel
 BUNDLE_KEYS = ("bundle_lines", "bundle_oversold_lines")
 
+#: B2B contract allocations (docs/metrics.md, sim.contracts): run-wide and per channel
+ALLOCATION_KEYS = ("allocation_breaches", "allocation_breach_units")
+
 #: the sales, lag and divergence metrics: run-wide and per channel
 _SALES_KEYS = (
     "orders_accepted",
@@ -64,6 +68,7 @@ _SALES_KEYS = (
     "divergence_under_frac",
     *PROMISE_KEYS,
     *BUNDLE_KEYS,
+    *ALLOCATION_KEYS,
 )
 
 CORE_KEYS = (
@@ -214,6 +219,9 @@ def compute_metrics(
         m["lost_sale_value"] = round(ch.demand.lost_sale_value, 2)
         m["bundle_lines"] = ch.demand.bundle_lines
         m["bundle_oversold_lines"] = ch.demand.bundle_oversold_lines
+        contracts = getattr(world, "contracts", None)
+        m["allocation_breaches"] = contracts.breaches[c] if contracts is not None else 0
+        m["allocation_breach_units"] = contracts.breach_units[c] if contracts is not None else 0
         _, lags, waiting = world.lag.samples(c)
         all_lags.append(lags)
         unprop += waiting
@@ -232,7 +240,7 @@ def compute_metrics(
     metrics.update(_promise_stats(led.lines, led.orders, transit, T))
     metrics["lost_sale_units"] = sum(ch.demand.lost_sale_units for ch in chans)
     metrics["lost_sale_value"] = round(sum(ch.demand.lost_sale_value for ch in chans), 2)
-    for k in BUNDLE_KEYS:
+    for k in (*BUNDLE_KEYS, *ALLOCATION_KEYS):
         metrics[k] = sum(m[k] for m in per_channel.values())
     metrics.update(_lag_stats(np.concatenate(all_lags) if all_lags else np.zeros(0)))
     metrics["unpropagated_changes"] = unprop

@@ -37,6 +37,7 @@ __all__ = [
     "ChannelApi",
     "Costs",
     "CountLaw",
+    "Customer",
     "Demand",
     "Erp",
     "ErpApi",
@@ -77,6 +78,20 @@ class ScenarioMeta(_Model):
     sample_interval: Interval = Field(300.0, description="time-series sampling period")
 
 
+def _sku_keys(v: Any, what: str) -> Any:
+    """A table keyed by SKU as TOML writes it (string keys) -> keyed by int."""
+    if not isinstance(v, dict):
+        return v
+    out: dict[Any, Any] = {}
+    for key, units in v.items():
+        if isinstance(key, str):
+            if not key.strip().isdigit():
+                raise ValueError(f"{what} {key!r} is not a SKU number")
+            key = int(key)
+        out[key] = units
+    return out
+
+
 class Bundle(_Model):
     """A bundle or kit: a SKU sold as a set of other SKUs. It holds no stock of its own;
     selling one claims ``components`` (component SKU -> units per bundle)."""
@@ -90,16 +105,7 @@ class Bundle(_Model):
     @classmethod
     def _keys(cls, v: Any) -> Any:
         """TOML keys are strings: ``{ 10 = 1 }`` names SKU 10."""
-        if not isinstance(v, dict):
-            return v
-        out: dict[Any, Any] = {}
-        for key, units in v.items():
-            if isinstance(key, str):
-                if not key.strip().isdigit():
-                    raise ValueError(f"component {key!r} is not a SKU number")
-                key = int(key)
-            out[key] = units
-        return out
+        return _sku_keys(v, "component")
 
     @field_validator("components")
     @classmethod
@@ -206,6 +212,50 @@ class CountLaw(_Model):
         return sum(v * w for v, w in zip(self.values, self.weights, strict=True)) / total
 
 
+class Customer(_Model):
+    """A customer account on a B2B channel: its share of the channel's orders, its contract
+    allocations (units of each SKU reserved for it, restored every ``period``), its credit
+    holds and its own accept rule."""
+
+    name: str = Field(min_length=1)
+    share: Real = Field(1.0, gt=0, le=1e9, description="weight of the channel's orders it places")
+    allocations: dict[Int, Int] = Field(
+        default_factory=dict,
+        description="contract allocation: SKU -> units reserved for this customer, restored "
+        "to this quantity at the start and every period (held at the channel's locations)",
+    )
+    period: Interval = Field(7 * 86400.0, description="how often the allocations are restored")
+    contract_share: Real = Field(
+        0.8, ge=0, le=1, description="share of its order lines for SKUs it has an allocation of"
+    )
+    credit_hold_rate: Real = Field(
+        0.0, ge=0, le=1, description="share of its orders held for credit approval"
+    )
+    credit_hold: Dist = Field(
+        default_factory=lambda: Fixed(value=4 * 3600.0),
+        description="how long a held order waits for approval before the warehouse may pick it",
+    )
+    accept_rule: Literal["full", "partial", "backorder"] | None = Field(
+        None, description="this customer's accept rule (none: the channel's)"
+    )
+
+    @field_validator("allocations", mode="before")
+    @classmethod
+    def _keys(cls, v: Any) -> Any:
+        """TOML keys are strings: ``{ 10 = 50 }`` reserves 50 units of SKU 10."""
+        return _sku_keys(v, "allocation")
+
+    @field_validator("allocations")
+    @classmethod
+    def _units(cls, v: dict[int, int]) -> dict[int, int]:
+        for sku, units in v.items():
+            if sku < 0:
+                raise ValueError(f"allocation SKU {sku} is negative")
+            if not 1 <= units <= MAX_COUNT:
+                raise ValueError(f"allocation of SKU {sku}: {units} units (1 to {MAX_COUNT})")
+        return v
+
+
 class Channel(_Model):
     name: str = Field(min_length=1)
     kind: Literal["storefront", "marketplace", "b2b"]
@@ -250,6 +300,11 @@ class Channel(_Model):
     handoff_delay: Dist = Field(default_factory=_zero)
     pending_period: Dist = Field(default_factory=_zero)
     api: ChannelApi = Field(default_factory=ChannelApi)
+    customers: list[Customer] = Field(
+        default_factory=list,
+        description="customer accounts of a B2B channel (contract allocations, credit holds, "
+        "own accept rules); each order is placed by one, drawn by share",
+    )
     preset: ChannelPresetField | None = Field(
         None,
         description="platform behaviour and limits (a name or a table with parameters: "
@@ -678,6 +733,18 @@ class Scenario(_Model):
                 raise ValueError(f"channels.{i}.routing: {ch.routing!r} needs [[regions]]")
             if ch.preorders and ch.promise_horizon <= 0:
                 raise ValueError(f"channels.{i}.preorders: needs a promise_horizon > 0")
+            if ch.customers and ch.kind != "b2b":
+                raise ValueError(f"channels.{i}.customers: only a b2b channel has accounts")
+            accounts = [a.name for a in ch.customers]
+            if len(set(accounts)) != len(accounts):
+                raise ValueError(f"channels.{i}.customers: names must be unique, got {accounts}")
+            for j, acc in enumerate(ch.customers):
+                for sku in acc.allocations:
+                    where = f"channels.{i}.customers.{j}.allocations"
+                    if sku >= self.catalogue.skus:
+                        raise ValueError(f"{where}: SKU {sku} >= catalogue.skus")
+                    if sku in {b.sku for b in self.catalogue.bundles}:
+                        raise ValueError(f"{where}: SKU {sku} is a bundle (allocate components)")
         for i, po in enumerate(self.erp.purchase_orders):
             if po.sku in {b.sku for b in self.catalogue.bundles}:
                 raise ValueError(f"erp.purchase_orders.{i}.sku: {po.sku} is a bundle (no stock)")

@@ -40,6 +40,12 @@ Then, in this order:
   units only where (or when) no channel above it wants them.
 - ``shares``: the fraction of what is left that a channel may use.
 
+With ``allocations`` on, B2B contract allocations are a rule of the middleware too: the
+units the ERP records as reserved for customers of other B2B channels that share a
+location with a channel (``ErpApi.contract_allocations``: read in full at the start, then
+for the SKUs the ERP says changed, ``subscribe_allocations``) come off that channel's pool
+before everything above, so web channels neither show nor reserve contract stock.
+
 The SKUs that changed are pushed to each channel (once a change is waiting, changes are
 gathered for ``push_interval`` more; with nothing changed the pusher sleeps) through its
 rate-limited API, retried with exponential backoff and full jitter; pages that still fail go
@@ -122,6 +128,8 @@ class OrchestratedParams:
     backoff_cap: Interval = 120.0
     reservation_ttl: Interval = 4 * 3600.0
     fallback: Literal["accept", "reject"] = "accept"
+    # keep B2B contract allocations (the ERP's record) out of other channels' pools
+    allocations: Flag = True
 
 
 class Middleware:
@@ -194,6 +202,10 @@ class Middleware:
         self.inbound_pool = np.zeros(n_sku, np.int64)
         self.incoming = IncomingSync(shape=self.shape_incoming)
         self.preordered_units = 0
+        # contract allocations kept from each channel (the ERP's record, when last read)
+        self.kept = np.zeros((n_ch, n_sku), np.int64)
+        self.contract_dirty = Dirty(env)
+        self.contract_reads = 0
 
     def shape_incoming(self, c: int, atp: Atp) -> np.ndarray:
         """What a pre-order channel may show as future availability: the ERP's ``later``,
@@ -308,7 +320,8 @@ class Middleware:
         in-flight (or display) buffer."""
         p = self.p
         free = self._free_at(self.systems.serve(c), s)
-        free = max(0, free - self.view.pending.item(s) - self.held.item(s) - p.safety_stock)
+        taken = self.view.pending.item(s) + self.held.item(s) + self.kept.item(c, s)
+        free = max(0, free - taken - p.safety_stock)
         if p.inflight_buffer:
             buffer = self.inflight(s) if self.reserves[c] else self.display_buffer(s)
             free = max(0, free - buffer)
@@ -354,6 +367,38 @@ class Middleware:
         if new and self.p.priority:
             for d in self.dirty:
                 d.add(s)
+
+    # -- contract allocations ---------------------------------------------------------------
+    def contract_sync(self, stats: ClientStats) -> Generator[Any, Any, None]:
+        """Keep ``kept`` to the ERP's record of contract allocations: every SKU at the
+        start, then the SKUs the ERP reports changed (gathered for ``push_interval``).
+        An ERP that has no such request (400) leaves nothing kept."""
+        env, erp, rng = self.env, self.systems.erp, self.systems.rng
+        erp.subscribe_allocations(self.contract_dirty.update)
+        skus: np.ndarray | None = None
+        while True:
+            if not self.up:
+                yield env.timeout(self.p.push_interval)
+                continue
+            for c in range(len(self.systems.channels)):
+                r = yield from call_with_retry(
+                    env, partial(erp.contract_allocations, skus, c), rng, stats
+                )
+                if r.status == 400:
+                    return
+                if not r.ok:
+                    if skus is not None:
+                        self.contract_dirty.update(skus)  # read again next time
+                    continue
+                self.contract_reads += 1
+                page = r.value
+                moved = page.skus[self.kept[c, page.skus] != page.reserved]
+                self.kept[c, page.skus] = page.reserved
+                for sku in moved.tolist():
+                    self.dirty[c].add(sku)
+                    for b in self.bundles.of.get(sku, ()):
+                        self.dirty[c].add(b)
+            skus = yield from self.contract_dirty.gather(self.p.push_interval)
 
     # -- reservations at checkout -----------------------------------------------------------
     def checkout(self, channel: ChannelApi, skus: list[int], cart: list[int]) -> Any:
@@ -562,6 +607,8 @@ class OrchestratedStrategy(SyncStrategy):
         systems.fault_targets["middleware"] = self.set_down
         self.fulfillment.start(env, systems, self.stats)
         mw.incoming.start(env, systems, self.stats)
+        if self.params.allocations:
+            env.process(mw.contract_sync(self.stats))
 
     def set_down(self, down: bool) -> None:
         """Middleware outage on/off (fault plans): while down, checkout falls back, nothing
@@ -592,4 +639,5 @@ class OrchestratedStrategy(SyncStrategy):
             "mw_imports_failed": self.importer.failed,
             "mw_webhook_repeats": self.publisher.webhook_repeats,
             "mw_preordered_units": mw.preordered_units,
+            "mw_allocation_reads": mw.contract_reads,
         }

@@ -51,6 +51,7 @@ from sim.bridge import SimRuntime
 from sim.business import load_catalogue_file, load_snapshot
 from sim.calendar import Calendar
 from sim.contract import BusApi, ChannelApi, ErpApi, Server, Systems, WmsApi
+from sim.contracts import Contracts
 from sim.demand import channel_demands, customers, scripted_customers
 from sim.history import History
 from sim.ledger import Ledger, Order
@@ -365,6 +366,11 @@ class World:
         self.routing = Routing(sc)
         self.erp = Erp(env, sc.erp, self.ledger, self.erp_api, st("erp"), rop, out, self.wms)
         self.erp.plan(sc.channels, self.routing, st("erp/slips"))
+        #: B2B customer accounts and contract allocations (None when the scenario has none)
+        self.contracts = (
+            Contracts(sc, self.ledger) if any(c.customers for c in sc.channels) else None
+        )
+        self.erp.contracts = self.contracts
         truth = self.ledger.true_available_all()
         self.channels: list[Channel] = []
         for c, spec in enumerate(sc.channels):
@@ -383,6 +389,8 @@ class World:
             )  # fmt: skip
             if self.routing.active:
                 ch.set_routing(self.routing, st(f"regions/{spec.name}"))
+            if self.contracts is not None:
+                ch.set_contracts(self.contracts, st(f"customers/{spec.name}"))
             self.channels.append(ch)
         #: the floors' instant writers, one per channel (``OracleFeed.write``)
         self.reference_writers = [ch.take_reference_writer() for ch in self.channels]
@@ -540,6 +548,9 @@ class World:
             self.erp.schedule_purchase_order(po, sc.location_index(po.location))
         if sc.transfers.enabled:
             env.process(self._transfers())
+        if self.contracts is not None:
+            for k in range(len(self.contracts.accounts)):
+                env.process(self.contracts.run(env, k))
         if sc.shrink.enabled:
             env.process(self.wms.run_shrink())
             env.process(self.wms.run_counts())

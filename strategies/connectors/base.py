@@ -235,12 +235,16 @@ class ErpConnector(Connector):
     (``/erp/...``), platform connectors override the request hooks."""
 
     _delegated = frozenset({"serve", "subscribe", "subscribe_changes", "subscribe_inbound",
-                            "spec"})  # fmt: skip
+                            "subscribe_allocations", "spec"})  # fmt: skip
 
     # -- the integration API ----------------------------------------------------------------
     def available_to_promise(self, skus: Any, channel: int) -> Any:
         """Dated ATP has no request in the platforms' APIs modelled here (a 400 reply)."""
         return self._unsupported("available to promise with dates")
+
+    def contract_allocations(self, skus: Any, channel: int) -> Any:
+        """Customer allocations have no request in the platforms' APIs modelled here (400)."""
+        return self._unsupported("customer contract allocations")
 
     def export_availability(self, skus: Any = None) -> Any:
         codes = None if skus is None else [sku_code(s) for s in np.atleast_1d(skus).tolist()]
