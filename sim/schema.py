@@ -657,6 +657,13 @@ class Costs(_Model):
         6.0, ge=0, le=1e6, description="manual fix-up work"
     )
     hourly_rate: Real = Field(45.0, ge=0, le=1e9)
+    allocation_breach_cost_per_unit: Real = Field(
+        0.0,
+        ge=0,
+        le=1e9,
+        description="contract penalty or service credit per reserved unit sold to someone "
+        "else (allocation_breach_units; B2B customer allocations)",
+    )
     integration: dict[str, IntegrationCost] = Field(
         default_factory=dict,
         description="per strategy name: [costs.integration.NAME] (defaults for the built-ins)",

@@ -7,7 +7,8 @@ beside the results):
 - **Objective.** By default the total cost per week (``total_cost_per_week``, in the
   scenario's currency): oversold lines x ``oversell_cost_per_line`` + lost margin
   (``lost_sale_value`` x ``lost_margin_rate``) + manual reconciliation (oversold lines x
-  ``reconciliation_minutes_per_line`` at ``hourly_rate``) + the integration's own cost
+  ``reconciliation_minutes_per_line`` at ``hourly_rate``) + broken B2B contract allocations
+  (``allocation_breach_units`` x ``allocation_breach_cost_per_unit``) + the integration's own cost
   (``[costs.integration.NAME]``: ``monthly`` fees, ``build`` amortized over
   ``amortize_months``, ``per_erp_call`` and ``per_channel_call`` fees; built-in defaults
   otherwise, reported as defaults). Run figures are scaled to a week (x 604,800 /
@@ -86,7 +87,9 @@ WEEK = 7 * 86_400.0
 WEEKS_PER_MONTH = 52.0 / 12.0
 TOTAL_COST = "total_cost_per_week"
 #: the parts of the total cost per week, in the order the report shows them
-COST_PARTS = ("oversell_cost", "lost_margin", "reconciliation_cost", "integration_cost")
+COST_PARTS = (
+    "oversell_cost", "lost_margin", "reconciliation_cost", "allocation_cost", "integration_cost",
+)  # fmt: skip
 #: metrics shown as supporting evidence, with the direction that is better
 SUPPORTING: dict[str, Literal["min", "max"]] = {
     "oversold_lines": "min",
@@ -275,6 +278,7 @@ def cost_frame(
         oversold = float(r.get("oversold_lines", 0.0) or 0.0)
         lost = float(r.get("lost_sale_value", 0.0) or 0.0)
         hours = oversold * c.reconciliation_minutes_per_line / 60.0
+        breached = float(r.get("allocation_breach_units", 0.0) or 0.0)
         integ, _ = c.integration_for(str(r["strategy"]))
         calls = (
             float(r.get("erp_calls", 0.0) or 0.0) * integ.per_erp_call
@@ -292,12 +296,14 @@ def cost_frame(
             "lost_margin": lost * c.lost_margin_rate / weeks,
             "reconciliation_hours": hours / weeks,
             "reconciliation_cost": hours * c.hourly_rate / weeks,
+            "allocation_cost": breached * c.allocation_breach_cost_per_unit / weeks,
             "integration_cost": 0.0 if is_floor else fixed + calls / weeks,
         }
         row[TOTAL_COST] = sum(row[k] for k in COST_PARTS)
         rows.append(row)
     cols = ["scenario", by, "seed", "oversold_lines", "oversell_cost", "lost_revenue"]
-    cols += ["lost_margin", "reconciliation_hours", "reconciliation_cost", "integration_cost"]
+    cols += ["lost_margin", "reconciliation_hours", "reconciliation_cost", "allocation_cost"]
+    cols += ["integration_cost"]
     return pd.DataFrame(rows, columns=[*cols, TOTAL_COST])
 
 
@@ -579,6 +585,7 @@ def _why(best: str, second: str, costs: dict[str, dict[str, float]], currency: s
         "oversell_cost": "oversold lines",
         "lost_margin": "lost margin",
         "reconciliation_cost": "manual reconciliation",
+        "allocation_cost": "broken contract allocations",
         "integration_cost": "the integration itself",
     }
     parts = "; ".join(

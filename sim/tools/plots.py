@@ -387,7 +387,8 @@ def backlog(
 
 def business(costs: pd.DataFrame, currency: str) -> Figure:
     """Money per strategy and week, stacked: oversell handling, lost margin, manual
-    reconciliation and the integration itself (mean over replications)."""
+    reconciliation, broken contract allocations (when any) and the integration itself
+    (mean over replications)."""
     fig = _figure(width=9.0, height=4.0)
     ax = fig.add_subplot()
     names = list(costs.index)
@@ -396,11 +397,14 @@ def business(costs: pd.DataFrame, currency: str) -> Figure:
         ("oversell_cost", "oversell handling", "#d62728"),
         ("lost_margin", "lost margin", "#1f77b4"),
         ("reconciliation_cost", "manual reconciliation", "#7f7f7f"),
+        ("allocation_cost", "broken contract allocations", "#9467bd"),
         ("integration_cost", "the integration itself", "#2ca02c"),
     ):
         if col not in costs.columns:
             continue
         vals = costs[col].to_numpy(float)
+        if col == "allocation_cost" and not vals.any():
+            continue  # no B2B contracts (or none broken): no bar to stack
         ax.bar(names, vals, bottom=bottom, label=label, color=color)
         bottom += vals
     ax.set_ylabel(f"{currency} per week (mean)")

@@ -429,6 +429,7 @@ def _bottom_line(v: dict[str, Any] | None, costs: pd.DataFrame, currency: str) -
             ("oversell_cost", "oversold lines"),
             ("lost_margin", "lost margin"),
             ("reconciliation_cost", "manual reconciliation"),
+            ("allocation_cost", "broken contract allocations"),
             ("integration_cost", "the integration itself"),
         ]
         head = "".join(f"<th>{esc(lbl)}</th>" for _, lbl in cols)
