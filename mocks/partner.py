@@ -38,7 +38,8 @@ import numpy as np
 from mocks.erp import Erp
 from mocks.wms import Wms
 from sim.contract import Movement
-from sim.faults import ActiveFault, PartnerFeedFault
+from sim.faults import ActiveFault
+from sim.faults.partner import PartnerFeedFault
 from sim.ledger import KNOWN_TO_WMS, Ledger, Line
 from sim.movements import MOVEMENTS
 from sim.schema import Location

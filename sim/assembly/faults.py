@@ -4,11 +4,10 @@ One SimPy process per planned fault switches it on at ``start`` and off at ``sta
 duration`` by calling its kind's ``apply`` (``sim.faults``) with ``WorldTargets``: the
 world's API servers, channels' order webhooks, bus (with its consumer groups), system
 clocks and partner locations' feeds, and the components the strategy registered in
-``systems.fault_targets``
-(``consumer:<group>`` to replace the bus's crash of that group, ``middleware``). The
-injector knows no kind: what a fault does is its class's business. Each fault counts its
-``hits`` (calls, deliveries, messages or components it actually touched), so a test can
-assert that every planned fault fired.
+``systems.fault_targets`` (``consumer:<group>`` to replace the bus's crash of that group,
+``middleware``). The injector knows no kind: what a fault does is its class's business.
+Each fault counts its ``hits`` (calls, deliveries, messages or components it actually
+touched), so a test can assert that every planned fault fired.
 """
 
 from __future__ import annotations

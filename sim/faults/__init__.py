@@ -79,12 +79,7 @@ from sim.faults.bus import BusDuplicates, BusLoss, BusReorder, PartitionRebalanc
 from sim.faults.clock import ClockSkew
 from sim.faults.components import ConsumerCrash, MiddlewareOutage
 from sim.faults.erp import ErpMaintenance, ErpSlowdown
-from sim.faults.partner import (
-    PartnerFeedErrors,
-    PartnerFeedFault,
-    PartnerFeedLag,
-    PartnerFeedMissed,
-)
+from sim.faults.partner import PartnerFeedErrors, PartnerFeedLag, PartnerFeedMissed
 from sim.faults.registry import (
     PlannedFault,
     fault_class,
@@ -118,7 +113,6 @@ __all__ = [
     "MiddlewareOutage",
     "PartitionRebalance",
     "PartnerFeedErrors",
-    "PartnerFeedFault",
     "PartnerFeedLag",
     "PartnerFeedMissed",
     "PlannedFault",

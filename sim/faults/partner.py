@@ -17,7 +17,8 @@ on and asks its hooks (``PartnerFeedFault``) as each file is made.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -46,7 +47,15 @@ class PartnerFeedFault(Fault):
     """The base of the partner-feed kinds: a ``target`` and the hooks a partner's feed asks
     while the fault is on (each answer that acts counts a hit)."""
 
-    target: str = ALL_PARTNERS
+    target: str = Field(
+        ALL_PARTNERS, description="a partner location's name, or partners for every one"
+    )
+
+    #: run alone by the conformance checker: its first location made a 3PL filing every 30 min
+    needs: ClassVar[Mapping[str, Any]] = {
+        "locations.0.kind": "3pl",
+        "locations.0.partner": {"feed_interval": "30m", "feed_lag": "5m"},
+    }
 
     def check(self, scenario: ScenarioView) -> None:
         names = partner_names(scenario)
