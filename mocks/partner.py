@@ -11,11 +11,13 @@ the company's WMS holds no record of it and posts nothing of it to the ERP. The 
   then overwrites its on-hand record of the location with the file's. The file brings the
   truth changes made there up to the snapshot (provenance): what strategies read of a
   partner location is as old as its last file, and says so;
-- the partner's **order acknowledgements**: the ERP's allocations reach the partner by its
-  order channel (``edi``: in a batch every ``order_interval``; ``api``: ``order_latency``
-  after the allocation); the partner then releases, picks and ships them after the
-  location's release, pick and ship delays. A line it cannot fill is rejected at once (a
-  short pick, posted to the ERP, which allocates it elsewhere or backorders it).
+- the partner's **orders**: the ERP's allocations reach the partner by its order channel
+  (``edi``: in a batch every ``order_interval``; ``api``: ``order_latency`` after the
+  allocation); the partner then releases, picks and ships them after the location's
+  release, pick and ship delays. The ERP tells its partner subscribers what it sent (a
+  ``release`` at once: it is the ERP's own allocation); a line the partner cannot fill is
+  rejected at once (a ``short``, posted to the ERP, which allocates it elsewhere or
+  backorders it).
 
 A 3PL holds the company's stock: the ERP replenishes it by purchase orders as it does its own
 warehouses (on its feed-based record). A drop-ship vendor's stock is the vendor's own: the
@@ -50,11 +52,17 @@ __all__ = ["PartnerSite", "Partners", "time_weighted_quantile"]
 class PartnerSite:
     """One partner location in a run: its feed, its order channel, its faults."""
 
-    def __init__(self, loc: int, spec: Location, n_sku: int, rng: np.random.Generator) -> None:
+    def __init__(
+        self, loc: int, spec: Location, n_sku: int, rng: np.random.Generator,
+        feed_rng: np.random.Generator,
+    ) -> None:  # fmt: skip
+        """``rng``: the partner's order channel; ``feed_rng``: its files (lags and faults),
+        apart, so that the files do not depend on how many orders a strategy sent."""
         self.loc = loc
         self.spec = spec
         self.terms = spec.terms
         self.rng = rng
+        self.feed_rng = feed_rng
         self.log: list[tuple[float, Movement]] = []  # movements not yet reported in a file
         self.applied_ts = 0.0  # snapshot time of the last file the ERP applied (go-live: 0)
         self.landings: list[tuple[float, float]] = []  # (landing time, snapshot time)
@@ -98,8 +106,8 @@ class Partners:
         self.sites: dict[int, PartnerSite] = {}
         for loc, spec in enumerate(locations):
             if spec.is_partner:
-                rng = stream(f"partner/{spec.name}")
-                self.sites[loc] = PartnerSite(loc, spec, ledger.n_sku, rng)
+                rng, feeds = stream(f"partner/{spec.name}"), stream(f"partner/{spec.name}/feed")
+                self.sites[loc] = PartnerSite(loc, spec, ledger.n_sku, rng, feeds)
                 wms.loc_rng[loc] = stream(f"partner/{spec.name}/delays")
         wms.partners = self
 
@@ -111,6 +119,10 @@ class Partners:
         """The ERP allocated ``qty`` of ``line`` at a partner: it goes by the partner's order
         channel, and the partner releases it for picking when it has it."""
         site = self.sites[loc]
+        # the ERP knows what it sent the partner: its subscribers learn it now (a release
+        # acknowledgement), not when the partner gets round to it
+        site.released[line.sku] += qty
+        self._publish(site, "release", line.sku, qty, [], line)
         if site.terms.orders == "edi":
             site.edi_queue.append((line, qty))
             return
@@ -123,14 +135,11 @@ class Partners:
             )
 
     def movement(self, mv: Movement) -> None:
-        """A movement at a partner location: a release or a short pick is acknowledged to the
-        ERP at once (a short is posted: the ERP reallocates the line); stock movements wait
-        for the partner's next file."""
+        """A movement at a partner location: a short pick is rejected to the ERP at once
+        (posted: the ERP reallocates the line); stock movements wait for the partner's next
+        file; its release was acknowledged when the ERP sent the order (``order``)."""
         site = self.sites[mv.loc]
-        if mv.kind == "release":
-            site.released[mv.sku] += mv.qty
-            self._publish(site, mv.kind, mv.sku, mv.qty, mv.seqs, mv.line)
-        elif mv.kind == "short":
+        if mv.kind == "short":
             site.released[mv.sku] -= mv.qty
             self.erp.post(mv)
             self._publish(site, mv.kind, mv.sku, mv.qty, mv.seqs, mv.line)
@@ -177,7 +186,7 @@ class Partners:
 
     def _feeds(self, site: PartnerSite) -> Generator[Any, Any, None]:
         """Every ``feed_interval``: a snapshot of the partner's record, landing later."""
-        env, loc, rng = self.env, site.loc, site.rng
+        env, loc, rng = self.env, site.loc, site.feed_rng
         while True:
             yield env.timeout(site.terms.feed_interval)
             ts = float(env.now)
@@ -214,6 +223,10 @@ class Partners:
         if ts <= site.applied_ts:
             return
         erp, loc = self.erp, site.loc
+        skus = np.flatnonzero(~drop).tolist()
+        view = erp.view
+        seqs = [view.pending_until(loc, s, ts) for s in skus]  # before posting takes some in
+        before, released = erp.on_hand[loc].copy(), site.released.copy()
         keep: list[tuple[float, Movement]] = []
         for t, mv in site.log:
             if t <= ts and not drop[mv.sku]:
@@ -223,18 +236,14 @@ class Partners:
             else:
                 keep.append((t, mv))
         site.log = keep
-        skus = np.flatnonzero(~drop).tolist()
-        view = erp.view
-        seqs = [view.pending_until(loc, s, ts) for s in skus]
-        before = erp.on_hand[loc].copy()
         erp.apply_feed(loc, skus, [int(values[s]) for s in skus], seqs)
         site.applied_ts = ts
         site.files_applied += 1
         site.landings.append((float(self.env.now), ts))
         if erp.partner_listeners:
             for s, carried in zip(skus, seqs, strict=True):
-                if carried or before[s] != erp.on_hand[loc, s]:
-                    self._publish(site, "feed", s, 0, carried, None, int(values[s]))
+                if carried or before[s] != erp.on_hand[loc, s] or released[s] != site.released[s]:
+                    self._publish(site, "feed", s, 0, carried, None)
 
     def _publish(
         self, site: PartnerSite, kind: str, sku: int, qty: int, seqs: Sequence[int],
