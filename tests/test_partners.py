@@ -244,3 +244,22 @@ def test_late_or_wrong_files_fire_and_make_the_record_worse(kind: str) -> None:
     assert bad[2] > 1.1 * calm[2]  # the 3PL and the vendor (target "partners": both)
     assert bad[3] > 1.02 * calm[3]
     assert bad[0] == pytest.approx(calm[0], rel=0.01, abs=0.05)  # DC-Main
+
+
+@pytest.mark.parametrize("strategy", ["event", "orchestrated"])
+def test_event_fed_views_hold_what_the_erp_holds_of_a_partner(strategy: str) -> None:
+    """Through ``erp.subscribe_partner`` only: after four days (the 3PL received purchase
+    orders on day 4, the vendor restocked on day 2), a consumer's view of each partner
+    location is the ERP's record, and what it counts as released there is what the ERP
+    sent the partner and has not seen shipped or rejected."""
+    sc = load_scenario("dropship_3pl", {"scenario.duration": "98h", "faults": []})
+    world, strat, _ = simulate(sc, build_strategy(strategy, sc), 1, keep_history=False)
+    partners = world.partners
+    assert partners is not None
+    views = [c.view for c in strat.consumers] if strategy == "event" else [strat.middleware.view]
+    plocs = sorted(partners.sites)
+    assert world.ledger.totals["receipt"][plocs].sum() > 0  # there was something to learn
+    for view in views:
+        np.testing.assert_array_equal(view.on_hand[plocs], world.erp.on_hand[plocs])
+        for loc in plocs:
+            np.testing.assert_array_equal(view.released[loc], partners.sites[loc].released)
