@@ -137,6 +137,7 @@ class Erp(OwnClock):
         self.on_hand_listeners: list[Callable[[int, int], None]] = []
         self.change_listeners: list[Callable[[int], None]] = []
         self.order_listeners: list[Callable[[OrderEvent], None]] = []
+        self.partner_listeners: list[Callable[[Movement], None]] = []  # mocks.partner
         self._post_queue: list[Movement] = []
         self.wms = warehouse
         self.inbound: dict[int, list[Inbound]] = {}  # sku -> purchase orders on their way
@@ -279,6 +280,13 @@ class Erp(OwnClock):
     def subscribe(self, fn: Callable[[OrderEvent], None]) -> None:
         """``fn(event)`` for every order event (allocated, cancelled)."""
         self.order_listeners.append(fn)
+
+    def subscribe_partner(self, fn: Callable[[Movement], None]) -> None:
+        """``fn(movement)`` for what the ERP learns of a partner location (``mocks.partner``):
+        a ``release`` or ``short`` when the partner acknowledges an order, a ``feed`` per
+        SKU whose record a partner's inventory file changed. Each carries the ERP's record
+        of the (location, SKU) after it, with a version of its own."""
+        self.partner_listeners.append(fn)
 
     def import_orders(self, orders: Sequence[Order]) -> Any:
         """Create sales orders; allocate, cancel what cannot be allocated, release the rest.
@@ -536,7 +544,7 @@ class Erp(OwnClock):
             self._transfer_landed(mv)
         self.posted += 1
         self._integrate_unposted()
-        del self._unposted[id(mv)]
+        self._unposted.pop(id(mv), None)  # a partner's movement never was unposted here
         if effect.available or mv.seqs:
             self._touch(sku)
         if kind.serves_backorders:
@@ -546,6 +554,28 @@ class Erp(OwnClock):
         if effect.on_hand:
             for fn in self.on_hand_listeners:
                 fn(loc, sku)
+
+    def apply_feed(self, loc: int, skus: Sequence[int], on_hand: Sequence[int],
+                   seqs: Sequence[Sequence[int]]) -> list[int]:  # fmt: skip
+        """A partner's inventory file lands: the record of ``loc`` is overwritten with the
+        file's on hand for ``skus`` (its movements up to the snapshot were posted first,
+        ``mocks.partner``), and the file carries the truth changes ``seqs`` (per SKU).
+        Returns the SKUs whose record changed."""
+        changed = []
+        for sku, value, carried in zip(skus, on_hand, seqs, strict=True):
+            before = int(self.on_hand[loc, sku])
+            self.on_hand[loc, sku] = value
+            if carried:
+                self.view.include(carried)
+            if value != before or carried:
+                self._touch(sku)
+            if value != before:
+                changed.append(sku)
+                for fn in self.on_hand_listeners:
+                    fn(loc, sku)
+                if value > before:
+                    self._serve_backorders(sku, loc)
+        return changed
 
     def _reallocate_short(self, mv: Movement) -> None:
         """A short pick: the missing units go back to allocation at the line's other

@@ -16,7 +16,7 @@ Integration API: ``read_stock`` (through the WMS's ``ApiServer``) and ``subscrib
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,7 +27,18 @@ from sim.faults import ActiveFault
 from sim.ledger import ALL_VIEWS, KNOWN_TO_WMS, Ledger, Line
 from sim.schema import Location, Returns, Shrink
 
-__all__ = ["Movement", "Wms"]
+__all__ = ["Movement", "Outsourced", "Wms"]
+
+
+class Outsourced(Protocol):
+    """Locations run by partners (``mocks.partner``): the WMS executes their physical work
+    in the truth, but holds no record of it. Their orders go through the partner's order
+    channel (``order``, which calls ``Wms.schedule_pick`` when the partner has them) and
+    their movements go to the partner (``movement``), never to the ERP or subscribers."""
+
+    def takes(self, loc: int) -> bool: ...
+    def order(self, line: Line, loc: int, qty: int) -> None: ...
+    def movement(self, mv: Movement) -> None: ...
 
 
 class Wms(OwnClock):
@@ -66,6 +77,9 @@ class Wms(OwnClock):
         self.clock_offset = 0.0  # the WMS's clock minus true time (clock-skew faults)
         self.skews: list[ActiveFault] = []
         self.movements = 0
+        #: partner locations (none by default) and their own delay streams, by location
+        self.partners: Outsourced | None = None
+        self.loc_rng: dict[int, np.random.Generator] = {}
 
     # -- records ----------------------------------------------------------------------------
     @property
@@ -87,7 +101,7 @@ class Wms(OwnClock):
             skus = cols = sel
             as_of = self.view.as_of_for(np.arange(self.ledger.n_loc), sel, now)
         released = self.released[:, cols].copy()
-        return Snapshot(
+        snap = Snapshot(
             skus=skus,
             on_hand=self.record_on_hand[:, cols],
             committed=np.zeros_like(released),  # the ERP's to know
@@ -97,6 +111,12 @@ class Wms(OwnClock):
             as_of=as_of,
             at=now,
         )
+        if self.partners is not None:  # the partners' stock is no part of the WMS record
+            for loc in range(self.ledger.n_loc):
+                if self.partners.takes(loc):
+                    for rows in (snap.on_hand, snap.released, snap.hold, snap.in_transit):
+                        rows[loc] = 0
+        return snap
 
     # -- integration API --------------------------------------------------------------------
     def read_stock(self, skus: Any = None) -> Any:
@@ -122,9 +142,25 @@ class Wms(OwnClock):
 
     # -- order execution --------------------------------------------------------------------
     def schedule_release(self, line: Line, loc: int, qty: int) -> None:
-        """Release after the location's release delay, and not before a credit hold on
-        the line's order is lifted (``Order.credit_until``)."""
-        delay = float(self.locations[loc].release_delay.sample(self.rng))
+        """Release after the location's release delay (a partner location: send it to
+        the partner, which releases it when it has it), and not before a credit hold on the
+        line's order is lifted (``Order.credit_until``)."""
+        partners = self.partners
+        if partners is not None and partners.takes(loc):
+            held = line.order.credit_until - self.env.now
+            if held > 0:
+                send = partners.order
+                self.env.timeout(held).callbacks.append(lambda _: send(line, loc, qty))
+            else:
+                partners.order(line, loc, qty)
+            return
+        self.schedule_pick(line, loc, qty)
+
+    def schedule_pick(self, line: Line, loc: int, qty: int) -> None:
+        """Release ``qty`` of ``line`` at ``loc`` after the location's release delay, and
+        not before a credit hold is lifted."""
+        rng = self.loc_rng.get(loc, self.rng)
+        delay = float(self.locations[loc].release_delay.sample(rng))
         held = line.order.credit_until - self.env.now
         if held > delay:
             delay = held
@@ -145,7 +181,8 @@ class Wms(OwnClock):
         seqs = self.ledger.release(line, loc, qty, ALL_VIEWS)
         mv = Movement("release", loc, line.sku, qty, self.env.now, seqs, line=line)
         self._emit(mv, post=False)
-        self._after(self.locations[loc].pick_delay, self._pick, line, loc, qty)
+        rng = self.loc_rng.get(loc, self.rng)
+        self._after(self.locations[loc].pick_delay, self._pick, line, loc, qty, rng=rng)
 
     def _pick(self, line: Line, loc: int, qty: int) -> None:
         sku = line.sku
@@ -158,7 +195,8 @@ class Wms(OwnClock):
             self._emit(Movement("short", loc, sku, qty - got, self.env.now, line=line))
         if got:
             self.picked[loc, sku] += got
-            self._after(self.locations[loc].ship_delay, self._ship, line, loc, got)
+            rng = self.loc_rng.get(loc, self.rng)
+            self._after(self.locations[loc].ship_delay, self._ship, line, loc, got, rng=rng)
 
     def _ship(self, line: Line, loc: int, qty: int) -> None:
         sku = line.sku
@@ -269,8 +307,10 @@ class Wms(OwnClock):
         self._emit(Movement("count", loc, sku, -diff, self.env.now, seqs))
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _after(self, dist: Any, fn: Callable[..., None], *args: Any) -> None:
-        delay = float(dist.sample(self.rng))
+    def _after(
+        self, dist: Any, fn: Callable[..., None], *args: Any, rng: np.random.Generator | None = None
+    ) -> None:
+        delay = float(dist.sample(self.rng if rng is None else rng))
         if delay <= 0:
             fn(*args)
         else:
@@ -278,6 +318,9 @@ class Wms(OwnClock):
 
     def _emit(self, mv: Movement, post: bool = True) -> None:
         loc, sku = mv.loc, mv.sku
+        if self.partners is not None and self.partners.takes(loc):
+            self.partners.movement(mv)  # the partner's, not in the WMS record
+            return
         self.version[loc, sku] += 1
         mv.version = int(self.version[loc, sku])
         mv.on_hand = int(self.ledger.on_hand[loc, sku] + self.uncounted[loc, sku])

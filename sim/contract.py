@@ -309,6 +309,14 @@ class ErpApi(Protocol):
         period restored, a customer's order taken in)."""
         ...
 
+    def subscribe_partner(self, fn: Callable[[Movement], None]) -> None:
+        """``fn(movement)`` for what the ERP learns of a partner location (3PL, drop-ship;
+        docs/partners.md): ``release`` and ``short`` as the partner acknowledges orders, and
+        ``feed`` per SKU its inventory file changed (``on_hand``, ``hold``, ``released``: the
+        ERP's record after it, ``version`` increasing per (location, SKU)). Partner
+        locations' stock never comes through the WMS."""
+        ...
+
 
 class WmsApi(Protocol):
     """The WMS's integration API."""

@@ -8,6 +8,10 @@ location in deficit, stock moving between locations that c both sells from) is n
 for c and has no sample. Changes never reflected by the end count as
 ``unpropagated_changes`` and are left out of the percentiles. Lag samples, divergence and
 record accuracy are all kept exactly, as the run goes, by ``sim.recorder``.
+
+``partner_feed_age_p95_s``: the time-weighted 95th percentile of the age of the partner
+stock the ERP holds (now minus the snapshot time of the last inventory file it applied),
+over the run and the partner locations (per channel: those serving it); ``mocks.partner``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ __all__ = [
     "ALLOCATION_KEYS",
     "BUNDLE_KEYS",
     "CORE_KEYS",
+    "PARTNER_KEY",
     "PER_CHANNEL_KEYS",
     "PROMISE_KEYS",
     "WALL_CLOCK_KEYS",
@@ -92,6 +97,10 @@ CORE_KEYS = (
     "recovered",
     *WALL_CLOCK_KEYS,
 )
+
+#: partner locations (docs/partners.md): run-wide, and per channel that a partner serves;
+#: absent from runs (and channels) without partner locations
+PARTNER_KEY = "partner_feed_age_p95_s"
 
 PER_CHANNEL_KEYS = (*_SALES_KEYS, "channel_calls", "channel_throttled_calls")
 
@@ -280,4 +289,11 @@ def compute_metrics(
         sum(ln.oversold * float(prices[ln.sku]) for ln in led.lines), 2
     )
     metrics["accepted_value"] = round(sum(ln.qty * float(prices[ln.sku]) for ln in led.lines), 2)
+    partners = getattr(world, "partners", None)
+    if partners is not None:  # only where partner locations are: absent elsewhere
+        metrics[PARTNER_KEY] = partners.feed_age_p95(None, T)
+        for c, ch in enumerate(chans):
+            mine = [loc for loc in led.serve[c] if partners.takes(loc)]
+            if mine:
+                per_channel[ch.name][PARTNER_KEY] = partners.feed_age_p95(mine, T)
     return metrics, per_channel

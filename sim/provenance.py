@@ -75,6 +75,21 @@ class PendingView:
                 q.popleft()
             self._head[key] = self._times[q[0]] if q else _INF
 
+    def pending_until(self, loc: int, sku: int, t: float) -> list[int]:
+        """The changes at (loc, sku) made at or before ``t`` that the view has not taken in
+        (what a file snapshotted at ``t`` brings it), oldest first."""
+        q = self._queues.get(loc * self.n_sku + sku)
+        if not q:
+            return []
+        keys, times = self._keys, self._times
+        out = []
+        for seq in q:
+            if times[seq] > t:
+                break
+            if seq in keys:
+                out.append(seq)
+        return out
+
     def pending(self, seq: int) -> bool:
         return seq in self._keys
 

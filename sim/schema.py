@@ -43,6 +43,7 @@ __all__ = [
     "ErpApi",
     "IntegrationCost",
     "Location",
+    "Partner",
     "Peak",
     "Posting",
     "PurchaseOrder",
@@ -140,8 +141,47 @@ class Catalogue(_Model):
     )
 
 
+class Partner(_Model):
+    """A partner location's terms (``docs/partners.md``): how its stock reaches the ERP (a
+    full inventory file snapshotted every ``feed_interval``, landing ``feed_lag`` after its
+    snapshot) and how it receives the orders the ERP routes to it (``edi``: a batch every
+    ``order_interval``; ``api``: each allocation, ``order_latency`` after it)."""
+
+    feed_interval: Interval = Field(
+        4 * 3600.0, description="time between the partner's inventory snapshots (full files)"
+    )
+    feed_lag: Dist = Field(
+        default_factory=lambda: Fixed(value=1800.0),
+        description="time from a snapshot to its file landing in the ERP",
+    )
+    orders: Literal["edi", "api"] = Field(
+        "edi", description="how the partner receives orders: EDI batches, or per order by API"
+    )
+    order_interval: Interval = Field(
+        3600.0, description="edi: time between the order batches sent to the partner"
+    )
+    order_latency: Dist = Field(
+        default_factory=lambda: Fixed(value=5.0),
+        description="api: time from the ERP's allocation to the partner receiving the order",
+    )
+    restock_interval: Interval = Field(
+        86400.0,
+        description="dropship: the vendor brings every SKU back to its initial stock this often "
+        "(its own supply, which only its feed reveals)",
+    )
+
+
 class Location(_Model):
     name: str = Field(min_length=1)
+    kind: Literal["own", "3pl", "dropship"] = Field(
+        "own",
+        description="own (the company's WMS), 3pl (a third-party warehouse the company "
+        "replenishes) or dropship (a vendor's own stock); a partner's stock is known only "
+        "through its feed",
+    )
+    partner: Partner | None = Field(
+        None, description="a 3pl's or dropship's feed and order terms (defaults if omitted)"
+    )
     release_delay: Dist = Field(default_factory=_zero)
     pick_delay: Dist = Field(default_factory=_zero)
     ship_delay: Dist = Field(default_factory=_zero)
@@ -154,6 +194,22 @@ class Location(_Model):
         default_factory=dict,
         description="shipping cost per unit from here to each customer region; not listed: 0",
     )
+
+    @model_validator(mode="after")
+    def _partner_kind(self) -> Location:
+        if self.partner is not None and self.kind == "own":
+            raise ValueError('a [partner] table needs kind = "3pl" or "dropship"')
+        return self
+
+    @property
+    def is_partner(self) -> bool:
+        """A 3PL or a drop-ship vendor: stock known only through the partner's feed."""
+        return self.kind != "own"
+
+    @property
+    def terms(self) -> Partner:
+        """The partner's feed and order terms (the defaults if the file gives none)."""
+        return self.partner if self.partner is not None else Partner()
 
 
 class Region(_Model):
@@ -758,6 +814,11 @@ class Scenario(_Model):
             if po.location not in names:
                 raise ValueError(
                     f"erp.purchase_orders.{i}.location: unknown location {po.location!r}"
+                )
+            if self.locations[names.index(po.location)].kind == "dropship":
+                raise ValueError(
+                    f"erp.purchase_orders.{i}.location: {po.location!r} is a drop-ship vendor "
+                    "(its stock is its own)"
                 )
             if po.sku >= self.catalogue.skus:
                 raise ValueError(f"erp.purchase_orders.{i}.sku: {po.sku} >= catalogue.skus")

@@ -34,6 +34,10 @@ PLANS: dict[str, dict[str, Any]] = {
     "middleware_outage": {"duration": "1h"},
     "webhook_delay": {"target": "channels"},
     "clock_skew": {"target": "erp", "offset": -300},
+    # over the 3PL's 08:00 file (smoke's second location made a 3PL: ``faulted``)
+    "partner_feed_missed": {"duration": "4h"},
+    "partner_feed_lag": {"duration": "4h"},
+    "partner_feed_errors": {"duration": "4h", "rate": 0.5},
 }
 FIRES_WITH = {
     "bus_duplicates": "event",
@@ -47,9 +51,12 @@ FIRES_WITH = {
 
 
 def faulted(kind: str) -> Any:
-    """smoke with one fault of ``kind`` from 06:00 (a non-durable bus for bus_loss)."""
+    """smoke with one fault of ``kind`` from 06:00 (a non-durable bus for bus_loss, its
+    second location a 3PL for the partner-feed kinds)."""
     fault = {"kind": kind, **W, **PLANS[kind]}
-    extra = {"bus.durable": False} if kind == "bus_loss" else {}
+    extra: dict[str, Any] = {"bus.durable": False} if kind == "bus_loss" else {}
+    if kind.startswith("partner_feed_"):  # a partner location to aim at
+        extra["locations.1.kind"] = "3pl"
     return load_scenario("smoke", {"faults": [fault], **extra})
 
 

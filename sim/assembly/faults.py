@@ -2,12 +2,12 @@
 
 One SimPy process per planned fault switches it on at ``start`` and off at ``start +
 duration`` by calling its kind's ``apply`` (``sim.faults``) with ``WorldTargets``: the
-world's API servers, channels' order webhooks, bus (with its consumer groups) and system
-clocks, and the components the strategy registered in ``systems.fault_targets``
-(``consumer:<group>`` to replace the bus's crash of that group, ``middleware``). The
-injector knows no kind: what a fault does is its class's business. Each fault counts its
-``hits`` (calls, deliveries, messages or components it actually touched), so a test can
-assert that every planned fault fired.
+world's API servers, channels' order webhooks, bus (with its consumer groups), system
+clocks and partner locations' feeds, and the components the strategy registered in
+``systems.fault_targets`` (``consumer:<group>`` to replace the bus's crash of that group,
+``middleware``). The injector knows no kind: what a fault does is its class's business.
+Each fault counts its ``hits`` (calls, deliveries, messages or components it actually
+touched), so a test can assert that every planned fault fired.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from mocks.api import ApiServer
 from mocks.bus import Bus
 from mocks.channel import Channel
 from mocks.erp import Erp
+from mocks.partner import Partners
 from mocks.wms import Wms
 from sim.faults import ActiveFault, BusTarget, ClockTarget, FaultHolder, FaultTargets
 
@@ -39,12 +40,16 @@ class WorldTargets:
         erp: Erp,
         wms: Wms,
         switches: Mapping[str, Callable[[bool], None]],
+        partners: Partners | None = None,
     ) -> None:
         self._apis: dict[str, ApiServer] = {"erp": erp_api, "wms": wms_api}
         self._channels = list(channels)
         self._bus = bus
         self._clocks: dict[str, ClockTarget] = {"erp": erp, "wms": wms}
         self._switches = switches
+        self._partners: dict[str, FaultHolder] = {}
+        if partners is not None:
+            self._partners = {site.spec.name: site for site in partners.sites.values()}
 
     def apis(self, target: str) -> list[FaultHolder]:
         if target in self._apis:
@@ -64,6 +69,11 @@ class WorldTargets:
     def clock(self, system: str) -> ClockTarget:
         return self._clocks[system]
 
+    def partners(self, target: str) -> list[FaultHolder]:
+        if target == "partners":
+            return list(self._partners.values())
+        return [self._partners[target]] if target in self._partners else []
+
 
 class FaultInjector:
     """Applies the fault plan of ``world.scenario`` (see ``sim.faults``)."""
@@ -73,7 +83,7 @@ class FaultInjector:
         self.faults = [ActiveFault(i, f) for i, f in enumerate(world.scenario.faults)]
         self.targets: FaultTargets = WorldTargets(
             world.erp_api, world.wms_api, world.channels, world.bus, world.erp, world.wms,
-            world.systems.fault_targets,
+            world.systems.fault_targets, world.partners,
         )  # fmt: skip
 
     def start(self) -> None:

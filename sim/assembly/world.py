@@ -44,6 +44,7 @@ from mocks.bus import Bus
 from mocks.channel import Channel
 from mocks.erp import Erp
 from mocks.http import client_for
+from mocks.partner import Partners
 from mocks.platforms import platform_for
 from mocks.wms import Wms
 from sim.assembly.faults import FaultInjector
@@ -331,6 +332,10 @@ class World:
         if bundles:  # never ordered: its components are
             rop[:, list(bundles)] = 0
             out[:, list(bundles)] = 0
+        dropship = [i for i, loc in enumerate(sc.locations) if loc.kind == "dropship"]
+        if dropship:  # a drop-ship vendor's stock is its own: the company orders none
+            rop[dropship] = 0
+            out[dropship] = 0
         serve = [[sc.location_index(n) for n in ch.locations] for ch in sc.channels]
         self.ledger = Ledger(self.env, initial, serve)
         self.ledger.set_bundles(bundles)
@@ -371,6 +376,10 @@ class World:
             Contracts(sc, self.ledger) if any(c.customers for c in sc.channels) else None
         )
         self.erp.contracts = self.contracts
+        #: the 3PLs and drop-ship vendors (``mocks.partner``); None when there is none
+        self.partners: Partners | None = None
+        if any(loc.is_partner for loc in sc.locations):
+            self.partners = Partners(env, self.ledger, self.erp, self.wms, sc.locations, st)
         truth = self.ledger.true_available_all()
         self.channels: list[Channel] = []
         for c, spec in enumerate(sc.channels):
@@ -554,6 +563,8 @@ class World:
         if sc.shrink.enabled:
             env.process(self.wms.run_shrink())
             env.process(self.wms.run_counts())
+        if self.partners is not None:
+            self.partners.start()
         for name, probe in self.systems.probes.items():
             self.sampler.global_probes.setdefault(name, probe)
         self.faults.start()
@@ -565,4 +576,8 @@ class World:
         while True:
             yield self.env.timeout(spec.interval)
             for src, dst, sku, qty in self.erp.plan_transfers():
+                if self.partners is not None and (
+                    self.partners.takes(src) or self.partners.takes(dst)
+                ):
+                    continue  # the company moves no stock to or from its partners
                 self.wms.transfer(src, dst, sku, qty, float(spec.lead_time.sample(rng)))

@@ -21,15 +21,20 @@ recovery is measured (a safety phase under faults, then a liveness phase).
 | ``middleware_outage`` | the middleware is down | |
 | ``webhook_delay`` | late webhooks, stale retries | ``target``, ``delay``, ``duplicate_rate`` |
 | ``clock_skew`` | a system's clock is off | ``target``, ``offset`` |
+| ``partner_feed_missed`` | a partner's inventory files are not sent | ``target`` |
+| ``partner_feed_lag`` | a partner's files land late | ``target``, ``extra`` |
+| ``partner_feed_errors`` | rows of a partner's files missing or off | ``target``, ``rate``, ... |
 
 One module per family: ``erp`` (maintenance, slowdown), ``api`` (throttle, http_errors,
 timeouts, channel_outage), ``bus`` (duplicates, reorder, loss, partition_rebalance),
-``components`` (consumer_crash, middleware_outage), ``webhooks``, ``clock``; the base class,
+``components`` (consumer_crash, middleware_outage), ``webhooks``, ``clock``, ``partner``
+(the partner-feed kinds); the base class,
 ``ActiveFault`` and the protocols of what a kind may touch in ``base``; the registry in
 ``registry``.
 
 ``target`` names an API (``erp``, ``wms``, a channel name, or ``channels`` for all), a
-consumer-group name prefix (``*`` for all), or a system for clock skew (``erp``, ``wms``).
+consumer-group name prefix (``*`` for all), a system for clock skew (``erp``, ``wms``), or a
+partner location (``partners`` for all) for the partner-feed kinds.
 
 Adding a fault kind takes one file and no edit anywhere else:
 
@@ -64,6 +69,7 @@ from sim.faults.base import (
     FaultError,
     FaultHolder,
     FaultTargets,
+    LocationView,
     Refusal,
     ScenarioView,
     Timeout,
@@ -73,6 +79,7 @@ from sim.faults.bus import BusDuplicates, BusLoss, BusReorder, PartitionRebalanc
 from sim.faults.clock import ClockSkew
 from sim.faults.components import ConsumerCrash, MiddlewareOutage
 from sim.faults.erp import ErpMaintenance, ErpSlowdown
+from sim.faults.partner import PartnerFeedErrors, PartnerFeedLag, PartnerFeedMissed
 from sim.faults.registry import (
     PlannedFault,
     fault_class,
@@ -102,8 +109,12 @@ __all__ = [
     "FaultHolder",
     "FaultTargets",
     "HttpErrors",
+    "LocationView",
     "MiddlewareOutage",
     "PartitionRebalance",
+    "PartnerFeedErrors",
+    "PartnerFeedLag",
+    "PartnerFeedMissed",
     "PlannedFault",
     "Refusal",
     "ScenarioView",
@@ -135,9 +146,13 @@ _BUILTINS: tuple[type[Fault], ...] = (
     MiddlewareOutage,
     WebhookDelay,
     ClockSkew,
+    PartnerFeedMissed,  # appended after the first 14: their chaos plans stay as they were
+    PartnerFeedLag,
+    PartnerFeedErrors,
 )
 for _cls in _BUILTINS:
     register_fault(_cls)
 
 BUILTIN_KINDS: tuple[str, ...] = tuple(kind_of(c) for c in _BUILTINS)
-"""The 14 kinds syncsim ships, in registration (and chaos draw) order."""
+"""The 17 kinds syncsim ships, in registration (and chaos draw) order (the partner-feed
+kinds draw only in scenarios with partner locations: ``applies``)."""

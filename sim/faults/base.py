@@ -54,6 +54,7 @@ __all__ = [
     "FaultHolder",
     "FaultTargets",
     "GroupView",
+    "LocationView",
     "Named",
     "Refusal",
     "ScenarioView",
@@ -68,6 +69,14 @@ class Named(Protocol):
 
     @property
     def name(self) -> str: ...
+
+
+class LocationView(Named, Protocol):
+    """A location as a fault kind reads it: its name, and whether a partner runs it (a 3PL
+    or a drop-ship vendor, known only through its feed)."""
+
+    @property
+    def is_partner(self) -> bool: ...
 
 
 class _BusSpecView(Protocol):
@@ -86,7 +95,7 @@ class ScenarioView(Protocol):
     def channels(self) -> Sequence[Named]: ...
 
     @property
-    def locations(self) -> Sequence[Named]: ...
+    def locations(self) -> Sequence[LocationView]: ...
 
     @property
     def bus(self) -> _BusSpecView: ...
@@ -343,6 +352,11 @@ class FaultTargets(Protocol):
 
     def clock(self, system: str) -> ClockTarget:
         """The clock of ``erp`` or ``wms``."""
+        ...
+
+    def partners(self, target: str) -> list[FaultHolder]:
+        """The feeds of partner locations (``mocks.partner``): one by its location's name,
+        or every one (``partners``)."""
         ...
 
 

@@ -235,7 +235,7 @@ class ErpConnector(Connector):
     (``/erp/...``), platform connectors override the request hooks."""
 
     _delegated = frozenset({"serve", "subscribe", "subscribe_changes", "subscribe_inbound",
-                            "subscribe_allocations", "spec"})  # fmt: skip
+                            "subscribe_allocations", "subscribe_partner", "spec"})  # fmt: skip
 
     # -- the integration API ----------------------------------------------------------------
     def available_to_promise(self, skus: Any, channel: int) -> Any:

@@ -16,6 +16,11 @@ of a (location, SKU) is taken as the absolute values of the newest version seen 
 redelivery cannot roll it back). Otherwise every delivered event's delta is applied, so a
 duplicate counts twice: the run shows what idempotence buys.
 
+A partner location (3PL, drop-ship) is known through the ERP (``Erp.subscribe_partner``):
+its order acknowledgements (``release``, ``short``) and its inventory files (``feed``: the
+ERP's record of the (location, SKU), taken whole, the newest version winning, in either
+mode: a full file is absolute by nature).
+
 Provenance: each event carries the truth changes it conveys (``seqs``); the view takes them
 in when it applies the event (or skips it as already reflected), so ``as_of`` is exact.
 """
@@ -73,6 +78,7 @@ class Publisher:
         self._orders: set[int] = set()  # orders whose webhook was already taken in
         self.webhook_repeats = 0  # late retries of a webhook already received (skipped)
         systems.wms.subscribe(self._movement)
+        systems.erp.subscribe_partner(self._movement)  # partner locations: the ERP's word
         systems.erp.subscribe(self._order_event)
         for ch in systems.channels:
             ch.subscribe_orders(self._accepted)
@@ -220,13 +226,23 @@ class StockView:
                 self._pend(ev.line, sku, -q)
             elif k == "short":
                 self._pend(ev.line, sku, q)
-            effect = MOVEMENTS[k].wms
-            assert effect is not None  # every published kind changes the WMS record
-            if not self.idempotent:
+            if k == "feed":  # a partner's inventory file: the record comes whole, always
+                if ev.version > self.version[loc, sku]:
+                    self.version[loc, sku] = ev.version
+                    self.on_hand[loc, sku] = ev.on_hand
+                    self.hold[loc, sku] = ev.hold
+                    self.released[loc, sku] = ev.released
+                else:
+                    self.stale_skipped += 1
+            elif not self.idempotent:
+                effect = MOVEMENTS[k].wms
+                assert effect is not None  # every published kind changes the WMS record
                 apply(effect, self, loc, sku, q, ev.dst)  # a duplicate counts twice
             else:
                 # the record comes whole, the newest version wins; stock in transit is no
                 # part of it: its change is applied
+                effect = MOVEMENTS[k].wms
+                assert effect is not None  # every published kind changes the WMS record
                 apply(effect, self, loc, sku, q, ev.dst, only=TRANSIT)
                 if ev.version > self.version[loc, sku]:
                     self.version[loc, sku] = ev.version
