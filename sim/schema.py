@@ -791,6 +791,7 @@ class Scenario(_Model):
                         raise ValueError(
                             f"locations.{i}.{field}: unknown region {key!r} (known: {regions})"
                         )
+        bundled = {b.sku for b in self.catalogue.bundles}
         for i, ch in enumerate(self.channels):
             if ch.routing != "priority" and not regions:
                 raise ValueError(f"channels.{i}.routing: {ch.routing!r} needs [[regions]]")
@@ -806,10 +807,10 @@ class Scenario(_Model):
                     where = f"channels.{i}.customers.{j}.allocations"
                     if sku >= self.catalogue.skus:
                         raise ValueError(f"{where}: SKU {sku} >= catalogue.skus")
-                    if sku in {b.sku for b in self.catalogue.bundles}:
+                    if sku in bundled:
                         raise ValueError(f"{where}: SKU {sku} is a bundle (allocate components)")
         for i, po in enumerate(self.erp.purchase_orders):
-            if po.sku in {b.sku for b in self.catalogue.bundles}:
+            if po.sku in bundled:
                 raise ValueError(f"erp.purchase_orders.{i}.sku: {po.sku} is a bundle (no stock)")
             if po.location not in names:
                 raise ValueError(
@@ -823,7 +824,6 @@ class Scenario(_Model):
             if po.sku >= self.catalogue.skus:
                 raise ValueError(f"erp.purchase_orders.{i}.sku: {po.sku} >= catalogue.skus")
         n_sku = self.catalogue.skus
-        bundled = {b.sku for b in self.catalogue.bundles}
         if len(bundled) != len(self.catalogue.bundles):
             raise ValueError("catalogue.bundles: a SKU is defined as a bundle twice")
         for i, b in enumerate(self.catalogue.bundles):

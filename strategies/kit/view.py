@@ -227,13 +227,7 @@ class StockView:
             elif k == "short":
                 self._pend(ev.line, sku, q)
             if k == "feed":  # a partner's inventory file: the record comes whole, always
-                if ev.version > self.version[loc, sku]:
-                    self.version[loc, sku] = ev.version
-                    self.on_hand[loc, sku] = ev.on_hand
-                    self.hold[loc, sku] = ev.hold
-                    self.released[loc, sku] = ev.released
-                else:
-                    self.stale_skipped += 1
+                self._take_record(ev, loc, sku)
             elif not self.idempotent:
                 effect = MOVEMENTS[k].wms
                 assert effect is not None  # every published kind changes the WMS record
@@ -244,18 +238,22 @@ class StockView:
                 effect = MOVEMENTS[k].wms
                 assert effect is not None  # every published kind changes the WMS record
                 apply(effect, self, loc, sku, q, ev.dst, only=TRANSIT)
-                if ev.version > self.version[loc, sku]:
-                    self.version[loc, sku] = ev.version
-                    self.on_hand[loc, sku] = ev.on_hand
-                    self.hold[loc, sku] = ev.hold
-                    self.released[loc, sku] = ev.released
-                else:
-                    self.stale_skipped += 1
+                self._take_record(ev, loc, sku)
             self.last_update[loc, sku] = now
         if self.on_line_change is not None and ev.line >= 0:
             self.on_line_change(ev)
         self.prov.include(ev.seqs)
         return sku
+
+    def _take_record(self, ev: StockEvent, loc: int, sku: int) -> None:
+        """Take the record an event carries whole, if it is newer than the one held."""
+        if ev.version > self.version[loc, sku]:
+            self.version[loc, sku] = ev.version
+            self.on_hand[loc, sku] = ev.on_hand
+            self.hold[loc, sku] = ev.hold
+            self.released[loc, sku] = ev.released
+        else:
+            self.stale_skipped += 1
 
     def _pend(self, line: int, sku: int, qty: int) -> None:
         self._lines[line] = self._lines.get(line, 0) + qty
