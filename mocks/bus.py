@@ -314,6 +314,7 @@ class ConsumerGroup:
         if failures >= spec.max_deliveries:
             self._timers.pop(mid, None)
             self.dlq.append(copy)
+            bus.dead_lettered += 1
             self._settle(p, o, done)
             return 1
         self._token += 1
@@ -385,6 +386,7 @@ class Bus:
         self.faults: list[ActiveFault] = []  # delivery faults on now, in plan order
         self._next_id = 0
         self._delivered = 0  # handler calls (deliveries), every group
+        self.dead_lettered = 0  # messages put in a dead-letter queue, every group, ever
         self._duplicated = 0  # deliveries beyond the first of a (message, group) pair
         self._max_backlog = 0
         self.backlog = Level(env)  # unacknowledged (message, group) pairs, every group
@@ -474,6 +476,11 @@ class Bus:
         tp.subscribed = tuple(tp.groups)
         self._all_groups.append(cg)
         return cg
+
+    @property
+    def deliveries(self) -> int:
+        """Handler calls so far, every group (a duplicate delivery counts again)."""
+        return self._delivered
 
     def stats_dict(self) -> dict[str, float]:
         """Run-wide counters in (message, group) pairs (see the module docstring):

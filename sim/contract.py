@@ -54,6 +54,7 @@ __all__ = [
     "Provenance",
     "Reply",
     "Server",
+    "SignalsApi",
     "Snapshot",
     "StaleWrite",
     "Systems",
@@ -479,6 +480,17 @@ class Provenance(Protocol):
     def add_view(self, name: str) -> Any: ...
 
 
+class SignalsApi(Protocol):
+    """Operational signals a strategy reports itself (``sim.signals``,
+    docs/observability.md): the monitoring its team would see."""
+
+    def count(self, name: str, channel: int | None = None, n: float = 1.0) -> None:
+        """Add ``n`` to ``reconciliation_exceptions`` (drift a reconciler found),
+        ``updates_dead_lettered`` (updates parked for good) or ``updates_refused`` (items
+        a reply refused one by one) of channel ``channel`` (``None``: run-wide only)."""
+        ...
+
+
 class Systems(Protocol):
     """What ``SyncStrategy.start(env, systems)`` is given."""
 
@@ -515,6 +527,12 @@ class Systems(Protocol):
     def fault_targets(self) -> dict[str, Callable[[bool], None]]:
         """Components of the strategy's own a fault plan may take down (``middleware``,
         ``consumer:<group>`` to replace the bus's own crash); ``fn(True)`` down."""
+        ...
+
+    @property
+    def signals(self) -> SignalsApi:
+        """Operational signals the strategy reports (reconciliation exceptions, dead
+        letters): series, metrics and the OpenMetrics export (docs/observability.md)."""
         ...
 
     @property

@@ -16,7 +16,7 @@ items came out only after a failure (a redelivery, a retry, a replay from a dead
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -42,6 +42,8 @@ class History:
         self._next = 0
         self._open: dict[int, tuple[str, str, int]] = {}
         self._counts = Counter[str]()
+        #: called with (system, operation, status) when an operation completes
+        self.listener: Callable[[str, str, int], None] | None = None
         if not keep:  # count instead of keeping: the same interface, the same op ids
             self.invoke = self._count_invoke  # type: ignore[method-assign]
             self.complete = self._count_complete  # type: ignore[method-assign]
@@ -54,8 +56,10 @@ class History:
         return op
 
     def _count_complete(self, op: int, status: int) -> None:
-        del self._open[op]
+        system, f, _ = self._open.pop(op)
         self._counts[OK if status < 400 else INFO if status == 504 else FAIL] += 1
+        if self.listener is not None:
+            self.listener(system, f, status)
 
     def invoke(self, system: str, f: str, items: int = 1) -> int:
         op = self._next
@@ -69,6 +73,8 @@ class History:
         system, f, items = self._open.pop(op)
         kind = OK if status < 400 else INFO if status == 504 else FAIL
         self.rows.append((self.env.now, op, system, f, kind, status, items))
+        if self.listener is not None:
+            self.listener(system, f, status)
 
     def record(self, system: str, f: str, status: int = 200, items: int = 1) -> int:
         """An operation that completes at once (e.g. a publication)."""

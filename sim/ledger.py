@@ -211,6 +211,7 @@ class Ledger:
         self.orders: list[Order] = []
         self.lines: list[Line] = []
         self.oversold_units = [0] * len(self.serve)  # cumulative, per channel
+        self.oversold_lines = [0] * len(self.serve)  # cumulative, per channel
         self.unbacked = np.zeros(self.n_sku, np.int64)  # cumulative, per SKU
         self._claimants: dict[int, dict[int, Line]] = {}  # flat key -> open claiming lines
         self._deficit: set[int] = set()  # SKUs with a location in deficit
@@ -329,7 +330,9 @@ class Ledger:
                     if cover == 0:
                         break
         line.oversold = need
-        self.oversold_units[order.channel] += need
+        if need:
+            self.oversold_units[order.channel] += need
+            self.oversold_lines[order.channel] += 1
         order.lines.append(line)
         self.lines.append(line)
         return line

@@ -27,6 +27,7 @@ __all__ = [
     "PARTNER_KEY",
     "PER_CHANNEL_KEYS",
     "PROMISE_KEYS",
+    "SIGNAL_KEYS",
     "WALL_CLOCK_KEYS",
     "compute_metrics",
     "domain",
@@ -53,6 +54,18 @@ BUNDLE_KEYS = ("bundle_lines", "bundle_oversold_lines")
 #: B2B contract allocations (docs/metrics.md, sim.contracts): run-wide and per channel
 ALLOCATION_KEYS = ("allocation_breaches", "allocation_breach_units")
 
+#: operational signals (docs/observability.md, sim.signals): run-wide and per channel
+SIGNAL_KEYS = (
+    "failed_updates",
+    "updates_refused",
+    "updates_throttled",
+    "updates_timed_out",
+    "updates_dead_lettered",
+    "api_error_rate",
+    "reconciliation_exceptions",
+    "divergence_breach_frac",
+)
+
 #: the sales, lag and divergence metrics: run-wide and per channel
 _SALES_KEYS = (
     "orders_accepted",
@@ -74,6 +87,7 @@ _SALES_KEYS = (
     *PROMISE_KEYS,
     *BUNDLE_KEYS,
     *ALLOCATION_KEYS,
+    *SIGNAL_KEYS,
 )
 
 CORE_KEYS = (
@@ -217,6 +231,7 @@ def compute_metrics(
     routing = getattr(world, "routing", None)
     transit = routing.transit if routing is not None and routing.active else None
     per_channel: dict[str, dict[str, float]] = {}
+    signals = getattr(world, "signals", None)
     all_lags = []
     unprop = 0
     for c, ch in enumerate(chans):
@@ -243,6 +258,9 @@ def compute_metrics(
         m["divergence_under_frac"] = i_under / denom
         m["channel_calls"] = ch.api.stats.calls
         m["channel_throttled_calls"] = ch.api.stats.throttled
+        if signals is not None:
+            m.update(signals.metrics(c))
+            m["divergence_breach_frac"] = world.divergence.breach_integral(c) / denom
         per_channel[ch.name] = m
 
     metrics: dict[str, float] = _order_stats(led.lines, led.orders)
@@ -257,6 +275,13 @@ def compute_metrics(
     metrics["divergence_mean_abs"] = sum(i[0] for i in integrals) / denom
     metrics["divergence_over_frac"] = sum(i[1] for i in integrals) / denom
     metrics["divergence_under_frac"] = sum(i[2] for i in integrals) / denom
+    if signals is not None:
+        metrics.update(signals.metrics(-1))
+        dead = float(getattr(world.bus, "dead_lettered", 0))  # the bus's dead letters too
+        metrics["updates_dead_lettered"] += dead
+        metrics["failed_updates"] += dead
+        breach = sum(world.divergence.breach_integral(c) for c in range(len(chans)))
+        metrics["divergence_breach_frac"] = breach / denom
     metrics["record_accuracy"] = world.accuracy.time_weighted()
     api = world.erp_api
     metrics["erp_calls"] = api.stats.calls

@@ -114,10 +114,15 @@ class Divergence:
     ``ta`` is ``true_available`` per (channel, SKU), kept current on every truth change;
     ``listeners`` are called ``fn(channel, sku)`` for every pair whose value changed (the
     lag clocks start there), in the order the channels are served by the changed location.
+    ``threshold``: a pair *breaches* while |shown - true| > threshold units; the number of
+    breaching pairs per channel is integrated like the rest (``breach_integral``).
     """
 
-    def __init__(self, env: Any, ledger: Ledger, counts: Sequence[np.ndarray]) -> None:
+    def __init__(
+        self, env: Any, ledger: Ledger, counts: Sequence[np.ndarray], threshold: int = 0
+    ) -> None:
         self.env = env
+        self.threshold = threshold
         self.ledger = ledger
         self.counts = list(counts)
         self.listeners: list[Callable[[int, int], None]] = []
@@ -128,6 +133,8 @@ class Divergence:
         self.sumabs = [int(np.abs(self.d[c]).sum()) for c in range(n)]
         self.n_over = [int((self.d[c] > 0).sum()) for c in range(n)]
         self.n_under = [int((self.d[c] < 0).sum()) for c in range(n)]
+        self.n_breach = [int((np.abs(self.d[c]) > threshold).sum()) for c in range(n)]
+        self.i_breach = [0.0] * n
         self.i_abs = [0.0] * n
         self.i_over = [0.0] * n
         self.i_under = [0.0] * n
@@ -144,6 +151,7 @@ class Divergence:
             self.i_abs[c] += self.sumabs[c] * dt
             self.i_over[c] += self.n_over[c] * dt
             self.i_under[c] += self.n_under[c] * dt
+            self.i_breach[c] += self.n_breach[c] * dt
             self._last[c] = now
             if self.n_over[c] > self.peak_over[c]:
                 self.peak_over[c] = self.n_over[c]
@@ -158,6 +166,8 @@ class Divergence:
         self.sumabs[c] += abs(new) - abs(old)
         self.n_over[c] += (new > 0) - (old > 0)
         self.n_under[c] += (new < 0) - (old < 0)
+        th = self.threshold
+        self.n_breach[c] += (abs(new) > th) - (abs(old) > th)
         self.d[c, sku] = new
 
     def on_truth(self, loc: int, sku: int) -> None:
@@ -200,6 +210,10 @@ class Divergence:
         self.sumabs[c] += int(np.abs(new).sum() - np.abs(old).sum())
         self.n_over[c] += int(np.count_nonzero(new > 0) - np.count_nonzero(old > 0))
         self.n_under[c] += int(np.count_nonzero(new < 0) - np.count_nonzero(old < 0))
+        th = self.threshold
+        self.n_breach[c] += int(
+            np.count_nonzero(np.abs(new) > th) - np.count_nonzero(np.abs(old) > th)
+        )
         d[skus] = new
 
     def now(self, c: int) -> tuple[float, float, float]:
@@ -218,6 +232,12 @@ class Divergence:
         (SKU-seconds): differenced over an interval, the time-weighted means."""
         self._advance(c)
         return self.i_abs[c], self.i_over[c], self.i_under[c]
+
+    def breach_integral(self, c: int) -> float:
+        """The integral over [0, now] of the number of channel ``c``'s SKUs with
+        |shown - true| > ``threshold`` (SKU-seconds)."""
+        self._advance(c)
+        return self.i_breach[c]
 
     def take_peaks(self, c: int) -> tuple[int, int]:
         """The largest (n over, n under) of channel ``c`` held for a positive time since the
@@ -239,8 +259,10 @@ class TracedDivergence(Divergence):
     Kept only in runs that need it (runs with faults and their no-fault twins, for
     ``time_to_recovery_s``): the plain class pays nothing for it."""
 
-    def __init__(self, env: Any, ledger: Ledger, counts: Sequence[np.ndarray]) -> None:
-        super().__init__(env, ledger, counts)
+    def __init__(
+        self, env: Any, ledger: Ledger, counts: Sequence[np.ndarray], threshold: int = 0
+    ) -> None:
+        super().__init__(env, ledger, counts, threshold)
         self._total = sum(self.sumabs)
         self._t = array("d", [float(env.now)])
         self._v = array("d", [float(self._total)])
@@ -391,6 +413,8 @@ class Sampler:
     called once per sample, at the end of the interval, and returns the value for the
     interval since its previous call (``MeanOf``, ``Level``, ``Divergence.take_peaks``).
     Probes a strategy registers (``systems.probes``) are its own and read as they are.
+    A probe that returns NaN had nothing to measure in the interval (an error rate with no
+    calls, a lag percentile with no lag): the interval has no row for it.
     Rows are (t, channel, series, value) with channel ``"*"`` for run-wide series.
     """
 
@@ -417,10 +441,14 @@ class Sampler:
             return
         rows = self.rows
         for name, probe in self.global_probes.items():
-            rows.append((t, "*", name, float(probe())))
+            v = float(probe())
+            if v == v:  # NaN: nothing to measure in the interval (no calls, no lags)
+                rows.append((t, "*", name, v))
         for c, cname in enumerate(self.channel_names):
             for name, cprobe in self.channel_probes.items():
-                rows.append((t, cname, name, float(cprobe(c))))
+                v = float(cprobe(c))
+                if v == v:
+                    rows.append((t, cname, name, v))
         self.last = t
 
     def flush(self) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "ErpApi",
     "IntegrationCost",
     "Location",
+    "Observability",
     "Partner",
     "Peak",
     "Posting",
@@ -647,6 +648,17 @@ class Shrink(_Model):
     count_fraction: Real = Field(0.1, ge=0, le=1)
 
 
+class Observability(_Model):
+    """What the run's monitoring signals measure against (docs/observability.md)."""
+
+    divergence_threshold: Int = Field(
+        2,
+        ge=0,
+        le=MAX_COUNT,
+        description="a (channel, SKU) pair breaches while |shown - true| exceeds this many units",
+    )
+
+
 class Bus(_Model):
     """The message bus used by event-driven strategies (Kafka-like).
 
@@ -759,6 +771,7 @@ class Scenario(_Model):
     returns: Returns = Field(default_factory=Returns)
     transfers: Transfers = Field(default_factory=Transfers)
     shrink: Shrink = Field(default_factory=Shrink)
+    observability: Observability = Field(default_factory=Observability)
     bus: Bus = Field(default_factory=Bus)
     faults: list[PlannedFault] = Field(
         default_factory=list,

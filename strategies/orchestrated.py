@@ -470,6 +470,7 @@ class Middleware:
                 ok = yield from self._write(c, page, stats, rng)
                 if not ok:
                     dlq.append((c, page))
+                    self.systems.signals.count("updates_dead_lettered", c)
 
     def _write(self, c: int, skus: np.ndarray, stats: ClientStats, rng: np.random.Generator) -> Any:
         """One page with retries: Retry-After honoured, other failures backed off."""
@@ -541,6 +542,7 @@ class Middleware:
                     view.hold[loc, sku] = snap.hold[loc, sku]
                     view.last_update[loc, sku] = env.now
                     self.repairs += 1
+                    self.systems.signals.count("reconciliation_exceptions")
                     self._changed(sku)
                 else:
                     found[(loc, sku)] = diff

@@ -69,6 +69,7 @@ from sim.recorder import (
 from sim.rng import Streams
 from sim.routing import Routing
 from sim.schema import Scenario
+from sim.signals import RateOf, RatioOf, Signals
 from sim.trace import load_trace, trace_customers
 from strategies.connectors import http_systems
 
@@ -207,6 +208,8 @@ class WorldSystems:
     bus: BusApi
     oracle: OracleFeed | None = None
     probes: dict[str, Callable[[], float]] = field(default_factory=dict)
+    signals: Signals = field(default_factory=lambda: Signals([]))
+    """Operational signals the strategy reports (``sim.signals``)."""
     fault_targets: dict[str, Callable[[bool], None]] = field(default_factory=dict)
     """Components of the strategy's own a fault plan may take down: ``middleware``, or
     ``consumer:<group>`` to replace the bus's own crash of that group (a consumer group
@@ -408,7 +411,15 @@ class World:
         if trace_divergence is None:
             trace_divergence = bool(sc.faults) or bool(sc.erp.api.maintenance)
         div_class = TracedDivergence if trace_divergence else Divergence
-        self.divergence = div_class(env, self.ledger, [ch.count for ch in self.channels])
+        self.divergence = div_class(
+            env,
+            self.ledger,
+            [ch.count for ch in self.channels],
+            sc.observability.divergence_threshold,
+        )
+        #: operational signals (``sim.signals``): calls and failed updates from the history
+        self.signals = Signals([ch.name for ch in self.channels])
+        self.history.listener = self.signals.on_call
         self.lag = LagTracker(env, len(self.channels), self.ledger.n_sku)
         self.divergence.listeners.append(self.lag.on_change)
         for ch in self.channels:
@@ -429,6 +440,7 @@ class World:
             st("strategy"),
             Provenance(self.ledger),
             self.bus,
+            signals=self.signals,
             _serve=self.erp.serve,
         )
         self.faults = FaultInjector(self)
@@ -486,19 +498,104 @@ class World:
             return peaks[c][0] / n_sku
 
         ledger = self.ledger
+        channel_probes: dict[str, Callable[[int], float]] = {
+            "divergence_mean_abs": lambda c: means[c][0](),
+            "divergence_over_frac": lambda c: means[c][1](),
+            "divergence_under_frac": lambda c: means[c][2](),
+            "divergence_over_frac_max": over_max,
+            "divergence_under_frac_max": lambda c: peaks[c][1] / n_sku,
+            "oversold_units": lambda c: ledger.oversold_units[c],
+        }
+        self._signal_probes(probes, channel_probes)
         return Sampler(
             env,
             self.scenario.scenario.sample_interval,
             [ch.name for ch in self.channels],
             probes,
+            channel_probes,
+        )
+
+    def _signal_probes(
+        self,
+        probes: dict[str, Callable[[], float]],
+        channel_probes: dict[str, Callable[[int], float]],
+    ) -> None:
+        """The operational signals' series (``sim.signals``, docs/observability.md)."""
+        env, sig, bus, div, lag = self.env, self.signals, self.bus, self.divergence, self.lag
+        n_ch, n_sku = len(self.channels), self.ledger.n_sku
+        totals = sig.totals
+        erp, ledger, orders = self.erp, self.ledger, self.orders_backlog
+
+        def per_channel(make: Callable[[int], Callable[[], float]]) -> Callable[[int], float]:
+            made = [make(c) for c in range(n_ch)]
+            return lambda c: made[c]()
+
+        def total(name: str, slot: int) -> Callable[[], float]:
+            return lambda: float(totals[name][slot])
+
+        def dead() -> float:
+            return float(totals["updates_dead_lettered"][-1]) + bus.dead_lettered
+
+        def failed(slot: int) -> Callable[[], float]:
+            if slot < 0:
+                return lambda: sig.failed(-1) + bus.dead_lettered
+            return lambda: sig.failed(slot)
+
+        read = [0] * (n_ch + 1)  # lag samples already read, per channel (+ pooled: last)
+        pooled = [0] * n_ch
+
+        def lag_p95(c: int) -> float:
+            lags = lag.lag[c]
+            new, read[c] = lags[read[c] :], len(lags)
+            return float(np.percentile(new, 95)) if new else float("nan")
+
+        def lag_p95_all() -> float:
+            new: list[float] = []
+            for c in range(n_ch):
+                new += lag.lag[c][pooled[c] :]
+                pooled[c] = len(lag.lag[c])
+            return float(np.percentile(new, 95)) if new else float("nan")
+
+        def backlog() -> float:
+            return float(orders.value + erp.unposted + bus.backlog.value)
+
+        def breach_area() -> float:
+            return sum(div.breach_integral(c) for c in range(n_ch))
+
+        probes.update(
             {
-                "divergence_mean_abs": lambda c: means[c][0](),
-                "divergence_over_frac": lambda c: means[c][1](),
-                "divergence_under_frac": lambda c: means[c][2](),
-                "divergence_over_frac_max": over_max,
-                "divergence_under_frac_max": lambda c: peaks[c][1] / n_sku,
-                "oversold_units": lambda c: ledger.oversold_units[c],
-            },
+                "failed_updates_per_min": RateOf(env, failed(-1)),
+                "updates_refused_per_min": RateOf(env, total("updates_refused", -1)),
+                "updates_throttled_per_min": RateOf(env, total("updates_throttled", -1)),
+                "updates_timed_out_per_min": RateOf(env, total("updates_timed_out", -1)),
+                "updates_dead_lettered_per_min": RateOf(env, dead),
+                "api_error_rate": RatioOf(total("api_errors", -1), total("api_calls", -1)),
+                "erp_error_rate": RatioOf(lambda: sig.erp_errors, lambda: sig.erp_calls),
+                "reconciliation_exceptions_per_min": RateOf(
+                    env, total("reconciliation_exceptions", -1)
+                ),
+                "event_throughput_per_min": RateOf(env, lambda: float(bus.deliveries)),
+                "backlog_growth_per_min": RateOf(env, backlog),
+                "divergence_breach_frac": MeanOf(env, breach_area, float(n_sku * n_ch)),
+                "lag_p95_s": lag_p95_all,
+                "oversold_lines": lambda: float(sum(ledger.oversold_lines)),
+            }
+        )
+        channel_probes.update(
+            {
+                "failed_updates_per_min": per_channel(lambda c: RateOf(env, failed(c))),
+                "api_error_rate": per_channel(
+                    lambda c: RatioOf(total("api_errors", c), total("api_calls", c))
+                ),
+                "reconciliation_exceptions_per_min": per_channel(
+                    lambda c: RateOf(env, total("reconciliation_exceptions", c))
+                ),
+                "divergence_breach_frac": per_channel(
+                    lambda c: MeanOf(env, partial(div.breach_integral, c), float(n_sku))
+                ),
+                "lag_p95_s": lag_p95,
+                "oversold_lines": lambda c: float(ledger.oversold_lines[c]),
+            }
         )
 
     def strategy_systems(self, transport: str = "direct", floor: bool = False) -> Systems:
