@@ -9,6 +9,7 @@ Verbs: ``run``, ``compare``, ``chaos`` (sim.cli.run, .compare, .chaos); ``scenar
 from __future__ import annotations
 
 from sim.cli import (  # noqa: F401 - importing a verb module registers its command
+    alerts,
     baseline,
     bench,
     calibrate,

@@ -17,6 +17,7 @@ Writes go to a temporary sibling folder first and are renamed into place, so a f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,6 +25,8 @@ import tempfile
 from pathlib import Path
 
 __all__ = [
+    "ALERT_FILES",
+    "ALERT_MARKER",
     "MARKER",
     "REPORT_FILES",
     "SWEEP_FILE",
@@ -42,6 +45,10 @@ MARKER = "results"
 SWEEP_MARKER = "sweep"
 #: files the report adds to a results folder (its PNGs are listed in ``report.json``)
 REPORT_FILES = frozenset({"report.html", "report.json"})
+#: ``alerts.json["syncsim"]`` of the alert evaluation ``syncsim alerts`` adds to a results
+#: folder, and the files it adds
+ALERT_MARKER = "alerts"
+ALERT_FILES = frozenset({"alerts.json", "alerts.csv"})
 
 
 class OutputError(Exception):
@@ -86,6 +93,9 @@ def syncsim_files(folder: Path) -> set[str] | None:
     report = _json(folder / "report.json")
     if isinstance(report, dict):
         names |= REPORT_FILES | {str(n) for n in report.get("files", [])}
+    alerts = _json(folder / "alerts.json")
+    if isinstance(alerts, dict) and alerts.get("syncsim") == ALERT_MARKER:
+        names |= ALERT_FILES
     return names
 
 
@@ -154,10 +164,16 @@ def replace_dir(tmp: Path, out: Path) -> None:
         os.replace(out, old / "previous")
         os.replace(tmp, out)
         previous = old / "previous"
-        for name in syncsim_files(previous) or set():
+        names = syncsim_files(previous) or set()
+        for name in names:
             target = previous / name
             if target.is_file():
                 target.unlink()
+        for name in sorted(names, reverse=True):  # its sub-folders (openmetrics/), once empty
+            target = previous / name
+            if target.is_dir():
+                with contextlib.suppress(OSError):  # holds what syncsim did not list: kept
+                    target.rmdir()
         try:
             previous.rmdir()
             old.rmdir()

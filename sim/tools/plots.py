@@ -28,6 +28,8 @@ from sim.tools.results import confidence_interval
 
 __all__ = [
     "BACKLOG_SERIES",
+    "SIGNAL_SERIES",
+    "alert_timeline",
     "backlog",
     "business",
     "divergence",
@@ -40,6 +42,7 @@ __all__ = [
     "png_bytes",
     "response",
     "series_count",
+    "signals",
 ]
 
 BACKLOG_SERIES = (
@@ -351,6 +354,43 @@ def load_vs_lag(
     return fig
 
 
+def _panels(
+    ts: pd.DataFrame,
+    windows: Sequence[tuple[float, float, str]],
+    calendar: Mapping[str, Mapping[str, Any]] | None,
+    panels: Sequence[tuple[str, str, str]],
+    keep_all: frozenset[str] = frozenset(),
+) -> Figure:
+    """One panel per (series, title, y label) of the run-wide series that some strategy
+    ever fills (or in ``keep_all``), one step line per strategy (mean over seeds), peaks
+    and fault windows shaded."""
+    present = [
+        p
+        for p in panels
+        if p[0] in keep_all
+        or (ts.loc[(ts["series"] == p[0]) & (ts["channel"] == "*"), "value"] > 0).any()
+    ]
+    if not present:
+        present = [panels[0]]
+    fig = _figure(len(present), 1, width=11.0, height=3.0)
+    names = _strategies(ts)
+    colors = _palette(names)
+    clock = _clock(ts, calendar)
+    for i, (series, title, unit) in enumerate(present):
+        ax = fig.add_subplot(len(present), 1, i + 1)
+        wide = _run_mean(ts, series, clock)
+        busy = [n for n in names if n in wide.columns and (wide[n] > 0).any()]
+        _steps(ax, wide, busy, colors, clock.x(0.0))
+        clock.shade(ax, windows)
+        ax.set_title(title)
+        ax.set_ylabel(unit)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        _legend(ax)
+        clock.label(ax, title=i == len(present) - 1)
+    return fig
+
+
 def backlog(
     ts: pd.DataFrame,
     windows: Sequence[tuple[float, float, str]],
@@ -359,29 +399,82 @@ def backlog(
     """Backlogs through time per strategy (only those series some strategy ever fills; each
     sample the mean over its interval), with demand peaks and fault windows shaded: what
     piles up during a fault and how fast it drains."""
-    present = [
-        (s, label)
-        for s, label in BACKLOG_SERIES
-        if (ts.loc[(ts["series"] == s) & (ts["channel"] == "*"), "value"] > 0).any()
-    ]
-    if not present:
-        present = [BACKLOG_SERIES[0]]
-    fig = _figure(len(present), 1, width=11.0, height=3.0)
-    names = _strategies(ts)
-    colors = _palette(names)
-    clock = _clock(ts, calendar)
-    for i, (series, label) in enumerate(present):
-        ax = fig.add_subplot(len(present), 1, i + 1)
-        wide = _run_mean(ts, series, clock)
-        busy = [n for n in names if n in wide.columns and (wide[n] > 0).any()]
-        _steps(ax, wide, busy, colors, clock.x(0.0))
-        clock.shade(ax, windows)
-        ax.set_title(f"{series}: {label}")
-        ax.set_ylabel(f"{_UNITS.get(series, '')}, mean per sample")
-        ax.set_ylim(bottom=0)
-        ax.grid(alpha=0.3)
+    return _panels(
+        ts,
+        windows,
+        calendar,
+        [(s, f"{s}: {label}", f"{_UNITS[s]}, mean per sample") for s, label in BACKLOG_SERIES],
+    )
+
+
+#: the operational signals the report draws (docs/observability.md)
+SIGNAL_SERIES = (
+    ("failed_updates_per_min", "failed inventory updates (refused, throttled, timed out, "
+     "dead-lettered)", "per minute"),
+    ("api_error_rate", "API error rate (calls answered >= 400, every API)", "share of calls"),
+    ("divergence_breach_frac", "(channel, SKU) pairs off by more than the threshold",
+     "fraction, mean"),
+    ("reconciliation_exceptions_per_min", "drift found by a reconciler", "per minute"),
+    ("event_throughput_per_min", "bus deliveries", "per minute"),
+)  # fmt: skip
+
+
+def signals(
+    ts: pd.DataFrame,
+    windows: Sequence[tuple[float, float, str]],
+    calendar: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Figure:
+    """The monitoring dashboard: failed updates, API error rate, divergence above the
+    threshold, reconciliation exceptions and event throughput through time, run-wide,
+    per strategy (those some strategy ever fills; divergence always)."""
+    return _panels(ts, windows, calendar, SIGNAL_SERIES, frozenset({"divergence_breach_frac"}))
+
+
+def alert_timeline(
+    runs: Sequence[Mapping[str, Any]],
+    calendar: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Figure:
+    """For the first seed of each strategy: incidents shaded, and one row per rule with a
+    bar wherever it was firing (``alerts.json["runs"]`` rows)."""
+    first: dict[str, Mapping[str, Any]] = {}
+    for r in runs:
+        key = str(r["strategy"])
+        if key not in first or int(r["seed"]) < int(first[key]["seed"]):
+            first[key] = r
+    strategies = list(dict.fromkeys(str(r["strategy"]) for r in runs))
+    rules = list(dict.fromkeys(str(r["rule"]) for r in runs))
+    by = {
+        (str(r["strategy"]), str(r["rule"])): r
+        for r in runs
+        if r["seed"] == first[str(r["strategy"])]["seed"]
+    }
+    n = max(len(strategies), 1)
+    fig = _figure(n, 1, width=11.0, height=max(1.0, 0.35 * len(rules) + 0.9))
+    scenarios = list(dict.fromkeys(str(r["scenario"]) for r in runs))
+    clock = _Clock(calendar, scenarios)
+    for i, name in enumerate(strategies):
+        ax = fig.add_subplot(n, 1, i + 1)
+        spans: list[Mapping[str, Any]] = []
+        for j, rule in enumerate(rules):
+            run = by.get((name, rule))
+            if run is None:
+                continue
+            spans = run["incident_spans"]
+            for f in run["firings"]:
+                x0, x1 = clock.x(f["fired"]), clock.x(f["resolved"])
+                ax.plot([x0, x1], [j, j], lw=7, solid_capstyle="butt", color="#1f77b4",
+                        label="alert firing")  # fmt: skip
+        for inc in spans:
+            ax.axvspan(
+                clock.x(inc["start"]), clock.x(inc["end"]), color=_FAULT_COLOR, alpha=0.18,
+                lw=0, gid=_SHADE, label="incident",
+            )  # fmt: skip
+        ax.set_yticks(range(len(rules)), rules, fontsize=8)
+        ax.set_ylim(-0.7, len(rules) - 0.3)
+        ax.set_title(f"{name} (seed {first[name]['seed']})", fontsize=10)
+        ax.grid(alpha=0.3, axis="x")
         _legend(ax)
-        clock.label(ax, title=i == len(present) - 1)
+        clock.label(ax, title=i == n - 1)
     return fig
 
 

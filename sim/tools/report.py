@@ -39,6 +39,7 @@ import pandas as pd
 from sim.registry import FLOORS
 from sim.schema import Costs
 from sim.tools import plots
+from sim.tools.alerts import load_alerts
 from sim.tools.decide import (
     TOTAL_COST,
     Verdict,
@@ -96,7 +97,15 @@ METRICS: tuple[tuple[str, str, Direction], ...] = (
     ("recovered", "recovered after the faults (share of runs)", "max"),
 )
 
-PLOTS = ("outcomes", "lag_cdf", "divergence", "load_vs_lag", "backlog", "business")
+PLOTS = (
+    "outcomes",
+    "lag_cdf",
+    "divergence",
+    "load_vs_lag",
+    "backlog",
+    "signals",
+    "business",
+)
 
 
 class ReportError(Exception):
@@ -247,6 +256,13 @@ def _render(data: ResultsData) -> tuple[dict[str, tuple[bytes, int]], dict[str, 
         calendar = data.manifest.get("calendar", {})
         figs["divergence"] = plots.divergence(data.timeseries, windows, calendar)
         figs["backlog"] = plots.backlog(data.timeseries, windows, calendar)
+        if (data.timeseries["series"] == "failed_updates_per_min").any():
+            figs["signals"] = plots.signals(data.timeseries, windows, calendar)
+        else:
+            skipped["signals"] = "no operational signals (results from before syncsim 0.22)"
+    alerts = load_alerts(data.path)
+    if alerts is not None and alerts.get("runs"):
+        figs["alerts"] = plots.alert_timeline(alerts["runs"], data.manifest.get("calendar", {}))
     # perfect is a floor too (the plot leaves one out of the front, the oracle): with no ERP
     # call and no lag it would be the whole Pareto front, so it is not drawn there
     real = data.runs[data.runs["strategy"] != "perfect"]
@@ -258,7 +274,7 @@ def _render(data: ResultsData) -> tuple[dict[str, tuple[bytes, int]], dict[str, 
     if curves:
         fig = plots.response(curves, currency)
         rendered["response"] = (plots.png_bytes(fig), plots.series_count(fig))
-    return {n: rendered[n] for n in (*PLOTS, "response") if n in rendered}, skipped
+    return {n: rendered[n] for n in (*PLOTS, "response", "alerts") if n in rendered}, skipped
 
 
 def response_curves(data: ResultsData) -> dict[str, pd.DataFrame]:
@@ -291,6 +307,11 @@ _CAPTIONS = {
     "response": "A sweep's response curves: each metric against a grid value, per strategy "
     "(mean and 95% interval); the optimum ringed, filled points cannot be told apart from it "
     "(paired rule on common seeds), hollow ones are worse.",
+    "signals": "The monitoring dashboard, run-wide: failed inventory updates, API error "
+    "rate, (channel, SKU) pairs off by more than the threshold, drift found by reconcilers "
+    "and bus throughput, each step the mean over its sample interval; faults shaded.",
+    "alerts": "Alert rules against incidents (syncsim alerts): incidents shaded, a bar "
+    "wherever a rule was firing, for the first seed of each strategy.",
     "business": "What each strategy costs per week (mean over replications): oversell "
     "handling, lost margin, manual reconciliation and the integration itself.",
 }
@@ -551,10 +572,51 @@ rule); otherwise the strategies that cannot be separated are named, or (tie) if 
 all of them. The floors no integration can reach are shown, not ranked: oracle (the system
 of record, shown instantly) and perfect (the physical truth, shown instantly).</p>
 <table>{"".join(head)}{"".join(body)}</table>
+{_alerts_section(data)}
 <h2>Plots</h2>
 {"".join(figs)}
 </body></html>
 """
+
+
+def _alerts_section(data: ResultsData) -> str:
+    """The ``syncsim alerts`` outcome, if the folder has one: per strategy and rule."""
+    doc = load_alerts(data.path)
+    if doc is None or not doc.get("summary"):
+        return ""
+    esc = html.escape
+    lead = doc.get("rules", {}).get("incidents", {})
+    about = doc.get("rules", {}).get("description")
+    rows = []
+    for r in doc["summary"]:
+        ttd = r.get("ttd_median_s")
+        fa = r.get("false_alarms_per_day")
+        lo, hi = r.get("false_alarms_per_day_lo"), r.get("false_alarms_per_day_hi")
+        fa_txt = "-" if fa is None else f"{fa:.2f}"
+        if r.get("seeds", 1) > 1 and lo is not None and hi is not None:
+            fa_txt += f"<br><small>{lo:.2f} to {hi:.2f}</small>"
+        rows.append(
+            f"<tr><td>{esc(str(r['strategy']))}</td><td>{esc(str(r['rule']))}</td>"
+            f"<td>{r['incidents']}</td><td>{r['detected']}</td><td>{r['missed']}</td>"
+            f"<td>{'-' if ttd is None else f'{ttd / 60:.0f} min'}</td>"
+            f"<td>{r['detected_before_start']}</td><td>{fa_txt}</td>"
+            f"<td>{100 * r['firing_frac']:.1f}%</td></tr>"
+        )
+    return (
+        f"<h2>Alerts</h2><p>Rules <code>{esc(str(doc.get('rules_file', '')))}</code>"
+        f"{': ' + esc(str(about)) if about else ''}."
+        " An incident is a window in which a channel oversells "
+        f"{esc(str(lead.get('oversold_lines')))} lines within {esc(str(lead.get('window')))} s"
+        f" or its mean |shown - true| exceeds {esc(str(lead.get('divergence_mean_abs')))}"
+        " units. Time to detect (TTD, median over detected incidents) is the firing time "
+        "minus the incident's start: negative means the alert fired before the oversells "
+        f"(up to {esc(str(lead.get('lead')))} s ahead counts); a firing that detects nothing "
+        "is a false alarm (per simulated day: mean and 95% interval over seeds). Times are "
+        "on the sample grid. No rule is ranked here: compare strategies with their "
+        "intervals.</p><table><tr><th>strategy</th><th>rule</th><th>incidents</th>"
+        "<th>detected</th><th>missed</th><th>TTD</th><th>before start</th>"
+        f"<th>false alarms / day</th><th>firing</th></tr>{''.join(rows)}</table>"
+    )
 
 
 _CHANNEL_METRICS = (

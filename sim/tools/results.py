@@ -7,6 +7,8 @@
 - ``lags.parquet``: the lag distribution of each run per channel (``*`` = all channels) as a
   quantile grid (``sim.assembly.runner.LAG_QUANTILES``): scenario, strategy, seed, channel, n (lag
   samples), q, lag_s; enough for lag CDFs without keeping every sample;
+- ``openmetrics/<scenario>.<strategy>.seed<N>.om.gz``: each run's time series as
+  OpenMetrics text with simulated timestamps (``sim.tools.openmetrics``);
 - ``summary.csv``: per scenario, strategy and metric: n, mean, std and a 95% confidence
   interval across replications (Student t);
 - ``manifest.json``: versions, seeds, git commit, command line, and per scenario id its
@@ -34,6 +36,7 @@ import pandas as pd
 
 from sim.assembly.runner import LAG_QUANTILES
 from sim.metrics import domain
+from sim.tools.openmetrics import write_openmetrics
 from sim.tools.outdir import MARKER, OutputError, check_out, discard, new_temp_dir, replace_dir
 
 __all__ = [
@@ -307,8 +310,9 @@ def write_results(
             files["verdict.json"] = json.dumps(verdict.to_dict(), indent=2)
         for name, text in files.items():
             (tmp / name).write_text(text)
+        exported = write_openmetrics(tmp / "openmetrics", results)
         meta = manifest(results, command)
-        meta["files"] = [*sorted(p.name for p in tmp.iterdir()), "manifest.json"]
+        meta["files"] = [*sorted(p.name for p in tmp.iterdir()), *exported, "manifest.json"]
         (tmp / "manifest.json").write_text(json.dumps(meta, indent=2))
         replace_dir(tmp, out)
     except OSError as exc:
