@@ -47,6 +47,7 @@ __all__ = [
     "FulfillmentLine",
     "ImportResult",
     "InventoryPage",
+    "ItemErrors",
     "Message",
     "Movement",
     "OrderEvent",
@@ -219,6 +220,16 @@ class StaleWrite:
 
     skus: np.ndarray
     actual: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class ItemErrors:
+    """A write served (200) with some items refused one by one, as Shopify's ``userErrors``:
+    ``skus`` did not land (``error`` says why, e.g. ``UNMAPPED_SKU``: the channel's listing
+    has no mapping for them); every other item of the write applied."""
+
+    skus: np.ndarray
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
