@@ -628,6 +628,10 @@ class Channel:
 
         return self.api.call(max(n, 1), effect, op="fetch_orders")
 
+    #: whether a read-back shows what a write set, less the channel's own sales since (a
+    #: platform that derives its figure from the quantity written says False)
+    shows_what_is_written = True
+
     #: whether the platform holds stock against open orders until told they shipped or were
     #: cancelled (``fulfill``); platforms that do subclass ``FulfillingChannel``
     needs_fulfillment = False

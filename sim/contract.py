@@ -376,6 +376,13 @@ class ChannelApi(Protocol):
         ...
 
     @property
+    def shows_what_is_written(self) -> bool:
+        """Whether a read-back shows the quantity a write set (less the channel's own sales
+        since); a platform that derives what it sells from it (Adobe Commerce's salable
+        quantity: source less threshold and reservations) does not."""
+        ...
+
+    @property
     def takes_preorders(self) -> bool:
         """Whether the channel sells against future availability (``set_incoming``)."""
         ...
