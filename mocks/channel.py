@@ -40,6 +40,13 @@ bulk limit): ``set_inventory`` (optionally compare-and-swap: each SKU's write na
 quantity it expects to replace, and the whole write is refused with 409 if any differs, as
 Shopify's ``changeFromQuantity``), ``set_incoming`` (future availability), ``read_inventory``,
 ``fetch_orders``.
+
+Data-quality faults (``sim.faults.data``) act on what a write does, wherever it is served
+(every platform's write lands through ``_apply``): an *unmapped* SKU's items are refused one
+by one (the write is served, the other items apply, the reply's value is an ``ItemErrors``
+and each refused item is reported to ``refused_listeners`` as a failed update), and a SKU
+listed in *cases* where the ERP counts eaches shows ``case_size`` times the units written.
+The reference writer (the floors' feed) is no integration: it is never affected.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from mocks.api import ApiServer
-from sim.contract import InventoryPage, OrdersPage, Reply, StaleWrite
+from sim.contract import InventoryPage, ItemErrors, OrdersPage, Reply, StaleWrite
 from sim.contracts import Contracts
 from sim.faults import ActiveFault
 from sim.ledger import Ledger, Order
@@ -63,6 +70,7 @@ __all__ = [
     "ChannelDemandStats",
     "Checkout",
     "InventoryPage",
+    "ItemErrors",
     "OrdersPage",
     "StaleWrite",
     "Webhooks",
@@ -197,6 +205,10 @@ class Channel:
         self.order_listeners: list[Callable[[Order], Any]] = []
         self.accept_listeners: list[Callable[[Order], None]] = []
         self.write_listeners: list[Callable[[int, Any, Any], None]] = []
+        #: ``fn(channel index, n)``: ``n`` items of a write were refused one by one
+        self.refused_listeners: list[Callable[[int, int], None]] = []
+        # data-quality faults on now, by plan index: (fault, SKU mask, factor; 0: unmapped)
+        self._mapping: dict[int, tuple[ActiveFault, np.ndarray, int]] = {}
         self.checkout: Checkout | None = None
         self.webhooks = Webhooks(env, rng)
         self.prices: np.ndarray | None = None  # catalogue prices, for lost sale value
@@ -434,14 +446,62 @@ class Channel:
             )
         self._apply_one(sku, value, as_of)
 
-    def _apply(self, skus: np.ndarray, values: np.ndarray, as_of: np.ndarray) -> None:
+    # -- data-quality faults (sim.faults.data) ----------------------------------------------
+    def unmap(self, skus: np.ndarray, fault: ActiveFault, on: bool) -> None:
+        """While ``fault`` is on, writes to ``skus`` are refused item by item: the listing
+        has no mapping for them (a hit per refused item)."""
+        self._map(skus, 0, fault, on)
+
+    def scale(self, skus: np.ndarray, factor: int, fault: ActiveFault, on: bool) -> None:
+        """While ``fault`` is on, a write of ``v`` to one of ``skus`` shows ``v * factor``
+        (a unit-of-measure mismatch: the channel reads eaches as cases; a hit per item)."""
+        self._map(skus, factor, fault, on)
+
+    def _map(self, skus: np.ndarray, factor: int, fault: ActiveFault, on: bool) -> None:
+        if on:
+            mask = np.zeros(self.n_sku, bool)
+            mask[np.asarray(skus, np.int64)] = True
+            self._mapping[fault.index] = (fault, mask, factor)
+        else:
+            self._mapping.pop(fault.index, None)
+
+    def _mapped(
+        self, skus: np.ndarray, new: np.ndarray, as_of: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, ItemErrors | None]:
+        """A write's items as the channel's mapping lands them: unmapped ones dropped (and
+        reported), those listed in cases scaled."""
+        new = np.broadcast_to(new, skus.shape).copy()
+        refused = np.zeros(skus.shape, bool)
+        for fault, mask, factor in self._mapping.values():
+            hit = mask[skus]
+            n = int(hit.sum())
+            if not n:
+                continue
+            fault.hit(n)
+            if factor:
+                new[hit] *= factor
+            else:
+                refused |= hit
+        if not refused.any():
+            return skus, new, as_of, None
+        errors = ItemErrors(skus[refused], "UNMAPPED_SKU")
+        for fn in self.refused_listeners:
+            fn(self.index, int(refused.sum()))
+        keep = ~refused
+        return skus[keep], new[keep], as_of[keep], errors
+
+    def _apply(self, skus: np.ndarray, values: np.ndarray, as_of: np.ndarray) -> ItemErrors | None:
         """Write; write listeners get every SKU written, shown listeners only the SKUs whose
-        shown count changed (most SKUs of a full export keep their count)."""
+        shown count changed (most SKUs of a full export keep their count). Returns the
+        items refused one by one (an unmapped SKU), if any."""
         skus = np.asarray(skus, np.int64)
         as_of = np.asarray(as_of, float)
         if as_of.shape != skus.shape:
             as_of = np.full(skus.shape, float(as_of))
         new = np.maximum(np.asarray(values, np.int64), 0)
+        refused = None
+        if self._mapping:
+            skus, new, as_of, refused = self._mapped(skus, new, as_of)
         moved = skus[self._count[skus] != new]
         self._count[skus] = new
         self._as_of[skus] = as_of
@@ -451,6 +511,7 @@ class Channel:
         if moved.size:
             for on_shown in self.shown_listeners:
                 on_shown(self.index, moved)
+        return refused
 
     def take_reference_writer(self) -> Callable[[int, int, float], None]:
         """The floors' writer, ``write(sku, value, as_of)``: instant, free, allowed in a run.
@@ -508,8 +569,7 @@ class Channel:
             current = np.maximum(self.count[skus], 0)
             if not np.array_equal(current, exp):
                 return StaleWrite(skus[current != exp], current[current != exp])
-            self._apply(skus, vals, aso)
-            return None
+            return self._apply(skus, vals, aso)
 
         return self.api.call(skus.size, cas, status_of=_cas_status, op="set_inventory_cas")
 
@@ -536,9 +596,14 @@ class Channel:
         if when.shape != skus.shape:
             when = np.full(skus.shape, float(when[0]))
 
-        def effect() -> None:
-            self._incoming[skus] = vals
-            self._incoming_at[skus] = when
+        def effect() -> ItemErrors | None:
+            sel, new, at = skus, vals, when
+            refused = None
+            if self._mapping:
+                sel, new, at, refused = self._mapped(skus, vals, when)
+            self._incoming[sel] = new
+            self._incoming_at[sel] = at
+            return refused
 
         return self.api.call(skus.size, effect, op="set_incoming")
 
@@ -562,6 +627,10 @@ class Channel:
             return OrdersPage(self.visible[cursor:end], end)
 
         return self.api.call(max(n, 1), effect, op="fetch_orders")
+
+    #: whether a read-back shows what a write set, less the channel's own sales since (a
+    #: platform that derives its figure from the quantity written says False)
+    shows_what_is_written = True
 
     #: whether the platform holds stock against open orders until told they shipped or were
     #: cancelled (``fulfill``); platforms that do subclass ``FulfillingChannel``

@@ -42,6 +42,7 @@ import numpy as np
 
 from mocks.api import ApiServer
 from mocks.clock import OwnClock
+from mocks.records import DOCUMENT, STOCK, BookErrors
 from sim.contract import (
     Atp,
     ChangeFeed,
@@ -152,6 +153,9 @@ class Erp(OwnClock):
         self.kits: dict[int, list[tuple[int, int]]] = ledger.components
         #: B2B customer allocations (master data and the record of what is drawn on them)
         self.contracts: Contracts | None = None
+        #: the location map of postings and the errors wrong master data put in the record
+        #: (``mocks.records``; data-quality faults)
+        self.books = BookErrors(shape)
 
     def plan(
         self, channels: Sequence[ChannelSpec], routing: Routing, slips: np.random.Generator
@@ -533,7 +537,15 @@ class Erp(OwnClock):
         effect = kind.erp
         if effect is None:  # pragma: no cover - the WMS posts only kinds the ERP posts
             raise ValueError(f"movement kind {mv.kind!r} is not posted to the ERP")
-        apply(effect, self, loc, sku, q, mv.dst)
+        books = self.books
+        where = books.where(mv) if books.active else loc
+        if where == loc:
+            apply(effect, self, loc, sku, q, mv.dst)
+        else:  # wrong master data: the stock part goes to another record, or nowhere
+            apply(effect, self, loc, sku, q, mv.dst, only=DOCUMENT)
+            if where >= 0:
+                apply(effect, self, where, sku, q, mv.dst, only=STOCK)
+            books.misposted(effect, mv, where)
         if mv.kind == "ship" and mv.line is not None:
             self._event("shipped", mv.line, loc, q)
         elif mv.kind == "short":
@@ -549,11 +561,43 @@ class Erp(OwnClock):
             self._touch(sku)
         if kind.serves_backorders:
             self._serve_backorders(sku, loc)
-        if mv.seqs:
+        if mv.seqs and where >= 0:
             self.view.include(mv.seqs)
         if effect.on_hand:
             for fn in self.on_hand_listeners:
                 fn(loc, sku)
+        if where != loc and where >= 0 and (effect.on_hand or effect.hold):
+            for fn in self.on_hand_listeners:
+                fn(where, sku)
+            if kind.serves_backorders:
+                self._serve_backorders(sku, where)
+        if mv.kind == "count" and where == loc and books.wrong_at(loc, sku):
+            self.correct(loc, sku)  # the ERP posts the count against its own book
+
+    def correct(self, loc: int, sku: int) -> None:
+        """The record of (loc, sku) put right (a count posted against the ERP's book, or
+        its master data fixed and the pair re-read): the errors wrong master data left
+        there (``mocks.records``) are taken out, the truth changes it missed taken in."""
+        d_on, d_hold, d_transit, seqs = self.books.take(loc, sku)
+        self.on_hand[loc, sku] -= d_on
+        self.hold[loc, sku] -= d_hold
+        self.in_transit[loc, sku] -= d_transit
+        if seqs:
+            self.view.include(seqs)
+        self._touch(sku)
+        if d_on or d_hold:
+            for fn in self.on_hand_listeners:
+                fn(loc, sku)
+        if d_on - d_hold < 0:  # more available than the record said
+            self._serve_backorders(sku, loc)
+
+    def not_posted(self, movements: Sequence[Movement]) -> None:
+        """WMS movements the ERP never receives (a relocation outside the interface): its
+        record stays as it was, off by their stock effect until corrected."""
+        for mv in movements:
+            effect = MOVEMENTS[mv.kind].erp
+            if effect is not None:
+                self.books.unposted(effect, mv)
 
     def apply_feed(self, loc: int, skus: Sequence[int], on_hand: Sequence[int],
                    seqs: Sequence[Sequence[int]]) -> list[int]:  # fmt: skip

@@ -27,7 +27,7 @@ from sim.faults import ActiveFault
 from sim.ledger import ALL_VIEWS, KNOWN_TO_WMS, Ledger, Line
 from sim.schema import Location, Returns, Shrink
 
-__all__ = ["Movement", "Outsourced", "Wms"]
+__all__ = ["Books", "Movement", "Outsourced", "Wms"]
 
 
 class Outsourced(Protocol):
@@ -39,6 +39,15 @@ class Outsourced(Protocol):
     def takes(self, loc: int) -> bool: ...
     def order(self, line: Line, loc: int, qty: int) -> None: ...
     def movement(self, mv: Movement) -> None: ...
+
+
+class Books(Protocol):
+    """Where the ERP's record is off through wrong master data (``mocks.records``): a cycle
+    count of such a pair is posted even when the WMS finds nothing to adjust, since the ERP
+    posts the counted quantity against its own book."""
+
+    def wrong(self) -> np.ndarray: ...
+    def wrong_at(self, loc: int, sku: int) -> bool: ...
 
 
 class Wms(OwnClock):
@@ -80,6 +89,8 @@ class Wms(OwnClock):
         #: partner locations (none by default) and their own delay streams, by location
         self.partners: Outsourced | None = None
         self.loc_rng: dict[int, np.random.Generator] = {}
+        #: the ERP's record errors a count corrects (none: counts follow shrink only)
+        self.books: Books | None = None
 
     # -- records ----------------------------------------------------------------------------
     @property
@@ -231,6 +242,25 @@ class Wms(OwnClock):
         self.env.timeout(lead).callbacks.append(lambda _: self._transfer_arrives(dst, sku, q))
         return q
 
+    def relocate(self, src: int, dst: int, sku: int, qty: int) -> list[Movement]:
+        """Move up to ``qty`` of the shelf's free stock of ``sku`` from ``src`` to ``dst``
+        at once (a new home location: a catalogue change): a transfer out and in, published
+        to subscribers but not sent to the ERP's posting; returns the two movements (none
+        if nothing is free)."""
+        ledger = self.ledger
+        spare = int(ledger.on_hand[src, sku] - ledger.hold[src, sku] - self.released[src, sku])
+        q = min(qty, spare)
+        if q <= 0:
+            return []
+        now = self.env.now
+        seqs = ledger.transfer_out(src, dst, sku, q, KNOWN_TO_WMS)
+        out = Movement("transfer_out", src, sku, q, now, seqs, dst=dst, eta=now)
+        self._emit(out, post=False)
+        seqs = ledger.transfer_in(dst, sku, q, KNOWN_TO_WMS)
+        into = Movement("transfer_in", dst, sku, q, now, seqs)
+        self._emit(into, post=False)
+        return [out, into]
+
     def _transfer_arrives(self, dst: int, sku: int, qty: int) -> None:
         seqs = self.ledger.transfer_in(dst, sku, qty, KNOWN_TO_WMS)
         self._emit(Movement("transfer_in", dst, sku, qty, self.env.now, seqs))
@@ -291,14 +321,18 @@ class Wms(OwnClock):
         while True:
             yield self.env.timeout(spec.count_interval)
             counted = self.rng.random(self.uncounted.shape) < spec.count_fraction
-            locs, skus = np.nonzero(counted & (self.uncounted > 0))
+            found = self.uncounted > 0
+            if self.books is not None:
+                found |= self.books.wrong()
+            locs, skus = np.nonzero(counted & found)
             for loc, sku in zip(locs.tolist(), skus.tolist(), strict=True):
                 self.count(loc, sku)
 
     def count(self, loc: int, sku: int) -> None:
-        """A cycle count at (loc, sku): the record is set to the physical quantity."""
+        """A cycle count at (loc, sku): the record is set to the physical quantity (and the
+        count goes to the ERP, which corrects its own book of the pair, ``Books``)."""
         diff = int(self.uncounted[loc, sku])
-        if not diff:
+        if not diff and (self.books is None or not self.books.wrong_at(loc, sku)):
             return
         self.uncounted[loc, sku] = 0
         seqs = self._shrink_seqs.pop(loc * self.ledger.n_sku + sku, [])

@@ -47,6 +47,7 @@ __all__ = [
     "FulfillmentLine",
     "ImportResult",
     "InventoryPage",
+    "ItemErrors",
     "Message",
     "Movement",
     "OrderEvent",
@@ -222,6 +223,16 @@ class StaleWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemErrors:
+    """A write served (200) with some items refused one by one, as Shopify's ``userErrors``:
+    ``skus`` did not land (``error`` says why, e.g. ``UNMAPPED_SKU``: the channel's listing
+    has no mapping for them); every other item of the write applied."""
+
+    skus: np.ndarray
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class OrdersPage:
     orders: list[Order]
     cursor: int
@@ -362,6 +373,13 @@ class ChannelApi(Protocol):
     def needs_fulfillment(self) -> bool:
         """Whether the platform holds stock against open orders until told they shipped or
         were cancelled (``fulfill``)."""
+        ...
+
+    @property
+    def shows_what_is_written(self) -> bool:
+        """Whether a read-back shows the quantity a write set (less the channel's own sales
+        since); a platform that derives what it sells from it (Adobe Commerce's salable
+        quantity: source less threshold and reservations) does not."""
         ...
 
     @property

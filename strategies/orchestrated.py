@@ -50,7 +50,20 @@ The SKUs that changed are pushed to each channel (once a change is waiting, chan
 gathered for ``push_interval`` more; with nothing changed the pusher sleeps) through its
 rate-limited API, retried with exponential backoff and full jitter; pages that still fail go
 to a dead-letter queue, replayed every ``replay_interval``. Every ``reconcile_interval`` the
-canonical view is reconciled against the ERP (persistent drift only). Orders are imported
+canonical view is reconciled against the ERP (persistent drift only). With ``channel_audit``,
+every ``audit_interval`` the middleware reads each channel's inventory back (one call
+through its rate-limited API, retried) and compares it with what it last pushed there: a SKU
+the channel shows more of than was pushed (no sale explains that), or that differs with no
+push landed on it since the previous audit, at two audits in a row (an item the channel
+refused one by one does not land; a sale the middleware has not seen yet is seen, and
+pushed, by the next audit), is a *reconciliation exception*: reported
+(``reconciliation_exceptions`` of that channel, ``mw_channel_exceptions``) and pushed again.
+A re-push fixes drift a write can fix; an unmapped SKU or a case/each mismatch
+(``sim.faults.data``) is found again at every audit. On a platform whose read-back is a
+figure it derives from the quantity written (``shows_what_is_written`` false: Adobe
+Commerce's salable quantity) only "more than was pushed" counts.
+A platform that puts stock back on its own (a cancellation on a platform that restores it)
+also shows more than was pushed: found and re-pushed too. Orders are imported
 into the ERP as their events arrive, and every ``order_sweep_interval`` each channel's order
 feed is swept for orders whose event never came (a lost message cannot lose an order). When
 the middleware is down, checkout follows the ``fallback`` policy (``accept`` on what the
@@ -69,6 +82,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, Strict
 
+from sim.contract import ItemErrors
 from sim.dists import Dist, Fixed
 from sim.fields import Count, Flag, Fraction, Interval, Retries
 from strategies.base import SyncStrategy
@@ -130,6 +144,9 @@ class OrchestratedParams:
     fallback: Literal["accept", "reject"] = "accept"
     # keep B2B contract allocations (the ERP's record) out of other channels' pools
     allocations: Flag = True
+    # read each channel's inventory back every audit_interval and compare with the pushes
+    channel_audit: Flag = True
+    audit_interval: Interval = 3600.0
 
 
 class Middleware:
@@ -206,6 +223,12 @@ class Middleware:
         self.kept = np.zeros((n_ch, n_sku), np.int64)
         self.contract_dirty = Dirty(env)
         self.contract_reads = 0
+        # the channel audit: per channel and SKU, the value last pushed in a push answered
+        # ok (-1: never), when a pushed value last landed, and the exceptions found
+        self.sent = np.full((n_ch, n_sku), -1, np.int64)
+        self.landed_at = np.full((n_ch, n_sku), -np.inf)
+        self.exceptions = np.zeros((n_ch, n_sku), np.int64)
+        self.audits = 0
 
     def shape_incoming(self, c: int, atp: Atp) -> np.ndarray:
         """What a pre-order channel may show as future availability: the ERP's ``later``,
@@ -486,6 +509,7 @@ class Middleware:
             if reply.ok:
                 stats.skus_written += skus.size
                 yield from until_applied(env, ch, reply, rng, stats)
+                self._pushed(c, skus, values, reply.value)
                 return True
             if reply.status == 429 and reply.retry_after is not None:
                 stats.waits_for_retry_after += 1
@@ -514,7 +538,50 @@ class Middleware:
                 else:
                     dlq.append((c, skus))
 
+    def _pushed(self, c: int, skus: np.ndarray, values: np.ndarray, value: Any) -> None:
+        """A push to channel ``c`` was answered ok: its values are what the channel should
+        show; the items it did not refuse one by one landed now."""
+        self.sent[c, skus] = values
+        landed = skus
+        if isinstance(value, ItemErrors):
+            landed = skus[~np.isin(skus, value.skus)]
+        self.landed_at[c, landed] = self.env.now
+
     # -- reconciliation ---------------------------------------------------------------------
+    def auditor(self, c: int, stats: ClientStats) -> Generator[Any, Any, None]:
+        """Every ``audit_interval``: read channel ``c``'s inventory back and compare it with
+        the pushes (see the module docstring); exceptions are reported and pushed again."""
+        env = self.env
+        ch = self.systems.channels[c]
+        previous = 0.0
+        drifting = np.zeros(self.sent.shape[1], bool)  # differed quietly at the last audit
+        while True:
+            yield env.timeout(self.p.audit_interval)
+            if not self.up:
+                continue
+            started = env.now
+            r = yield from call_with_retry(env, ch.read_inventory, self.systems.rng, stats)
+            if not r.ok:
+                continue
+            page = r.value
+            skus = np.asarray(page.skus, np.int64)
+            shown = np.asarray(page.shown, np.int64)
+            sent = self.sent[c, skus]
+            quiet = (sent >= 0) & (shown != sent) & (self.landed_at[c, skus] < previous)
+            if not ch.shows_what_is_written:  # a derived figure: only "more than pushed"
+                quiet[:] = False
+            bad = (sent >= 0) & (shown > sent) | (quiet & drifting[skus])
+            drifting[:] = False
+            drifting[skus[quiet]] = True
+            self.audits += 1
+            previous = started
+            found = skus[bad]
+            if found.size:
+                self.exceptions[c, found] += 1
+                self.systems.signals.count("reconciliation_exceptions", c, found.size)
+                for sku in found.tolist():
+                    self.dirty[c].add(sku)
+
     def reconciler(self, stats: ClientStats) -> Generator[Any, Any, None]:
         """Repair drift the events cannot explain: a difference from the ERP's on hand and
         hold that is the same at two reconciliations in a row, with no event for that
@@ -602,6 +669,9 @@ class OrchestratedStrategy(SyncStrategy):
             env.process(mw.pusher(c, self.stats, self.dlq))
         env.process(mw.replayer(self.stats, self.dlq))
         env.process(mw.reconciler(self.stats))
+        if self.params.channel_audit:
+            for c in range(len(systems.channels)):
+                env.process(mw.auditor(c, self.stats))
         env.process(mw.expire())
         env.process(
             order_sweeper(env, systems, self.importer, mw, self.params.order_sweep_interval)
@@ -642,4 +712,6 @@ class OrchestratedStrategy(SyncStrategy):
             "mw_webhook_repeats": self.publisher.webhook_repeats,
             "mw_preordered_units": mw.preordered_units,
             "mw_allocation_reads": mw.contract_reads,
+            "mw_channel_audits": mw.audits,
+            "mw_channel_exceptions": int(mw.exceptions.sum()),
         }

@@ -17,13 +17,13 @@ CATALOGUE = {
     "saas_outage", "middleware_outage", "channel_expansion", "returns_qc",
     "marketplace_pending", "record_accuracy", "smoke", "bus_faults", "webhook_storm",
     "preorder_launch", "regional_fulfillment", "bundles", "b2b_contracts",
-    "dropship_3pl",
+    "dropship_3pl", "data_quality",
 }  # fmt: skip
 LATER = {"cloud_erp_migration", "cloud_erp_migration_before"}  # with the platform presets
 NEW = ["flash_sale", "batch_vs_realtime", "channel_expansion", "returns_qc",
        "marketplace_pending", "record_accuracy", "preorder_launch",
        "regional_fulfillment", "bundles", "b2b_contracts",
-       "dropship_3pl"]  # fmt: skip
+       "dropship_3pl", "data_quality"]  # fmt: skip
 
 
 def test_catalogue_holds_every_scenario_and_nothing_else() -> None:

@@ -4,7 +4,7 @@ served ``factor`` times slower) is a ``sim.faults.Fault`` subclass registered wi
 it, run it, and let chaos and the conformance checker draw and run it.
 
 The registry is process-wide: the kind is registered for the tests that use it and
-unregistered afterwards, so the other tests (and their chaos plans) see the 17 built-ins.
+unregistered afterwards, so the other tests (and their chaos plans) see the 21 built-ins.
 """
 
 from __future__ import annotations
@@ -110,7 +110,10 @@ def test_an_unregistered_kind_is_refused_in_one_line_naming_the_known_ones() -> 
         planned()
     msg = str(info.value)
     assert "faults[0].kind: unknown fault kind 'brownout' (known: erp_maintenance," in msg
-    assert msg.endswith("clock_skew, partner_feed_missed, partner_feed_lag, partner_feed_errors)")
+    assert msg.endswith(
+        "clock_skew, partner_feed_missed, partner_feed_lag, partner_feed_errors, "
+        "unmapped_skus, uom_mismatch, location_mapping, stale_product_location)"
+    )
     assert "\n" not in msg
 
 

@@ -38,6 +38,11 @@ PLANS: dict[str, dict[str, Any]] = {
     "partner_feed_missed": {"duration": "4h"},
     "partner_feed_lag": {"duration": "4h"},
     "partner_feed_errors": {"duration": "4h", "rate": 0.5},
+    # data quality (sim.faults.data): smoke's channels and two own warehouses
+    "unmapped_skus": {"target": "webshop", "fraction": 0.2},
+    "uom_mismatch": {"target": "webshop"},
+    "location_mapping": {"source": "DC-North", "into": "DC-South"},
+    "stale_product_location": {"source": "DC-North", "into": "DC-South", "fraction": 0.3},
 }
 FIRES_WITH = {
     "bus_duplicates": "event",

@@ -67,6 +67,9 @@ class AdobeChannel(FulfillingChannel):
         self.log: list[tuple[float, int, int, str, int]] = []
         self.accept_listeners.append(self._reserve)
 
+    #: a read-back shows the salable quantity, not the source quantity written
+    shows_what_is_written = False
+
     def _reserve(self, order: Order) -> None:
         now = self.env.now
         for ln in order.lines:

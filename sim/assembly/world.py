@@ -425,6 +425,9 @@ class World:
         for ch in self.channels:
             ch.shown_listeners.append(self.divergence.on_shown)
             ch.write_listeners.append(self.lag.on_write)
+            # items a write refused one by one (an unmapped SKU) are failed updates
+            ch.refused_listeners.append(partial(self.signals.count, "updates_refused"))
+        self.wms.books = self.erp.books  # a cycle count corrects the ERP's book errors too
         self.bus = Bus(env, sc.bus, st("bus"))
         self.bus.history = self.history
         self.accuracy = RecordAccuracy(env, self.ledger.on_hand, self.erp.on_hand)

@@ -24,17 +24,22 @@ recovery is measured (a safety phase under faults, then a liveness phase).
 | ``partner_feed_missed`` | a partner's inventory files are not sent | ``target`` |
 | ``partner_feed_lag`` | a partner's files land late | ``target``, ``extra`` |
 | ``partner_feed_errors`` | rows of a partner's files missing or off | ``target``, ``rate``, ... |
+| ``unmapped_skus`` | writes to unmapped SKUs refused | ``target``, ``fraction``/``skus`` |
+| ``uom_mismatch`` | a channel shows cases, not eaches | ``target``, ``fraction``/``skus``, ... |
+| ``location_mapping`` | the ERP posts a location's moves to another | ``source``, ``into`` |
+| ``stale_product_location`` | SKUs move, the ERP's records do not | ``source``, ``into``, ... |
 
 One module per family: ``erp`` (maintenance, slowdown), ``api`` (throttle, http_errors,
 timeouts, channel_outage), ``bus`` (duplicates, reorder, loss, partition_rebalance),
 ``components`` (consumer_crash, middleware_outage), ``webhooks``, ``clock``, ``partner``
-(the partner-feed kinds); the base class,
+(the partner-feed kinds), ``data`` (the data-quality kinds: wrong master data); the base class,
 ``ActiveFault`` and the protocols of what a kind may touch in ``base``; the registry in
 ``registry``.
 
 ``target`` names an API (``erp``, ``wms``, a channel name, or ``channels`` for all), a
-consumer-group name prefix (``*`` for all), a system for clock skew (``erp``, ``wms``), or a
-partner location (``partners`` for all) for the partner-feed kinds.
+consumer-group name prefix (``*`` for all), a system for clock skew (``erp``, ``wms``), a
+partner location (``partners`` for all) for the partner-feed kinds, or a channel (``channels``
+for all) for the data-quality kinds on a channel's listing.
 
 Adding a fault kind takes one file and no edit anywhere else:
 
@@ -64,12 +69,14 @@ from sim.faults.api import ChannelOutage, HttpErrors, Throttle, Timeouts
 from sim.faults.base import (
     ActiveFault,
     BusTarget,
+    ChannelTarget,
     ClockTarget,
     Fault,
     FaultError,
     FaultHolder,
     FaultTargets,
     LocationView,
+    RecordsTarget,
     Refusal,
     ScenarioView,
     Timeout,
@@ -78,6 +85,7 @@ from sim.faults.base import (
 from sim.faults.bus import BusDuplicates, BusLoss, BusReorder, PartitionRebalance
 from sim.faults.clock import ClockSkew
 from sim.faults.components import ConsumerCrash, MiddlewareOutage
+from sim.faults.data import LocationMapping, StaleProductLocation, UnmappedSkus, UomMismatch
 from sim.faults.erp import ErpMaintenance, ErpSlowdown
 from sim.faults.partner import PartnerFeedErrors, PartnerFeedLag, PartnerFeedMissed
 from sim.faults.registry import (
@@ -99,6 +107,7 @@ __all__ = [
     "BusReorder",
     "BusTarget",
     "ChannelOutage",
+    "ChannelTarget",
     "ClockSkew",
     "ClockTarget",
     "ConsumerCrash",
@@ -109,6 +118,7 @@ __all__ = [
     "FaultHolder",
     "FaultTargets",
     "HttpErrors",
+    "LocationMapping",
     "LocationView",
     "MiddlewareOutage",
     "PartitionRebalance",
@@ -116,11 +126,15 @@ __all__ = [
     "PartnerFeedLag",
     "PartnerFeedMissed",
     "PlannedFault",
+    "RecordsTarget",
     "Refusal",
     "ScenarioView",
+    "StaleProductLocation",
     "Throttle",
     "Timeout",
     "Timeouts",
+    "UnmappedSkus",
+    "UomMismatch",
     "WebhookDelay",
     "fault_class",
     "fault_classes",
@@ -149,10 +163,15 @@ _BUILTINS: tuple[type[Fault], ...] = (
     PartnerFeedMissed,  # appended after the first 14: their chaos plans stay as they were
     PartnerFeedLag,
     PartnerFeedErrors,
+    UnmappedSkus,  # appended after the partner kinds; chaos_weight 0: no plan changes
+    UomMismatch,
+    LocationMapping,
+    StaleProductLocation,
 )
 for _cls in _BUILTINS:
     register_fault(_cls)
 
 BUILTIN_KINDS: tuple[str, ...] = tuple(kind_of(c) for c in _BUILTINS)
-"""The 17 kinds syncsim ships, in registration (and chaos draw) order (the partner-feed
-kinds draw only in scenarios with partner locations: ``applies``)."""
+"""The 21 kinds syncsim ships, in registration (and chaos draw) order (the partner-feed
+kinds draw only in scenarios with partner locations: ``applies``; chaos never draws the
+four data-quality kinds: ``chaos_weight`` 0)."""

@@ -48,6 +48,7 @@ from sim.fields import SpecModel
 __all__ = [
     "ActiveFault",
     "BusTarget",
+    "ChannelTarget",
     "ClockTarget",
     "Fault",
     "FaultError",
@@ -56,6 +57,7 @@ __all__ = [
     "GroupView",
     "LocationView",
     "Named",
+    "RecordsTarget",
     "Refusal",
     "ScenarioView",
     "Timeout",
@@ -221,7 +223,7 @@ class ActiveFault:
     Systems call the hooks on this object: each forwards to the kind and counts a hit when
     the kind acts."""
 
-    __slots__ = ("active", "hits", "index", "memo", "spec")
+    __slots__ = ("active", "chosen", "hits", "index", "memo", "spec")
 
     def __init__(self, index: int, spec: Fault) -> None:
         self.index = index
@@ -229,6 +231,9 @@ class ActiveFault:
         self.hits = 0
         self.active = False
         self.memo: dict[str, float] = {}
+        #: what the kind drew when it switched on (the SKUs a data-quality fault affects,
+        #: by target), for its switch off and for tests
+        self.chosen: dict[str, np.ndarray] = {}
 
     @property
     def kind(self) -> str:
@@ -328,6 +333,49 @@ class ClockTarget(Protocol):
         """Move the clock ``seconds`` off (``on``) or back, on behalf of ``fault``."""
 
 
+class ChannelTarget(Protocol):
+    """A channel's listing as the integration maps it (``mocks.channel.Channel``): what its
+    writes do while a data-quality fault is on (``sim.faults.data``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def n_sku(self) -> int: ...
+
+    def unmap(self, skus: np.ndarray, fault: ActiveFault, on: bool) -> None:
+        """While on, writes to ``skus`` are refused item by item (no mapping)."""
+
+    def scale(self, skus: np.ndarray, factor: int, fault: ActiveFault, on: bool) -> None:
+        """While on, a write of ``v`` to one of ``skus`` shows ``v * factor``."""
+
+
+class RecordsTarget(Protocol):
+    """The ERP's product-location records and the WMS's locations (``sim.faults.data``):
+    where the ERP posts WMS movements, and stock the WMS moves on its own."""
+
+    @property
+    def n_sku(self) -> int: ...
+
+    def location(self, name: str) -> int:
+        """The index of the location ``name``."""
+        ...
+
+    def route(self, source: int, into: int, fault: ActiveFault, on: bool) -> None:
+        """While on, the ERP posts the stock part of movements at ``source`` to ``into``."""
+
+    def unlink(self, into: int, skus: np.ndarray, fault: ActiveFault, on: bool) -> None:
+        """While on, the ERP posts no movement of ``skus`` at ``into`` (no record there)."""
+
+    def relocate(self, source: int, into: int, skus: np.ndarray) -> int:
+        """The WMS moves the free stock of ``skus`` at ``source`` to ``into`` at once, the
+        ERP not told; returns the units moved."""
+        ...
+
+    def refresh(self, locs: Sequence[int], skus: np.ndarray) -> None:
+        """The ERP's records of (``locs`` x ``skus``) re-read: put right."""
+
+
 class FaultTargets(Protocol):
     """What ``Fault.apply`` may touch in a running world."""
 
@@ -357,6 +405,20 @@ class FaultTargets(Protocol):
     def partners(self, target: str) -> list[FaultHolder]:
         """The feeds of partner locations (``mocks.partner``): one by its location's name,
         or every one (``partners``)."""
+        ...
+
+    def channels(self, target: str) -> list[ChannelTarget]:
+        """Channels' listings: one by its name, or every one (``channels``)."""
+        ...
+
+    @property
+    def records(self) -> RecordsTarget:
+        """The ERP's product-location records and the WMS's locations."""
+        ...
+
+    def stream(self, name: str) -> np.random.Generator:
+        """A random stream of the run's own for a fault's draws (``faults/<name>``): the
+        same for a seed whatever else the run draws."""
         ...
 
 

@@ -1,7 +1,7 @@
 """The registry of fault kinds, from which a scenario's ``[[faults]]`` tables are validated.
 
 ``register_fault(cls)`` makes a kind known under the name its ``kind`` field allows (its
-``Literal``); ``sim.faults`` registers the 17 built-ins at import, in a fixed order that chaos
+``Literal``); ``sim.faults`` registers the 21 built-ins at import, in a fixed order that chaos
 plans depend on. A scenario's ``faults`` list is typed ``PlannedFault``: each table is
 validated by the class registered for its ``kind`` at validation time, so a kind registered
 before a scenario is loaded is accepted, and an unknown kind is refused in one line naming

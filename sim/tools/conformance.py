@@ -10,7 +10,7 @@ of the day) and reports, check by check:
 - ``invariants``: the ledger invariants hold and every system's record reconciles with the
   movement log (a strategy that tampers with a system's state fails here);
 - ``bus_accounting``: every published message is delivered, duplicated, lost or in flight;
-- ``fault:<kind>``: for each registered fault kind alone (``sim.faults``: the 17 built-ins
+- ``fault:<kind>``: for each registered fault kind alone (``sim.faults``: the 21 built-ins
   and any registered since; from a quarter of the horizon, for a quarter of it), no crash,
   the safety checks, nothing lost (liveness) and recovery within ``recovery_bound`` after
   the fault ends (a kind that loses messages on purpose, ``bus_loss``, is judged on safety

@@ -179,7 +179,8 @@ class ChannelConnector(Connector):
 
     _delegated = frozenset(
         {"name", "kind", "index", "bulk_limit", "page_size", "needs_fulfillment",
-         "subscribe_orders", "set_checkout", "n_sku", "spec", "takes_preorders"}
+         "subscribe_orders", "set_checkout", "n_sku", "spec", "takes_preorders",
+         "shows_what_is_written"}
     )  # fmt: skip
 
     def set_incoming(self, skus: Any, values: Any, at: Any) -> Any:
