@@ -1,8 +1,8 @@
 """Data-quality faults (docs/data-quality.md): wrong master data, one map at a time.
 
 Direction, not motion: an unmapped SKU is never written while the fault is on, and only the
-middleware's channel audit finds it; a case/each mismatch oversells the affected SKUs and
-leaves the others as they were; a wrong location map puts the ERP's record off until cycle
+middleware's channel audit finds it; a case/each mismatch shows case-size times the
+affected SKUs and oversells them, and leaves the others as they were; a wrong location map puts the ERP's record off until cycle
 counts correct it; a stale product-location record oversells at the source's channels; a
 table that does not fit is refused in one line.
 """
@@ -118,13 +118,16 @@ def test_the_channel_audit_finds_exactly_the_unmapped_skus() -> None:
 
 
 # -- case / each -----------------------------------------------------------------------------
+UOM = [{"kind": "uom_mismatch", "target": "webshop", "skus": POPULAR[:5], "case_size": 12,
+        "start": "1h", "duration": "11h"}]  # fmt: skip
+#: thin stock, no replenishment and a busy webshop: the popular SKUs run low within hours
+THIN = {"stock.fixed_units": 10, "erp.replenishment.enabled": False,
+        "channels.webshop.orders_per_hour": 240.0}  # fmt: skip
+
+
 def test_a_case_each_mismatch_shows_case_size_times_the_affected_skus_only() -> None:
-    # smoke's popular SKUs do not run out in 12 hours, so this asserts what is shown (the
-    # oversell that follows needs a stock-out; measured on data_quality, docs/data-quality.md)
-    uom = [{"kind": "uom_mismatch", "target": "webshop", "skus": POPULAR[:5],
-            "case_size": 12, "start": "1h", "duration": "11h"}]  # fmt: skip
     _, base = _run(BatchStrategy(), [])
-    _, bad = _run(BatchStrategy(), uom)
+    _, bad = _run(BatchStrategy(), UOM)
     before = np.asarray(base.systems.channels[0].count)
     after = np.asarray(bad.systems.channels[0].count)
     hit = POPULAR[:5]
@@ -135,6 +138,23 @@ def test_a_case_each_mismatch_shows_case_size_times_the_affected_skus_only() -> 
     assert (after[others] == before[others]).all()  # the same draws: exactly as without
     market = np.asarray(bad.systems.channels[1].count)
     assert (market == np.asarray(base.systems.channels[1].count)).all()
+
+
+def test_a_case_each_mismatch_oversells_the_affected_skus_only() -> None:
+    _, base = _run(BatchStrategy(), [], **THIN)
+    _, bad = _run(BatchStrategy(), UOM, **THIN)
+    hit = np.zeros(base.systems.erp.ledger.n_sku, bool)
+    hit[POPULAR[:5]] = True
+    web0, web1 = _oversold(base, 0), _oversold(bad, 0)
+    # the webshop shows 12 times what it has of them and sells it: the oversells follow
+    assert web1[hit].sum() >= 3 * web0[hit].sum() + 5  # 4 -> 21 on this seed
+    # every other SKU, and every other channel, oversells as without the fault: an order
+    # the inflated line let through can carry another line, so a line or two may move
+    moved = int(np.abs(web1[~hit] - web0[~hit]).sum())
+    for c in (1, 2):
+        moved += int(np.abs(_oversold(bad, c) - _oversold(base, c)).sum())
+    assert moved <= 3
+    assert moved <= 0.2 * (web1[hit].sum() - web0[hit].sum())
 
 
 # -- location map and stale product-location records -----------------------------------------
