@@ -167,6 +167,13 @@ class Fault(SpecModel):
         not have, a setting the kind needs. Field-level checks belong in the fields."""
 
     @classmethod
+    def alone_in(cls, scenario: ScenarioView) -> Mapping[str, Any] | None:
+        """The parameters the conformance checker gives the kind when it runs it alone in
+        ``scenario`` (default: ``alone``), or None when the scenario cannot hold it (two own
+        locations for a location map, say): the checker then says so and runs nothing."""
+        return cls.alone
+
+    @classmethod
     def applies(cls, scenario: ScenarioView) -> bool:
         """Whether chaos may draw the kind for ``scenario`` (a table it draws must pass
         ``check``)."""

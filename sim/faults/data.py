@@ -156,6 +156,13 @@ class _LocationPair(Fault):
         "shrink.count_fraction": 0.5,
     }
 
+    @classmethod
+    def alone_in(cls, scenario: ScenarioView) -> Mapping[str, Any] | None:
+        """Alone: the scenario's first own location mapped onto its second (None if it has
+        fewer than two)."""
+        own = [loc.name for loc in scenario.locations if not loc.is_partner]
+        return {**cls.alone, "source": own[0], "into": own[1]} if len(own) >= 2 else None
+
     def check(self, scenario: ScenarioView) -> None:
         _own_location(scenario, self.source, "source")
         _own_location(scenario, self.into, "into")
