@@ -24,7 +24,7 @@ from pydantic import Field
 
 from mocks.api import Reply
 from mocks.http import as_of_of, channel_orders, retry_after_headers, skus_of, wait
-from mocks.platforms.base import FulfillingChannel, Platform, lognormal, write_args
+from mocks.platforms.base import Auth, FulfillingChannel, Platform, lognormal, write_args
 from sim.bridge import SimRuntime, sku_code, sku_index
 from sim.capacity import EffectiveChannelApi
 from sim.dists import Dist
@@ -177,4 +177,10 @@ PLATFORM = Platform(
     routes=routes,
     base_url="https://{name}.magento.syncsim.test",
     channel_class=AdobeChannel,
+    auth=Auth(
+        body={
+            "message": "The consumer isn't authorized to access %resources.",
+            "parameters": {"resources": "Magento_InventoryApi::source"},
+        }
+    ),
 )

@@ -25,7 +25,7 @@ from pydantic import Field
 from mocks.api import Reply
 from mocks.channel import Channel
 from mocks.http import as_of_of, channel_orders, retry_after_headers, router_base, skus_of, wait
-from mocks.platforms.base import Platform, lognormal, write_args
+from mocks.platforms.base import Auth, Platform, lognormal, write_args
 from sim.bridge import SimRuntime, sku_code
 from sim.capacity import EffectiveChannelApi, LeakyBucketLimit, Limit, WindowLimit
 from sim.dists import Dist
@@ -247,4 +247,18 @@ PLATFORM = Platform(
     routes=routes,
     base_url="https://sellingpartnerapi-eu.amazon.com",
     channel_class=AmazonChannel,
+    auth=Auth(
+        header="x-amz-access-token",
+        scheme="",
+        status=403,
+        body={
+            "errors": [
+                {
+                    "code": "Unauthorized",
+                    "message": "Access to requested resource is denied.",
+                    "details": "",
+                }
+            ]
+        },
+    ),
 )

@@ -15,7 +15,7 @@ synced back), ``write_args`` (a platform write's arrays, or its refusal) and ``r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,6 +38,7 @@ from sim.dists import LogNormal
 from sim.platforms import PresetModel
 
 __all__ = [
+    "Auth",
     "FulfillingChannel",
     "Platform",
     "Routes",
@@ -52,6 +53,45 @@ __all__ = [
 Routes = Callable[[respx.Router, Any, SimRuntime], None]
 """``routes(router, system, runtime)``: install a platform's HTTP endpoints on ``router``,
 each answering from ``system`` (a channel or the ERP) through ``runtime`` (``sim.bridge``)."""
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How a platform's API authenticates a request, as ``syncsim serve`` checks it: the
+    token travels in ``header``, after ``scheme`` (``"Bearer"``; ``"OAuth"`` for NetSuite's
+    token-based authentication, whose ``oauth_token`` parameter carries it; empty: the
+    header is the token), and a request without the right one gets ``status`` with ``body``
+    (the platform's own error) and ``headers``."""
+
+    header: str = "Authorization"
+    scheme: str = "Bearer"
+    status: int = 401
+    body: Any = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def token_of(self, headers: Mapping[str, str]) -> str | None:
+        """The token a request carries (``headers`` looked up case-insensitively)."""
+        raw = next((v for k, v in headers.items() if k.lower() == self.header.lower()), None)
+        if raw is None:
+            return None
+        if not self.scheme:
+            return raw.strip()
+        scheme, _, rest = raw.strip().partition(" ")
+        if scheme.lower() != self.scheme.lower():
+            return None
+        if self.scheme == "OAuth":  # OAuth realm="...", oauth_token="...", ...
+            params = dict(p.strip().split("=", 1) for p in rest.split(",") if "=" in p)
+            return params.get("oauth_token", "").strip('"') or None
+        return rest.strip()
+
+    def example(self, token: str) -> str:
+        """The header value a client sends with ``token``."""
+        if self.scheme == "OAuth":
+            return (
+                f'OAuth realm="syncsim", oauth_consumer_key="syncsim", oauth_token="{token}", '
+                'oauth_signature_method="HMAC-SHA256", oauth_signature="..."'
+            )
+        return f"{self.scheme} {token}" if self.scheme else token
 
 
 @dataclass(frozen=True)
@@ -70,6 +110,11 @@ class Platform:
     base_url: str
     channel_class: type[Channel] | None = None
     server_args: Callable[[Any], dict[str, Any]] | None = None
+    #: how ``syncsim serve`` authenticates a request (``Auth``; default: a bearer token)
+    auth: Auth = Auth(body={"error": "UNAUTHORIZED"})
+    #: the path (under ``base_url``) where a connector registers an order webhook over live
+    #: HTTP (``syncsim serve``), or None if the platform's webhooks are not served live
+    webhook_path: str | None = None
 
     def api_args(self, api: EffectiveChannelApi | EffectiveErpApi) -> dict[str, Any]:
         """``ApiServer`` keyword arguments for a system's resolved API."""

@@ -24,7 +24,7 @@ from pydantic import Field
 from mocks.api import Reply, WindowQuota
 from mocks.channel import Channel
 from mocks.http import as_of_of, channel_orders, retry_after_headers, skus_of, wait
-from mocks.platforms.base import Platform, lognormal, write_args
+from mocks.platforms.base import Auth, Platform, lognormal, write_args
 from sim.bridge import SimRuntime, sku_code
 from sim.capacity import EffectiveChannelApi, WindowLimit
 from sim.dists import Dist, Uniform
@@ -165,4 +165,13 @@ PLATFORM = Platform(
     routes=routes,
     base_url="https://api.bigcommerce.com",
     channel_class=BigCommerceChannel,
+    auth=Auth(
+        header="X-Auth-Token",
+        scheme="",
+        body={
+            "status": 401,
+            "title": "No valid credentials were found in this request.",
+            "type": "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes",
+        },
+    ),
 )

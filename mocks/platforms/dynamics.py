@@ -22,7 +22,7 @@ from pydantic import Field
 from mocks.api import Reply
 from mocks.erp import Erp
 from mocks.http import ErpOps, change_feed_json, import_json, retry_after_headers, snapshot_json
-from mocks.platforms.base import Platform, lognormal
+from mocks.platforms.base import Auth, Platform, lognormal
 from sim.bridge import SimRuntime
 from sim.capacity import EffectiveErpApi, ExecutionTimeLimit, Limit, WindowLimit
 from sim.dists import Dist, Duration
@@ -140,4 +140,5 @@ PLATFORM = Platform(
     preset=Dynamics,
     routes=routes,
     base_url="https://org.crm4.dynamics.com",
+    auth=Auth(body=None, headers=(("WWW-Authenticate", 'Bearer error="invalid_token"'),)),
 )

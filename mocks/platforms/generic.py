@@ -140,6 +140,7 @@ CHANNEL = Platform(
     routes=channel_routes,
     base_url="https://{name}.channel.syncsim.test",
     channel_class=Channel,
+    webhook_path="/webhooks",
 )
 """A channel without a preset."""
 

@@ -22,7 +22,7 @@ from pydantic import Field
 from mocks.api import Reply
 from mocks.erp import Erp
 from mocks.http import ErpOps, change_feed_json, import_json, retry_after_headers, snapshot_json
-from mocks.platforms.base import Platform, lognormal
+from mocks.platforms.base import Auth, Platform, lognormal
 from sim.bridge import SimRuntime
 from sim.capacity import EffectiveErpApi
 from sim.dists import Dist
@@ -107,4 +107,15 @@ PLATFORM = Platform(
     preset=NetSuite,
     routes=routes,
     base_url="https://1234567.restlets.api.netsuite.com",
+    auth=Auth(
+        scheme="OAuth",
+        body={
+            "type": "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.2",
+            "title": "Unauthorized",
+            "status": 401,
+            "o:errorDetails": [
+                {"detail": "Invalid login attempt.", "o:errorCode": "INVALID_LOGIN"}
+            ],
+        },
+    ),
 )

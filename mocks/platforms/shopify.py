@@ -22,6 +22,7 @@ bytes on every retry.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -37,7 +38,7 @@ from pydantic import Field
 from mocks.api import CostBucket, LeakyBucket, Reply
 from mocks.channel import StaleWrite, Webhooks
 from mocks.http import as_of_of, channel_orders, retry_after_headers, router_base, wait
-from mocks.platforms.base import FulfillingChannel, Platform, lognormal, refuse
+from mocks.platforms.base import Auth, FulfillingChannel, Platform, lognormal, refuse
 from sim.bridge import SimRuntime, sku_code, sku_index
 from sim.capacity import CostBucketLimit, EffectiveChannelApi, LeakyBucketLimit, Limit
 from sim.dists import Dist, Duration, Uniform
@@ -54,6 +55,8 @@ __all__ = [
     "ShopifyWebhooks",
     "order_json",
     "routes",
+    "webhook_body",
+    "webhook_headers",
 ]
 
 SHOPIFY_VERSION = "2024-10"
@@ -429,19 +432,30 @@ class ShopifyWebhookSender:
     def _send(self, order: Order) -> bool:
         body = self._payloads.get(order.id)
         if body is None:
-            body = json.dumps(order_json(order), sort_keys=True).encode()
+            body = webhook_body(order)
             self._payloads[order.id] = body
-        digest = hmac.new(self.secret, body, hashlib.sha256).hexdigest()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": "orders/create",
-            "X-Shopify-Webhook-Id": f"wh-{order.id}",
-            "X-Shopify-Shop-Domain": f"{self.ch.name}.myshopify.com",
-            "X-Shopify-Hmac-Sha256": digest,
-            "X-Shopify-Triggered-At": repr(order.visible_at),
-        }
+        headers = webhook_headers(self.ch.name, order, body, self.secret)
         response = self.client.post(self.url, content=body, headers=headers)
         return response.is_success
+
+
+def webhook_body(order: Order) -> bytes:
+    """An ``orders/create`` webhook's payload (serialized once; retries send these bytes)."""
+    return json.dumps(order_json(order), sort_keys=True).encode()
+
+
+def webhook_headers(shop: str, order: Order, body: bytes, secret: bytes) -> dict[str, str]:
+    """The headers of an ``orders/create`` delivery: ``X-Shopify-Hmac-Sha256`` is the
+    base64 HMAC-SHA256 of the raw body with the app's secret, as Shopify signs it."""
+    digest = base64.b64encode(hmac.new(secret, body, hashlib.sha256).digest()).decode()
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": "orders/create",
+        "X-Shopify-Webhook-Id": f"wh-{order.id}",
+        "X-Shopify-Shop-Domain": f"{shop}.myshopify.com",
+        "X-Shopify-Hmac-Sha256": digest,
+        "X-Shopify-Triggered-At": repr(order.visible_at),
+    }
 
 
 PLATFORM = Platform(
@@ -451,4 +465,12 @@ PLATFORM = Platform(
     routes=routes,
     base_url="https://{name}.myshopify.com",
     channel_class=ShopifyChannel,
+    auth=Auth(
+        header="X-Shopify-Access-Token",
+        scheme="",
+        body={
+            "errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"
+        },
+    ),
+    webhook_path=f"/admin/api/{SHOPIFY_VERSION}/webhooks.json",
 )

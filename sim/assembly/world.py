@@ -289,16 +289,19 @@ class World:
         *,
         strict_writes: bool = False,
         keep_history: bool = True,
+        env: simpy.Environment | None = None,
     ) -> None:
-        """``trace_divergence``: keep the run-wide divergence step function (for
-        ``time_to_recovery_s``); by default only when the scenario has fault windows.
+        """``env``: the environment to run in (default a new ``simpy.Environment``; ``syncsim
+        serve`` passes a real-time one). ``trace_divergence``: keep the run-wide divergence
+        step function (for ``time_to_recovery_s``); by default only when the scenario has
+        fault windows.
         ``strict_writes``: channels refuse writes outside their API (a run; tests and tools
         may write directly). ``keep_history``: keep every operation of the history (for
         ``history.parquet``), or only count them (what the checks need)."""
         sc = scenario
         self.scenario = sc
         self.seed = seed
-        self.env = simpy.Environment()
+        self.env = simpy.Environment() if env is None else env
         self.streams = Streams(seed)
         st = self.streams.stream
         self.calendar = Calendar(

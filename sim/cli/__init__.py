@@ -19,6 +19,7 @@ from sim.cli import (  # noqa: F401 - importing a verb module registers its comm
     compare,
     report,
     run,
+    serve,
     sweep,
 )
 from sim.cli.app import app, main

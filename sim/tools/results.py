@@ -282,6 +282,7 @@ def write_results(
     command: Sequence[str] | None = None,
     extra: Mapping[str, str] | None = None,
     verdict: Any = None,
+    manifest_extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write every file for ``results`` into ``out`` atomically; returns ``out``.
 
@@ -289,7 +290,8 @@ def write_results(
     (and then only syncsim's files are removed), refused otherwise (``OutputError``). A
     failure while writing (a full disk, no permission) raises ``OutputError`` with
     ``usage=False`` and leaves nothing behind. ``extra``: more files (name -> text), written
-    with the rest; ``verdict``: a ``sim.tools.decide.Verdict``, written as ``verdict.json``."""
+    with the rest; ``verdict``: a ``sim.tools.decide.Verdict``, written as ``verdict.json``;
+    ``manifest_extra``: more keys for ``manifest.json`` (a live run's facts)."""
     out = check_out(Path(out))
     try:
         tmp = new_temp_dir(out)
@@ -312,6 +314,7 @@ def write_results(
             (tmp / name).write_text(text)
         exported = write_openmetrics(tmp / "openmetrics", results)
         meta = manifest(results, command)
+        meta.update(manifest_extra or {})
         meta["files"] = [*sorted(p.name for p in tmp.iterdir()), *exported, "manifest.json"]
         (tmp / "manifest.json").write_text(json.dumps(meta, indent=2))
         replace_dir(tmp, out)
