@@ -146,3 +146,38 @@ def test_erp_connectors_answer_what_the_erp_answers(preset: str | None) -> None:
     env.run(until=ev)
     assert ev.value.ok and [r.order_id for r in ev.value.value] == [order.id]
     assert w.erp.import_acknowledged == {order.id}
+
+
+@pytest.mark.parametrize(
+    "presets",
+    [{}, {"webshop": "shopify", "marketplace": "amazon", "b2b-portal": "bigcommerce"},
+     {"webshop": "adobe_commerce", "b2b-portal": {"platform": "shopify", "api": "rest"}}],
+    ids=["generic", "shopify-amazon-bigcommerce", "adobe-shopify_rest"],
+)  # fmt: skip
+def test_channel_connectors_read_what_the_channel_shows(presets: dict[str, Any]) -> None:
+    """Every channel shape serves the inventory read (of every SKU or of some): the SKUs,
+    what the channel shows and each SKU's ``as_of``, as the direct read gives them."""
+    sc = with_overrides(SMOKE, {f"channels.{n}.preset": p for n, p in presets.items()})
+    w = World(sc, seed=4)
+    env, channels = w.env, w.channels
+    conns = w.strategy_systems("http").channels
+    for ch in channels:
+        ch.apply_write(np.array([3, 9]), np.array([7, 0]), np.array([12.25, 40.125]))
+
+    def calls(ch: Any) -> list[Any]:
+        return [ch.read_inventory(), ch.read_inventory([9, 3]), ch.read_inventory([])]
+
+    direct = [calls(ch) for ch in channels]  # at the same instant, served alike
+    http = [calls(conn) for conn in conns]
+    assert all(type(conn) is not type(ch) for ch, conn in zip(channels, conns, strict=True))
+    env.run(until=env.all_of([ev for evs in direct + http for ev in evs]))
+    for ch, d, h in zip(channels, direct, http, strict=True):
+        assert all(ev.value.ok for ev in d + h), ch.name
+        for dev, hev in zip(d, h, strict=True):
+            dp, hp = dev.value.value, hev.value.value
+            for name in ("skus", "shown", "as_of"):
+                got, want = getattr(hp, name), getattr(dp, name)
+                assert got.dtype == want.dtype and np.array_equal(got, want), (ch.name, name)
+        every, some, none = (ev.value.value for ev in h)
+        assert every.skus.size == ch.n_sku and none.skus.size == 0
+        assert some.skus.tolist() == [9, 3] and some.as_of.tolist() == [40.125, 12.25]

@@ -6,7 +6,9 @@ table. Their HTTP shape, for connectors written against a generic integration AP
 
 - channel: ``PUT /inventory`` (items with ``sku``, ``available`` and optionally
   ``expected``: compare-and-swap, 409 ``STALE_QUANTITY`` naming the stale SKUs),
-  ``GET /orders?cursor=&limit=``;
+  ``GET /inventory?skus=`` (what the channel shows: items with ``sku`` and ``available``, of
+  the comma-separated SKU codes or, without ``skus``, of every SKU; their ``as_of`` in the
+  ``X-Syncsim-As-Of`` header), ``GET /orders?cursor=&limit=``;
 - ERP: ``POST /erp/availability`` (a stock export, of ``skus`` or of all),
   ``GET /erp/changes?since=`` (the change feed: SKUs, their change stamps, the ERP's clock),
   ``POST /erp/atp`` (available to promise of ``skus`` for ``channel``, an index),
@@ -28,9 +30,12 @@ from mocks.channel import Channel, StaleWrite
 from mocks.erp import Erp
 from mocks.http import (
     ErpOps,
+    as_of_headers,
     as_of_of,
     change_feed_json,
+    channel_inventory,
     channel_orders,
+    codes_of,
     import_json,
     retry_after_headers,
     skus_of,
@@ -85,6 +90,18 @@ def channel_routes(router: respx.Router, ch: Channel, rt: SimRuntime) -> None:
             return error(reply)
         return httpx.Response(200, json={"written": int(skus.size)})
 
+    def get_inventory(request: httpx.Request) -> httpx.Response:
+        codes = codes_of(request.url.params.get("skus"))
+        reply = channel_inventory(ch, rt, None if codes is None else skus_of(codes))
+        if not reply.ok:
+            return error(reply)
+        page = reply.value
+        items = [
+            {"sku": sku_code(s), "available": int(v)}
+            for s, v in zip(page.skus.tolist(), page.shown.tolist(), strict=True)
+        ]
+        return httpx.Response(200, json={"items": items}, headers=as_of_headers(page))
+
     def get_orders(request: httpx.Request) -> httpx.Response:
         q = request.url.params
         limit = int(q["limit"]) if "limit" in q else None
@@ -97,6 +114,7 @@ def channel_routes(router: respx.Router, ch: Channel, rt: SimRuntime) -> None:
         )
 
     router.put("/inventory", name="inventory").mock(side_effect=put_inventory)
+    router.get("/inventory", name="read_inventory").mock(side_effect=get_inventory)
     router.get("/orders", name="orders").mock(side_effect=get_orders)
 
 

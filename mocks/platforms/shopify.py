@@ -14,7 +14,10 @@ idempotency key (a reused key returns the first answer and changes nothing); ord
 
 HTTP shape: the GraphQL Admin API (``inventorySetQuantities`` with ``changeFromQuantity``,
 ``inventoryAdjustQuantities`` with an idempotency key) or REST (``inventory_levels/set``),
-``orders.json`` paged by ``page_info``, ``fulfillments.json``;
+REST ``inventory_levels.json`` (the available quantity of the comma-separated
+``inventory_item_ids``, or of every item at ``location_ids``; one page: the whole selection,
+each level's ``as_of`` in the ``X-Syncsim-As-Of`` header), ``orders.json`` paged by
+``page_info``, ``fulfillments.json``;
 ``X-Shopify-Shop-Api-Call-Limit`` and ``Retry-After`` on REST, GraphQL ``THROTTLED`` errors
 with the cost extension; order webhooks over HTTP (``ShopifyWebhookSender``) with the same
 bytes on every retry.
@@ -36,7 +39,16 @@ from pydantic import Field
 
 from mocks.api import CostBucket, LeakyBucket, Reply
 from mocks.channel import StaleWrite, Webhooks
-from mocks.http import as_of_of, channel_orders, retry_after_headers, router_base, wait
+from mocks.http import (
+    as_of_headers,
+    as_of_of,
+    channel_inventory,
+    channel_orders,
+    codes_of,
+    retry_after_headers,
+    router_base,
+    wait,
+)
 from mocks.platforms.base import FulfillingChannel, Platform, lognormal, refuse
 from sim.bridge import SimRuntime, sku_code, sku_index
 from sim.capacity import CostBucketLimit, EffectiveChannelApi, LeakyBucketLimit, Limit
@@ -367,6 +379,27 @@ def routes(router: respx.Router, ch: ShopifyChannel, rt: SimRuntime) -> None:
         }
         return httpx.Response(200, json={"inventory_level": level}, headers=call_limit())
 
+    def rest_levels(request: httpx.Request) -> httpx.Response:
+        ids = codes_of(request.url.params.get("inventory_item_ids"))
+        skus = None if ids is None else np.array([int(i) for i in ids], np.int64)
+        reply = channel_inventory(ch, rt, skus)
+        if not reply.ok:
+            return rest_error(reply)
+        page = reply.value
+        location = int(request.url.params.get("location_ids", "1").split(",")[0])
+        levels = [
+            {
+                "inventory_item_id": s,
+                "location_id": location,
+                "available": int(v),
+                "admin_graphql_api_id": f"{_gid('InventoryLevel', location)}?inventory_item_id={s}",
+            }
+            for s, v in zip(page.skus.tolist(), page.shown.tolist(), strict=True)
+        ]
+        return httpx.Response(
+            200, json={"inventory_levels": levels}, headers={**call_limit(), **as_of_headers(page)}
+        )
+
     def orders(request: httpx.Request) -> httpx.Response:
         q = request.url.params
         cursor = int(q.get("page_info", 0))
@@ -395,6 +428,9 @@ def routes(router: respx.Router, ch: ShopifyChannel, rt: SimRuntime) -> None:
     router.post(f"{prefix}/graphql.json", name="graphql").mock(side_effect=graphql)
     router.post(f"{prefix}/inventory_levels/set.json", name="inventory_levels_set").mock(
         side_effect=rest_set
+    )
+    router.get(f"{prefix}/inventory_levels.json", name="inventory_levels").mock(
+        side_effect=rest_levels
     )
     router.get(f"{prefix}/orders.json", name="orders").mock(side_effect=orders)
     router.post(f"{prefix}/fulfillments.json", name="fulfillments").mock(side_effect=fulfillments)
