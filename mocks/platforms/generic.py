@@ -5,7 +5,8 @@ built as ``mocks.channel.Channel`` / ``mocks.erp.Erp`` with the scenario's own `
 table. Their HTTP shape, for connectors written against a generic integration API:
 
 - channel: ``PUT /inventory`` (items with ``sku``, ``available`` and optionally
-  ``expected``: compare-and-swap, 409 ``STALE_QUANTITY`` naming the stale SKUs),
+  ``expected``: compare-and-swap, 409 ``STALE_QUANTITY`` naming the stale SKUs; 207 with
+  ``errors``, ``{"sku", "error"}`` per item refused one by one, when the others applied),
   ``GET /inventory?skus=`` (what the channel shows: items with ``sku`` and ``available``, of
   the comma-separated SKU codes or, without ``skus``, of every SKU; their ``as_of`` in the
   ``X-Syncsim-As-Of`` header), ``GET /orders?cursor=&limit=``;
@@ -26,7 +27,7 @@ import httpx
 import respx
 
 from mocks.api import Reply
-from mocks.channel import Channel, StaleWrite
+from mocks.channel import Channel, ItemErrors, StaleWrite
 from mocks.erp import Erp
 from mocks.http import (
     ErpOps,
@@ -88,6 +89,12 @@ def channel_routes(router: respx.Router, ch: Channel, rt: SimRuntime) -> None:
             return httpx.Response(409, json=body)
         if not reply.ok:
             return error(reply)
+        if isinstance(reply.value, ItemErrors):  # served; these items refused one by one
+            refused = reply.value
+            errors = [{"sku": sku_code(s), "error": refused.error} for s in refused.skus.tolist()]
+            return httpx.Response(
+                207, json={"written": int(skus.size - refused.skus.size), "errors": errors}
+            )
         return httpx.Response(200, json={"written": int(skus.size)})
 
     def get_inventory(request: httpx.Request) -> httpx.Response:

@@ -13,7 +13,9 @@ idempotency key (a reused key returns the first answer and changes nothing); ord
 (``ShopifyWebhooks``) retried on the receiver's failure with the original payload.
 
 HTTP shape: the GraphQL Admin API (``inventorySetQuantities`` with ``changeFromQuantity``,
-``inventoryAdjustQuantities`` with an idempotency key) or REST (``inventory_levels/set``),
+``inventoryAdjustQuantities`` with an idempotency key; a served mutation whose items are
+refused one by one keeps its ``inventoryAdjustmentGroup`` and names each refused quantity in
+``userErrors``) or REST (``inventory_levels/set``: a refused item is a 422 naming it),
 REST ``inventory_levels.json`` (the available quantity of the comma-separated
 ``inventory_item_ids``, or of every item at ``location_ids``; one page: the whole selection,
 each level's ``as_of`` in the ``X-Syncsim-As-Of`` header), ``orders.json`` paged by
@@ -38,7 +40,7 @@ import respx
 from pydantic import Field
 
 from mocks.api import CostBucket, LeakyBucket, Reply
-from mocks.channel import StaleWrite, Webhooks
+from mocks.channel import ItemErrors, StaleWrite, Webhooks
 from mocks.http import (
     as_of_headers,
     as_of_of,
@@ -341,8 +343,20 @@ def routes(router: respx.Router, ch: ShopifyChannel, rt: SimRuntime) -> None:
                 return httpx.Response(200, json={"data": {op: {"userErrors": errors}}})
             if not reply.ok:
                 return graphql_error(reply, requested)
-            group = {"reason": inp.get("reason", "correction"), "changes": len(qs)}
-            data = {op: {"inventoryAdjustmentGroup": group, "userErrors": []}}
+            errors = []
+            if isinstance(reply.value, ItemErrors):  # served; these items refused one by one
+                refused = set(reply.value.skus.tolist())
+                errors = [
+                    {
+                        "field": ["input", "quantities", str(i), "inventoryItemId"],
+                        "message": "The quantity of this inventory item was not set.",
+                        "code": reply.value.error,
+                    }
+                    for i, s in enumerate(skus.tolist())
+                    if s in refused
+                ]
+            group = {"reason": inp.get("reason", "correction"), "changes": len(qs) - len(errors)}
+            data = {op: {"inventoryAdjustmentGroup": group, "userErrors": errors}}
             return httpx.Response(200, json={"data": data, "extensions": cost_extension(requested)})
         if op == "inventoryAdjustQuantities":
             inp = var["input"]
@@ -372,6 +386,9 @@ def routes(router: respx.Router, ch: ShopifyChannel, rt: SimRuntime) -> None:
         reply = wait(rt, ch.set_inventory([sku], [body["available"]], aso))
         if not reply.ok:
             return rest_error(reply)
+        if isinstance(reply.value, ItemErrors):  # the one item was refused
+            errors = {"inventory_item_id": [reply.value.error]}
+            return httpx.Response(422, json={"errors": errors}, headers=call_limit())
         level = {
             "inventory_item_id": sku,
             "location_id": body.get("location_id", 1),

@@ -8,8 +8,10 @@ of the world's ``SimRuntime`` (``sim.bridge``), so every request takes the simul
 and capacity the platform's mock charges, and a run through connectors gives the same
 metrics and the same trace as a direct one.
 
-- channels: ``set_inventory``, ``read_inventory`` (what the channel shows, of every SKU or
-  of some: one request), ``fetch_orders``; ``fulfill`` and ``feed_status`` where the
+- channels: ``set_inventory`` (a write served with items refused one by one answers 200
+  with an ``ItemErrors``, as directly, where the platform's shape names them: the generic
+  207, Shopify's ``userErrors``), ``read_inventory`` (what the channel shows, of every SKU
+  or of some: one request), ``fetch_orders``; ``fulfill`` and ``feed_status`` where the
   platform has them (``strategies.connectors.<platform>``);
 - the ERP: ``export_availability`` (of every SKU or of some), ``push_read`` (the same call:
   the ERP reading its own record to push a change out), ``changed_skus`` and ``changes``
@@ -34,7 +36,7 @@ import httpx
 import numpy as np
 
 from sim.bridge import AS_OF_HEADER, decode_as_of, encode_as_of, sku_code, sku_index
-from sim.contract import ChangeFeed, ImportResult, InventoryPage, Reply, Snapshot
+from sim.contract import ChangeFeed, ImportResult, InventoryPage, ItemErrors, Reply, Snapshot
 
 __all__ = [
     "ChannelConnector",
@@ -231,6 +233,10 @@ class ChannelConnector(Connector):
                 return Reply(409, value=doc, error="STALE_QUANTITY")
             if r.is_error:
                 return error_reply(r, r.json().get("error"))
+            if r.status_code == 207:  # served; some items refused one by one
+                errors = r.json()["errors"]
+                refused = np.array([sku_index(e["sku"]) for e in errors], np.int64)
+                return Reply(200, value=ItemErrors(refused, errors[0]["error"]))
             return Reply(200)
 
         return self._task(go)

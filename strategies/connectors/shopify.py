@@ -11,7 +11,7 @@ import numpy as np
 
 from mocks.platforms.shopify import SHOPIFY_VERSION
 from sim.bridge import sku_code
-from sim.contract import Reply
+from sim.contract import ItemErrors, Reply
 from strategies.connectors.base import (
     ChannelConnector,
     OrdersPageDoc,
@@ -115,6 +115,10 @@ class ShopifyConnector(ChannelConnector):
             stale = [skus[int(e["field"][2])] for e in user_errors]
             return Reply(409, value=StaleDoc(np.array(stale, np.int64), np.zeros(0, np.int64)),
                          error="STALE_QUANTITY")  # fmt: skip
+        if user_errors and body["data"][op].get("inventoryAdjustmentGroup") is not None:
+            # served: the items named were refused one by one, the others applied
+            refused = [skus[int(e["field"][2])] for e in user_errors]
+            return Reply(200, value=ItemErrors(np.array(refused, np.int64), user_errors[0]["code"]))
         if user_errors:
             return Reply(400, error=user_errors[0]["code"])
         return Reply(200, value=body["data"][op])
@@ -127,6 +131,10 @@ class ShopifyConnector(ChannelConnector):
         r = self.client.post(
             f"{self.prefix}/inventory_levels/set.json", json=body, headers=as_of_header(aso, 1)
         )
+        if r.status_code == 422:  # the item was refused: served, as a write of one item
+            errors = r.json()["errors"]
+            if isinstance(errors, dict) and "inventory_item_id" in errors:
+                return Reply(200, value=ItemErrors(skus, errors["inventory_item_id"][0]))
         return (
             error_reply(r, "THROTTLED" if r.status_code == 429 else "ERROR")
             if r.is_error
