@@ -9,7 +9,9 @@ The routes of each platform live in its module of ``mocks.platforms`` (``Platfor
 this module holds what they share: waiting for a mock's reply, request and JSON helpers, and
 ``ErpOps``, the ERP operations every ERP shape serves.
 
-Provenance travels in the ``X-Syncsim-As-Of`` header (``sim.bridge``).
+Provenance travels in the ``X-Syncsim-As-Of`` header (``sim.bridge``): on a write's request
+(``as_of_of``) and on the answer to a channel's inventory read (``as_of_headers``), where it
+gives the ``as_of`` of each SKU's last write, in the order of the answer's items.
 """
 
 from __future__ import annotations
@@ -21,18 +23,28 @@ import numpy as np
 import respx
 
 from mocks.api import Reply
-from mocks.channel import Channel
+from mocks.channel import Channel, InventoryPage
 from mocks.erp import ChangeFeed, Erp, Snapshot
 from mocks.platforms.registry import platform_for
-from sim.bridge import AS_OF_HEADER, SimRuntime, decode_as_of, sku_code, sku_index
+from sim.bridge import (
+    AS_OF_HEADER,
+    SimRuntime,
+    decode_as_of,
+    encode_as_of,
+    sku_code,
+    sku_index,
+)
 from sim.ledger import Ledger, Order
 
 __all__ = [
     "ErpOps",
+    "as_of_headers",
     "as_of_of",
     "change_feed_json",
+    "channel_inventory",
     "channel_orders",
     "client_for",
+    "codes_of",
     "facade_for",
     "import_json",
     "orders_from",
@@ -69,6 +81,23 @@ def as_of_of(request: httpx.Request, n: int, now: float) -> np.ndarray:
         return np.full(n, now)
     got = decode_as_of(raw)
     return got if got.size == n else np.full(n, float(got.min()))
+
+
+def as_of_headers(page: InventoryPage) -> dict[str, str]:
+    """The provenance header of an inventory read's answer: each SKU's ``as_of``, in the order
+    of the answer's items."""
+    return {AS_OF_HEADER: encode_as_of(page.as_of)}
+
+
+def codes_of(value: str | None) -> list[str] | None:
+    """SKU codes (or platform ids) of a comma-separated query parameter; None if absent."""
+    return None if value is None else [c for c in value.split(",") if c]
+
+
+def channel_inventory(ch: Channel, rt: SimRuntime, skus: np.ndarray | None) -> Reply:
+    """What a channel shows now (an ``InventoryPage``) of ``skus``, or of every SKU: one call
+    of the mock's API, as a direct ``read_inventory`` is."""
+    return wait(rt, ch.read_inventory(skus))
 
 
 def channel_orders(ch: Channel, rt: SimRuntime, cursor: int, limit: int | None) -> Reply:

@@ -11,7 +11,9 @@ while the simulation goes on. No threads, no wall clock: a run stays determinist
 
 The same module holds the conventions facades and connectors share: SKU codes and the
 ``X-Syncsim-As-Of`` header that carries provenance (DESIGN §3) next to a platform's own
-payload (real platforms have no such field; the header lets the measurement see through).
+payload, on a write's request and on the answer to a channel's inventory read, one value
+per item in the payload's order (real platforms have no such field; the header lets the
+measurement see through).
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ def encode_as_of(as_of: Iterable[float]) -> str:
 
 
 def decode_as_of(value: str) -> np.ndarray:
-    return np.array([float(x) for x in value.split(",")], float)
+    """The floats of ``encode_as_of`` (an empty value: none)."""
+    return np.array([float(x) for x in value.split(",") if x], float)
 
 
 class TaskDone(simpy.events.Event):

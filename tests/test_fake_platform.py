@@ -3,7 +3,8 @@
 "Fakeshop" is a storefront platform that keeps a display buffer: whatever quantity an
 integration writes, it shows ``display_buffer`` units fewer (its preset parameter), and its
 API takes at most ``requests_per_minute`` requests in any minute. It speaks its own HTTP
-API (``POST /fake/v1/stock``, ``GET /fake/v1/sales``). Registered at run time with
+API (``POST /fake/v1/stock``, ``GET /fake/v1/stock`` to read it back, ``GET /fake/v1/sales``).
+Registered at run time with
 ``register_platform`` and ``register_connector`` (a plug-in package would declare the
 ``syncsim.platforms`` and ``syncsim.connectors`` entry points instead), a scenario names it
 as ``preset = "fakeshop"`` and every strategy runs against it, directly and over HTTP.
@@ -23,19 +24,35 @@ from pydantic import Field
 
 from mocks.api import Reply
 from mocks.channel import Channel
-from mocks.http import as_of_of, channel_orders, retry_after_headers, skus_of, wait
+from mocks.http import (
+    as_of_headers,
+    as_of_of,
+    channel_inventory,
+    channel_orders,
+    codes_of,
+    retry_after_headers,
+    skus_of,
+    wait,
+)
 from mocks.platforms import Platform, register_platform, unregister_platform
 from sim import load_scenario, run, with_overrides
 from sim.assembly.executor import run_differences
 from sim.assembly.world import World
-from sim.bridge import SimRuntime, sku_code
+from sim.bridge import SimRuntime, sku_code, sku_index
 from sim.capacity import EffectiveChannelApi, WindowLimit
 from sim.dists import Dist, Fixed
 from sim.fields import Int
 from sim.platforms import ChannelPreset
 from sim.scenario import ScenarioError
 from strategies.connectors import ChannelConnector, register_connector, unregister_connector
-from strategies.connectors.base import OrdersPageDoc, as_of_header, error_reply, order_doc
+from strategies.connectors.base import (
+    OrdersPageDoc,
+    as_of_header,
+    error_reply,
+    inventory_page,
+    order_doc,
+    sku_codes,
+)
 
 
 class Fakeshop(ChannelPreset):
@@ -73,6 +90,16 @@ def fakeshop_routes(router: respx.Router, ch: FakeshopChannel, rt: SimRuntime) -
         reply = wait(rt, ch.set_inventory(skus, [ln["qty"] for ln in lines], aso))
         return httpx.Response(204) if reply.ok else error(reply)
 
+    def stock_read(request: httpx.Request) -> httpx.Response:
+        codes = codes_of(request.url.params.get("codes"))
+        reply = channel_inventory(ch, rt, None if codes is None else skus_of(codes))
+        if not reply.ok:
+            return error(reply)
+        page = reply.value
+        lines = [{"code": sku_code(s), "qty": int(v)}
+                 for s, v in zip(page.skus.tolist(), page.shown.tolist(), strict=True)]  # fmt: skip
+        return httpx.Response(200, json={"lines": lines}, headers=as_of_headers(page))
+
     def sales(request: httpx.Request) -> httpx.Response:
         reply = channel_orders(ch, rt, int(request.url.params["after"]), None)
         if not reply.ok:
@@ -85,6 +112,7 @@ def fakeshop_routes(router: respx.Router, ch: FakeshopChannel, rt: SimRuntime) -
         return httpx.Response(200, json={"sales": sales, "next": reply.value.cursor})
 
     router.post("/fake/v1/stock").mock(side_effect=stock)
+    router.get("/fake/v1/stock").mock(side_effect=stock_read)
     router.get("/fake/v1/sales").mock(side_effect=sales)
 
 
@@ -106,6 +134,22 @@ class FakeshopConnector(ChannelConnector):
                 "/fake/v1/stock", json={"lines": lines}, headers=as_of_header(as_of, skus.size)
             )
             return error_reply(r, r.json()["problem"]) if r.is_error else Reply(200)
+
+        return self._task(go)
+
+    def read_inventory(self, skus: Any = None) -> Any:
+        codes = sku_codes(skus)
+
+        def go() -> Reply:
+            self.requests.append("stock_read")
+            params = {} if codes is None else {"codes": ",".join(codes)}
+            r = self.client.get("/fake/v1/stock", params=params)
+            if r.is_error:
+                return error_reply(r, r.json()["problem"])
+            lines = r.json()["lines"]
+            page = inventory_page([sku_index(ln["code"]) for ln in lines],
+                                  [ln["qty"] for ln in lines], r)  # fmt: skip
+            return Reply(200, value=page)
 
         return self._task(go)
 
@@ -187,6 +231,8 @@ def test_every_strategy_runs_on_the_fake_platform_directly_and_over_http(strateg
     assert not FakeshopConnector.requests
     http = run(sc, strategy, 2, keep_history=False, transport="http")
     assert "stock" in FakeshopConnector.requests  # the writes went through the facade
+    if strategy == "orchestrated":  # and so did its channel audit's reads
+        assert "stock_read" in FakeshopConnector.requests
     assert not run_differences(direct, http)
     web = direct.per_channel["webshop"]
     assert web["units_accepted"] > 0 and web["channel_calls"] > 0

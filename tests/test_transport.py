@@ -4,6 +4,7 @@ every request costs the same capacity and simulated time (``sim.bridge``)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -13,9 +14,11 @@ from sim import load_scenario, run, with_overrides
 from sim.assembly.executor import run_differences
 from sim.assembly.runner import RunResult
 from sim.assembly.world import World
+from sim.contract import ItemErrors
 from sim.registry import StrategyError
 from strategies.base import FunctionStrategy
 from strategies.connectors import ErpConnector
+from strategies.orchestrated import OrchestratedStrategy
 from tests.conftest import cli
 
 
@@ -146,3 +149,111 @@ def test_erp_connectors_answer_what_the_erp_answers(preset: str | None) -> None:
     env.run(until=ev)
     assert ev.value.ok and [r.order_id for r in ev.value.value] == [order.id]
     assert w.erp.import_acknowledged == {order.id}
+
+
+@pytest.mark.parametrize(
+    "presets",
+    [{}, {"webshop": "shopify", "marketplace": "amazon", "b2b-portal": "bigcommerce"},
+     {"webshop": "adobe_commerce", "b2b-portal": {"platform": "shopify", "api": "rest"}}],
+    ids=["generic", "shopify-amazon-bigcommerce", "adobe-shopify_rest"],
+)  # fmt: skip
+def test_channel_connectors_read_what_the_channel_shows(presets: dict[str, Any]) -> None:
+    """Every channel shape serves the inventory read (of every SKU or of some): the SKUs,
+    what the channel shows and each SKU's ``as_of``, as the direct read gives them."""
+    sc = with_overrides(SMOKE, {f"channels.{n}.preset": p for n, p in presets.items()})
+    w = World(sc, seed=4)
+    env, channels = w.env, w.channels
+    conns = w.strategy_systems("http").channels
+    for ch in channels:
+        ch.apply_write(np.array([3, 9]), np.array([7, 0]), np.array([12.25, 40.125]))
+
+    def calls(ch: Any) -> list[Any]:
+        return [ch.read_inventory(), ch.read_inventory([9, 3]), ch.read_inventory([])]
+
+    direct = [calls(ch) for ch in channels]  # at the same instant, served alike
+    http = [calls(conn) for conn in conns]
+    assert all(type(conn) is not type(ch) for ch, conn in zip(channels, conns, strict=True))
+    env.run(until=env.all_of([ev for evs in direct + http for ev in evs]))
+    for ch, d, h in zip(channels, direct, http, strict=True):
+        assert all(ev.value.ok for ev in d + h), ch.name
+        for dev, hev in zip(d, h, strict=True):
+            dp, hp = dev.value.value, hev.value.value
+            for name in ("skus", "shown", "as_of"):
+                got, want = getattr(hp, name), getattr(dp, name)
+                assert got.dtype == want.dtype and np.array_equal(got, want), (ch.name, name)
+        every, some, none = (ev.value.value for ev in h)
+        assert every.skus.size == ch.n_sku and none.skus.size == 0
+        assert some.skus.tolist() == [9, 3] and some.as_of.tolist() == [40.125, 12.25]
+
+
+@pytest.mark.parametrize(
+    ("preset", "skus"),
+    [(None, [3, 5, 9]), ("shopify", [3, 5, 9]),
+     ({"platform": "shopify", "api": "rest"}, [3]), ({"platform": "shopify", "api": "rest"}, [5])],
+    ids=["generic", "shopify", "shopify_rest-refused", "shopify_rest-landed"],
+)  # fmt: skip
+def test_items_refused_one_by_one_come_back_over_http(preset: Any, skus: list[int]) -> None:
+    """A write that lands for some SKUs and is refused item by item for unmapped ones
+    (``ItemErrors``) answers the same over HTTP: the generic API's 207 with ``errors``,
+    Shopify's ``userErrors`` of a served mutation, REST's 422 naming the one item."""
+    sc = with_overrides(SMOKE, {"channels.webshop.preset": preset} if preset else {})
+    w = World(sc, seed=4)
+    env, ch = w.env, w.channels[0]
+    conn = w.strategy_systems("http").channels[0]
+    ch.unmap(np.array([3, 9]), SimpleNamespace(index=0, hit=lambda n: None), True)  # type: ignore[arg-type]
+    replies = []
+    for system, value in ((ch, 4), (conn, 6)):
+        ev = system.set_inventory(skus, [value] * len(skus), 10.0)
+        env.run(until=ev)
+        replies.append(ev.value)
+        assert ch.shown(3) != value and (5 not in skus or ch.shown(5) == value)
+    direct, http = replies
+    assert direct.status == http.status == 200
+    if 3 in skus:
+        assert isinstance(direct.value, ItemErrors) and isinstance(http.value, ItemErrors)
+        assert (
+            http.value.skus.tolist()
+            == direct.value.skus.tolist()
+            == [s for s in skus if s in (3, 9)]
+        )
+        assert http.value.error == direct.value.error == "UNMAPPED_SKU"
+    else:
+        assert direct.value is None and not isinstance(http.value, ItemErrors)
+
+
+class _Landed(OrchestratedStrategy):
+    """Orchestrated, keeping what its middleware believes landed on each channel at ``at``."""
+
+    def __init__(self, at: float) -> None:
+        super().__init__()
+        self.at = at
+        self.landed = np.zeros(0)
+
+    def start(self, env: Any, systems: Any) -> None:
+        super().start(env, systems)
+
+        def keep() -> Any:
+            yield env.timeout(self.at)
+            self.landed = self.middleware.landed_at.copy()
+
+        env.process(keep())
+
+
+def test_orchestrated_runs_the_same_over_http_under_data_quality_faults() -> None:
+    """data_quality's unmapped SKUs on the webshop (popular SKUs, early and short): the
+    middleware learns over HTTP which items were refused, as it does directly (what it
+    believes landed, while the fault is on), and the run is the same."""
+    unmapped = {"kind": "unmapped_skus", "target": "webshop", "skus": list(range(6)),
+                "start": "2h", "duration": "6h"}  # fmt: skip
+    sc = with_overrides(load_scenario("data_quality"),
+                        {"scenario.duration": "10h", "faults": [unmapped]})  # fmt: skip
+    strategies = [_Landed(7 * 3600.0), _Landed(7 * 3600.0)]
+    direct, http = (
+        run(sc, s, 2, keep_history=False, transport=t, recovery_baseline=False)
+        for s, t in zip(strategies, ["direct", "http"], strict=True)
+    )
+    assert_same_run(direct, http)
+    assert direct.metrics["updates_refused"] > 0 and direct.metrics["mw_channel_audits"] > 0
+    d, h = (s.landed for s in strategies)
+    assert d.size and np.array_equal(d, h)
+    assert (d[0, :6] < 2 * 3600.0 + 1).all()  # the unmapped SKUs never landed during the fault

@@ -7,7 +7,11 @@ out-of-stock threshold + the sum of the append-only reservations (an order appen
 shipment or cancellation synced back appends the compensation +qty). Writes set the
 *source* quantity, so a value that already nets out open orders deducts them twice.
 
-HTTP shape: ``POST /rest/V1/inventory/source-items``, ``GET /rest/V1/orders``,
+HTTP shape: ``POST /rest/V1/inventory/source-items``, ``GET /rest/V1/inventory/source-items``
+(a ``searchCriteria`` filter ``sku`` ``in`` the comma-separated codes, or every item; each
+item's source ``quantity`` and ``status``, and what the channel sells, its salable quantity,
+as ``extension_attributes.salable_qty``; one page: the whole selection, each item's
+``as_of`` in the ``X-Syncsim-As-Of`` header), ``GET /rest/V1/orders``,
 ``POST /rest/V1/order/{id}/ship`` and ``/rest/V1/orders/{id}/cancel``.
 """
 
@@ -23,7 +27,16 @@ import respx
 from pydantic import Field
 
 from mocks.api import Reply
-from mocks.http import as_of_of, channel_orders, retry_after_headers, skus_of, wait
+from mocks.http import (
+    as_of_headers,
+    as_of_of,
+    channel_inventory,
+    channel_orders,
+    codes_of,
+    retry_after_headers,
+    skus_of,
+    wait,
+)
 from mocks.platforms.base import Auth, FulfillingChannel, Platform, lognormal, write_args
 from sim.bridge import SimRuntime, sku_code, sku_index
 from sim.capacity import EffectiveChannelApi
@@ -32,7 +45,10 @@ from sim.fields import Int
 from sim.ledger import Order
 from sim.platforms import ChannelPreset
 
-__all__ = ["PLATFORM", "AdobeChannel", "AdobeCommerce", "routes"]
+__all__ = ["PLATFORM", "SKU_FILTER", "AdobeChannel", "AdobeCommerce", "routes"]
+
+SKU_FILTER = "searchCriteria[filter_groups][0][filters][0]"
+"""The query prefix of a search's first filter (``[field]``, ``[value]``, ``[condition_type]``)."""
 
 
 # -- preset -----------------------------------------------------------------------------------
@@ -125,6 +141,28 @@ def routes(router: respx.Router, ch: AdobeChannel, rt: SimRuntime) -> None:
         reply = wait(rt, ch.set_inventory(skus, [i["quantity"] for i in items], aso))
         return httpx.Response(200, json=[]) if reply.ok else error(reply)
 
+    def source_items_list(request: httpx.Request) -> httpx.Response:
+        q = request.url.params
+        by_sku = q.get(f"{SKU_FILTER}[field]") == "sku"
+        codes = codes_of(q.get(f"{SKU_FILTER}[value]")) if by_sku else None
+        reply = channel_inventory(ch, rt, None if codes is None else skus_of(codes))
+        if not reply.ok:
+            return error(reply)
+        page = reply.value
+        items = [
+            {
+                "sku": sku_code(s),
+                "source_code": "default",
+                "quantity": int(src),
+                "status": int(src > 0),
+                "extension_attributes": {"salable_qty": int(v)},
+            }
+            for s, src, v in zip(page.skus.tolist(), ch.source[page.skus].tolist(),
+                               page.shown.tolist(), strict=True)
+        ]  # fmt: skip
+        body = {"items": items, "search_criteria": {}, "total_count": len(items)}
+        return httpx.Response(200, json=body, headers=as_of_headers(page))
+
     def orders(request: httpx.Request) -> httpx.Response:
         q = request.url.params
         size = int(q.get("searchCriteria[pageSize]", ch.page_size))
@@ -160,6 +198,9 @@ def routes(router: respx.Router, ch: AdobeChannel, rt: SimRuntime) -> None:
 
     router.post("/rest/V1/inventory/source-items", name="source_items").mock(
         side_effect=source_items
+    )
+    router.get("/rest/V1/inventory/source-items", name="source_items_list").mock(
+        side_effect=source_items_list
     )
     router.get("/rest/V1/orders", name="orders").mock(side_effect=orders)
     router.post(path__regex=r"^/rest/V1/order/(?P<order_id>\d+)/ship$", name="ship").mock(

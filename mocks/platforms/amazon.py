@@ -9,8 +9,11 @@ to 25,000 items); feeds are processed one after the other, each taking minutes, 
 when done (``feed_status``, getFeed, says when).
 
 HTTP shape: Feeds API 2021-06-30 (``createFeedDocument``, upload, ``createFeed``,
-``getFeed``), Orders API v0 (``getOrders``, items inline), ``x-amzn-RateLimit-Limit``,
-``QuotaExceeded``.
+``getFeed``), Listings Items API 2021-08-01 ``searchListingsItems``
+(``GET /listings/2021-08-01/items/{sellerId}``: the ``fulfillmentAvailability`` of the
+comma-separated ``identifiers`` with ``identifiersType=SKU``, or of every listing; one page:
+the whole selection, each listing's ``as_of`` in the ``X-Syncsim-As-Of`` header), Orders API
+v0 (``getOrders``, items inline), ``x-amzn-RateLimit-Limit``, ``QuotaExceeded``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,17 @@ from pydantic import Field
 
 from mocks.api import Reply
 from mocks.channel import Channel
-from mocks.http import as_of_of, channel_orders, retry_after_headers, router_base, skus_of, wait
+from mocks.http import (
+    as_of_headers,
+    as_of_of,
+    channel_inventory,
+    channel_orders,
+    codes_of,
+    retry_after_headers,
+    router_base,
+    skus_of,
+    wait,
+)
 from mocks.platforms.base import Auth, Platform, lognormal, write_args
 from sim.bridge import SimRuntime, sku_code
 from sim.capacity import EffectiveChannelApi, LeakyBucketLimit, Limit, WindowLimit
@@ -203,6 +216,25 @@ def routes(router: respx.Router, ch: AmazonChannel, rt: SimRuntime) -> None:
             return error(reply)
         return httpx.Response(200, json={"feedId": feed_id, "processingStatus": reply.value})
 
+    def search_listings(request: httpx.Request, seller_id: str) -> httpx.Response:
+        q = request.url.params
+        by_sku = q.get("identifiersType", "SKU") == "SKU"
+        codes = codes_of(q.get("identifiers")) if by_sku else None
+        reply = channel_inventory(ch, rt, None if codes is None else skus_of(codes))
+        if not reply.ok:
+            return error(reply)
+        page = reply.value
+        items = [
+            {
+                "sku": sku_code(s),
+                "fulfillmentAvailability": [{"fulfillmentChannelCode": "DEFAULT",
+                                             "quantity": int(v)}],
+            }
+            for s, v in zip(page.skus.tolist(), page.shown.tolist(), strict=True)
+        ]  # fmt: skip
+        body = {"numberOfResults": len(items), "items": items}
+        return httpx.Response(200, json=body, headers=as_of_headers(page))
+
     def orders(request: httpx.Request) -> httpx.Response:
         q = request.url.params
         reply = channel_orders(ch, rt, int(q.get("NextToken", 0)), None)
@@ -237,6 +269,9 @@ def routes(router: respx.Router, ch: AmazonChannel, rt: SimRuntime) -> None:
     router.get(path__regex=r"^/feeds/2021-06-30/feeds/(?P<feed_id>[^/]+)$", name="get_feed").mock(
         side_effect=get_feed
     )
+    router.get(
+        path__regex=r"^/listings/2021-08-01/items/(?P<seller_id>[^/]+)$", name="search_listings"
+    ).mock(side_effect=search_listings)
     router.get("/orders/v0/orders", name="orders").mock(side_effect=orders)
 
 

@@ -8,6 +8,9 @@ Semantics (``BigCommerceChannel``): a write answers with a transaction id and th
 quantities apply later, in submission order.
 
 HTTP shape: ``PUT /stores/{hash}/v3/inventory/adjustments/absolute`` (the transaction id),
+``GET /stores/{hash}/v3/inventory/items`` (each item's ``identity.sku`` and its location's
+``available_to_sell``, of the comma-separated ``sku:in`` or of every item; one page: the
+whole selection, each item's ``as_of`` in the ``X-Syncsim-As-Of`` header),
 ``GET /stores/{hash}/v2/orders``, ``X-Rate-Limit-*`` headers on every answer.
 """
 
@@ -23,7 +26,16 @@ from pydantic import Field
 
 from mocks.api import Reply, WindowQuota
 from mocks.channel import Channel
-from mocks.http import as_of_of, channel_orders, retry_after_headers, skus_of, wait
+from mocks.http import (
+    as_of_headers,
+    as_of_of,
+    channel_inventory,
+    channel_orders,
+    codes_of,
+    retry_after_headers,
+    skus_of,
+    wait,
+)
 from mocks.platforms.base import Auth, Platform, lognormal, write_args
 from sim.bridge import SimRuntime, sku_code
 from sim.capacity import EffectiveChannelApi, WindowLimit
@@ -132,6 +144,24 @@ def routes(router: respx.Router, ch: BigCommerceChannel, rt: SimRuntime) -> None
             return error(reply)
         return httpx.Response(200, json={"transaction_id": reply.value}, headers=rate_headers())
 
+    def items(request: httpx.Request) -> httpx.Response:
+        codes = codes_of(request.url.params.get("sku:in"))
+        reply = channel_inventory(ch, rt, None if codes is None else skus_of(codes))
+        if not reply.ok:
+            return error(reply)
+        page = reply.value
+        data = [
+            {
+                "identity": {"sku": sku_code(s)},
+                "locations": [{"location_id": 1, "available_to_sell": int(v)}],
+            }
+            for s, v in zip(page.skus.tolist(), page.shown.tolist(), strict=True)
+        ]
+        n = len(data)
+        pagination = {"total": n, "count": n, "per_page": n, "current_page": 1, "total_pages": 1}
+        body = {"data": data, "meta": {"pagination": pagination}}
+        return httpx.Response(200, json=body, headers={**rate_headers(), **as_of_headers(page)})
+
     def orders(request: httpx.Request) -> httpx.Response:
         q = request.url.params
         reply = channel_orders(
@@ -155,6 +185,7 @@ def routes(router: respx.Router, ch: BigCommerceChannel, rt: SimRuntime) -> None
     router.put(f"{store}/v3/inventory/adjustments/absolute", name="absolute").mock(
         side_effect=absolute
     )
+    router.get(f"{store}/v3/inventory/items", name="items").mock(side_effect=items)
     router.get(f"{store}/v2/orders", name="orders").mock(side_effect=orders)
 
 

@@ -5,8 +5,11 @@ built as ``mocks.channel.Channel`` / ``mocks.erp.Erp`` with the scenario's own `
 table. Their HTTP shape, for connectors written against a generic integration API:
 
 - channel: ``PUT /inventory`` (items with ``sku``, ``available`` and optionally
-  ``expected``: compare-and-swap, 409 ``STALE_QUANTITY`` naming the stale SKUs),
-  ``GET /orders?cursor=&limit=``;
+  ``expected``: compare-and-swap, 409 ``STALE_QUANTITY`` naming the stale SKUs; 207 with
+  ``errors``, ``{"sku", "error"}`` per item refused one by one, when the others applied),
+  ``GET /inventory?skus=`` (what the channel shows: items with ``sku`` and ``available``, of
+  the comma-separated SKU codes or, without ``skus``, of every SKU; their ``as_of`` in the
+  ``X-Syncsim-As-Of`` header), ``GET /orders?cursor=&limit=``;
 - ERP: ``POST /erp/availability`` (a stock export, of ``skus`` or of all),
   ``GET /erp/changes?since=`` (the change feed: SKUs, their change stamps, the ERP's clock),
   ``POST /erp/atp`` (available to promise of ``skus`` for ``channel``, an index),
@@ -24,13 +27,16 @@ import httpx
 import respx
 
 from mocks.api import Reply
-from mocks.channel import Channel, StaleWrite
+from mocks.channel import Channel, ItemErrors, StaleWrite
 from mocks.erp import Erp
 from mocks.http import (
     ErpOps,
+    as_of_headers,
     as_of_of,
     change_feed_json,
+    channel_inventory,
     channel_orders,
+    codes_of,
     import_json,
     retry_after_headers,
     skus_of,
@@ -83,7 +89,25 @@ def channel_routes(router: respx.Router, ch: Channel, rt: SimRuntime) -> None:
             return httpx.Response(409, json=body)
         if not reply.ok:
             return error(reply)
+        if isinstance(reply.value, ItemErrors):  # served; these items refused one by one
+            refused = reply.value
+            errors = [{"sku": sku_code(s), "error": refused.error} for s in refused.skus.tolist()]
+            return httpx.Response(
+                207, json={"written": int(skus.size - refused.skus.size), "errors": errors}
+            )
         return httpx.Response(200, json={"written": int(skus.size)})
+
+    def get_inventory(request: httpx.Request) -> httpx.Response:
+        codes = codes_of(request.url.params.get("skus"))
+        reply = channel_inventory(ch, rt, None if codes is None else skus_of(codes))
+        if not reply.ok:
+            return error(reply)
+        page = reply.value
+        items = [
+            {"sku": sku_code(s), "available": int(v)}
+            for s, v in zip(page.skus.tolist(), page.shown.tolist(), strict=True)
+        ]
+        return httpx.Response(200, json={"items": items}, headers=as_of_headers(page))
 
     def get_orders(request: httpx.Request) -> httpx.Response:
         q = request.url.params
@@ -97,6 +121,7 @@ def channel_routes(router: respx.Router, ch: Channel, rt: SimRuntime) -> None:
         )
 
     router.put("/inventory", name="inventory").mock(side_effect=put_inventory)
+    router.get("/inventory", name="read_inventory").mock(side_effect=get_inventory)
     router.get("/orders", name="orders").mock(side_effect=get_orders)
 
 

@@ -13,8 +13,13 @@ idempotency key (a reused key returns the first answer and changes nothing); ord
 (``ShopifyWebhooks``) retried on the receiver's failure with the original payload.
 
 HTTP shape: the GraphQL Admin API (``inventorySetQuantities`` with ``changeFromQuantity``,
-``inventoryAdjustQuantities`` with an idempotency key) or REST (``inventory_levels/set``),
-``orders.json`` paged by ``page_info``, ``fulfillments.json``;
+``inventoryAdjustQuantities`` with an idempotency key; a served mutation whose items are
+refused one by one keeps its ``inventoryAdjustmentGroup`` and names each refused quantity in
+``userErrors``) or REST (``inventory_levels/set``: a refused item is a 422 naming it),
+REST ``inventory_levels.json`` (the available quantity of the comma-separated
+``inventory_item_ids``, or of every item at ``location_ids``; one page: the whole selection,
+each level's ``as_of`` in the ``X-Syncsim-As-Of`` header), ``orders.json`` paged by
+``page_info``, ``fulfillments.json``;
 ``X-Shopify-Shop-Api-Call-Limit`` and ``Retry-After`` on REST, GraphQL ``THROTTLED`` errors
 with the cost extension; order webhooks over HTTP (``ShopifyWebhookSender``) with the same
 bytes on every retry.
@@ -36,8 +41,17 @@ import respx
 from pydantic import Field
 
 from mocks.api import CostBucket, LeakyBucket, Reply
-from mocks.channel import StaleWrite, Webhooks
-from mocks.http import as_of_of, channel_orders, retry_after_headers, router_base, wait
+from mocks.channel import ItemErrors, StaleWrite, Webhooks
+from mocks.http import (
+    as_of_headers,
+    as_of_of,
+    channel_inventory,
+    channel_orders,
+    codes_of,
+    retry_after_headers,
+    router_base,
+    wait,
+)
 from mocks.platforms.base import Auth, FulfillingChannel, Platform, lognormal, refuse
 from sim.bridge import SimRuntime, sku_code, sku_index
 from sim.capacity import CostBucketLimit, EffectiveChannelApi, LeakyBucketLimit, Limit
@@ -332,8 +346,20 @@ def routes(router: respx.Router, ch: ShopifyChannel, rt: SimRuntime) -> None:
                 return httpx.Response(200, json={"data": {op: {"userErrors": errors}}})
             if not reply.ok:
                 return graphql_error(reply, requested)
-            group = {"reason": inp.get("reason", "correction"), "changes": len(qs)}
-            data = {op: {"inventoryAdjustmentGroup": group, "userErrors": []}}
+            errors = []
+            if isinstance(reply.value, ItemErrors):  # served; these items refused one by one
+                refused = set(reply.value.skus.tolist())
+                errors = [
+                    {
+                        "field": ["input", "quantities", str(i), "inventoryItemId"],
+                        "message": "The quantity of this inventory item was not set.",
+                        "code": reply.value.error,
+                    }
+                    for i, s in enumerate(skus.tolist())
+                    if s in refused
+                ]
+            group = {"reason": inp.get("reason", "correction"), "changes": len(qs) - len(errors)}
+            data = {op: {"inventoryAdjustmentGroup": group, "userErrors": errors}}
             return httpx.Response(200, json={"data": data, "extensions": cost_extension(requested)})
         if op == "inventoryAdjustQuantities":
             inp = var["input"]
@@ -363,12 +389,36 @@ def routes(router: respx.Router, ch: ShopifyChannel, rt: SimRuntime) -> None:
         reply = wait(rt, ch.set_inventory([sku], [body["available"]], aso))
         if not reply.ok:
             return rest_error(reply)
+        if isinstance(reply.value, ItemErrors):  # the one item was refused
+            errors = {"inventory_item_id": [reply.value.error]}
+            return httpx.Response(422, json={"errors": errors}, headers=call_limit())
         level = {
             "inventory_item_id": sku,
             "location_id": body.get("location_id", 1),
             "available": int(body["available"]),
         }
         return httpx.Response(200, json={"inventory_level": level}, headers=call_limit())
+
+    def rest_levels(request: httpx.Request) -> httpx.Response:
+        ids = codes_of(request.url.params.get("inventory_item_ids"))
+        skus = None if ids is None else np.array([int(i) for i in ids], np.int64)
+        reply = channel_inventory(ch, rt, skus)
+        if not reply.ok:
+            return rest_error(reply)
+        page = reply.value
+        location = int(request.url.params.get("location_ids", "1").split(",")[0])
+        levels = [
+            {
+                "inventory_item_id": s,
+                "location_id": location,
+                "available": int(v),
+                "admin_graphql_api_id": f"{_gid('InventoryLevel', location)}?inventory_item_id={s}",
+            }
+            for s, v in zip(page.skus.tolist(), page.shown.tolist(), strict=True)
+        ]
+        return httpx.Response(
+            200, json={"inventory_levels": levels}, headers={**call_limit(), **as_of_headers(page)}
+        )
 
     def orders(request: httpx.Request) -> httpx.Response:
         q = request.url.params
@@ -398,6 +448,9 @@ def routes(router: respx.Router, ch: ShopifyChannel, rt: SimRuntime) -> None:
     router.post(f"{prefix}/graphql.json", name="graphql").mock(side_effect=graphql)
     router.post(f"{prefix}/inventory_levels/set.json", name="inventory_levels_set").mock(
         side_effect=rest_set
+    )
+    router.get(f"{prefix}/inventory_levels.json", name="inventory_levels").mock(
+        side_effect=rest_levels
     )
     router.get(f"{prefix}/orders.json", name="orders").mock(side_effect=orders)
     router.post(f"{prefix}/fulfillments.json", name="fulfillments").mock(side_effect=fulfillments)

@@ -1,4 +1,5 @@
-"""Adobe Commerce's connector: REST source items, orders, ship and cancel."""
+"""Adobe Commerce's connector: REST source items (written, and read back with their salable
+quantity), orders, ship and cancel."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.bridge import sku_code
+from mocks.platforms.adobe_commerce import SKU_FILTER
+from sim.bridge import sku_code, sku_index
 from sim.contract import Reply
 from strategies.connectors.base import (
     ChannelConnector,
@@ -15,14 +17,16 @@ from strategies.connectors.base import (
     as_of_header,
     by_order,
     error_reply,
+    inventory_page,
     order_doc,
+    sku_codes,
 )
 
 __all__ = ["AdobeConnector"]
 
 
 class AdobeConnector(ChannelConnector):
-    """Adobe Commerce REST: source items, orders, ship / cancel."""
+    """Adobe Commerce REST: source items (written and read), orders, ship / cancel."""
 
     def set_inventory(self, skus: Any, values: Any, as_of: Any, expected: Any = None) -> Any:
         if expected is not None:
@@ -41,6 +45,30 @@ class AdobeConnector(ChannelConnector):
                 headers=as_of_header(as_of, skus.size),
             )
             return error_reply(r, r.json().get("message")) if r.is_error else Reply(200)
+
+        return self._task(go)
+
+    def read_inventory(self, skus: Any = None) -> Any:
+        """``GET /V1/inventory/source-items`` (``sku`` ``in`` the codes, or every item): what
+        the channel sells is each item's salable quantity, not its source quantity."""
+        codes = sku_codes(skus)
+
+        def go() -> Reply:
+            params = {} if codes is None else {
+                f"{SKU_FILTER}[field]": "sku",
+                f"{SKU_FILTER}[value]": ",".join(codes),
+                f"{SKU_FILTER}[condition_type]": "in",
+            }  # fmt: skip
+            r = self.client.get("/rest/V1/inventory/source-items", params=params)
+            if r.is_error:
+                return error_reply(r, r.json().get("message"))
+            items = r.json()["items"]
+            page = inventory_page(
+                [sku_index(i["sku"]) for i in items],
+                [i["extension_attributes"]["salable_qty"] for i in items],
+                r,
+            )
+            return Reply(200, value=page)
 
         return self._task(go)
 

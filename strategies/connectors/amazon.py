@@ -1,5 +1,5 @@
 """Amazon's connector: JSON_LISTINGS_FEED through the Feeds API (getFeed for the status),
-Orders API v0."""
+searchListingsItems (the read), Orders API v0."""
 
 from __future__ import annotations
 
@@ -8,21 +8,29 @@ from typing import Any
 
 import numpy as np
 
-from sim.bridge import sku_code
+from sim.bridge import sku_code, sku_index
 from sim.contract import Reply
 from strategies.connectors.base import (
     ChannelConnector,
     OrdersPageDoc,
     as_of_header,
     error_reply,
+    inventory_page,
     order_doc,
+    sku_codes,
 )
 
-__all__ = ["AmazonConnector"]
+__all__ = ["MARKETPLACE", "SELLER", "AmazonConnector"]
+
+SELLER = "SYNCSIM"
+"""The seller id the connector writes and reads listings as."""
+MARKETPLACE = "A1PA6795UKMFR9"
+"""The marketplace it lists on."""
 
 
 class AmazonConnector(ChannelConnector):
-    """Selling Partner API: JSON_LISTINGS_FEED through the Feeds API, Orders API v0."""
+    """Selling Partner API: JSON_LISTINGS_FEED through the Feeds API, searchListingsItems,
+    Orders API v0."""
 
     def set_inventory(self, skus: Any, values: Any, as_of: Any, expected: Any = None) -> Any:
         if expected is not None:
@@ -51,7 +59,7 @@ class AmazonConnector(ChannelConnector):
                 }
                 for i, (s, v) in enumerate(zip(skus.tolist(), vals.tolist(), strict=True))
             ]  # fmt: skip
-            feed = {"header": {"sellerId": "SYNCSIM", "version": "2.0"}, "messages": messages}
+            feed = {"header": {"sellerId": SELLER, "version": "2.0"}, "messages": messages}
             up = self.client.put(doc["url"], content=json.dumps(feed).encode())
             if up.is_error:
                 return error_reply(up, "ERROR")
@@ -59,7 +67,7 @@ class AmazonConnector(ChannelConnector):
                 "/feeds/2021-06-30/feeds",
                 json={
                     "feedType": "JSON_LISTINGS_FEED",
-                    "marketplaceIds": ["A1PA6795UKMFR9"],
+                    "marketplaceIds": [MARKETPLACE],
                     "inputFeedDocumentId": doc["feedDocumentId"],
                 },
                 headers=as_of_header(as_of, skus.size),
@@ -78,6 +86,28 @@ class AmazonConnector(ChannelConnector):
             if r.is_error:
                 return error_reply(r, r.json()["errors"][0]["code"])
             return Reply(200, value=r.json()["processingStatus"])
+
+        return self._task(go)
+
+    def read_inventory(self, skus: Any = None) -> Any:
+        """``searchListingsItems`` with ``includedData=fulfillmentAvailability``: the quantity
+        listed of ``skus`` (``identifiers``), or of every listing."""
+        codes = sku_codes(skus)
+
+        def go() -> Reply:
+            params = {"marketplaceIds": MARKETPLACE, "includedData": "fulfillmentAvailability"}
+            if codes is not None:
+                params |= {"identifiers": ",".join(codes), "identifiersType": "SKU"}
+            r = self.client.get(f"/listings/2021-08-01/items/{SELLER}", params=params)
+            if r.is_error:
+                return error_reply(r, r.json()["errors"][0]["code"])
+            items = r.json()["items"]
+            page = inventory_page(
+                [sku_index(i["sku"]) for i in items],
+                [sum(f["quantity"] for f in i["fulfillmentAvailability"]) for i in items],
+                r,
+            )
+            return Reply(200, value=page)
 
         return self._task(go)
 

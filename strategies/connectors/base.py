@@ -8,7 +8,10 @@ of the world's ``SimRuntime`` (``sim.bridge``), so every request takes the simul
 and capacity the platform's mock charges, and a run through connectors gives the same
 metrics and the same trace as a direct one.
 
-- channels: ``set_inventory``, ``fetch_orders``; ``fulfill`` and ``feed_status`` where the
+- channels: ``set_inventory`` (a write served with items refused one by one answers 200
+  with an ``ItemErrors``, as directly, where the platform's shape names them: the generic
+  207, Shopify's ``userErrors``), ``read_inventory`` (what the channel shows, of every SKU
+  or of some: one request), ``fetch_orders``; ``fulfill`` and ``feed_status`` where the
   platform has them (``strategies.connectors.<platform>``);
 - the ERP: ``export_availability`` (of every SKU or of some), ``push_read`` (the same call:
   the ERP reading its own record to push a change out), ``changed_skus`` and ``changes``
@@ -32,8 +35,8 @@ from typing import Any, ClassVar
 import httpx
 import numpy as np
 
-from sim.bridge import AS_OF_HEADER, encode_as_of, sku_code, sku_index
-from sim.contract import ChangeFeed, ImportResult, Reply, Snapshot
+from sim.bridge import AS_OF_HEADER, decode_as_of, encode_as_of, sku_code, sku_index
+from sim.contract import ChangeFeed, ImportResult, InventoryPage, ItemErrors, Reply, Snapshot
 
 __all__ = [
     "ChannelConnector",
@@ -48,7 +51,9 @@ __all__ = [
     "change_feed_of",
     "error_reply",
     "imports_of",
+    "inventory_page",
     "order_doc",
+    "sku_codes",
     "snapshot_of",
 ]
 
@@ -128,6 +133,22 @@ def as_of_header(as_of: Any, n: int) -> dict[str, str]:
     if aso.size != n:
         aso = np.full(n, float(aso[0]))
     return {AS_OF_HEADER: encode_as_of(aso)}
+
+
+def sku_codes(skus: Any) -> list[str] | None:
+    """The SKU codes of a read's selection; None for every SKU."""
+    if skus is None:
+        return None
+    return [sku_code(s) for s in np.atleast_1d(np.asarray(skus, np.int64)).tolist()]
+
+
+def inventory_page(skus: Sequence[int], shown: Sequence[int], r: httpx.Response) -> InventoryPage:
+    """A channel's inventory read, as the direct API returns it: the SKUs (indexes) and the
+    quantities of the answer's items, with their ``as_of`` from the provenance header
+    (``sim.bridge``; NaN if the facade sent none)."""
+    raw = r.headers.get(AS_OF_HEADER)
+    as_of = np.full(len(skus), np.nan) if raw is None else decode_as_of(raw)
+    return InventoryPage(np.array(skus, np.int64), np.array(shown, np.int64), as_of)
 
 
 def order_doc(oid: Any, lines: list[dict[str, Any]], lid: str, sku: str, qty: str) -> OrderDoc:
@@ -212,7 +233,27 @@ class ChannelConnector(Connector):
                 return Reply(409, value=doc, error="STALE_QUANTITY")
             if r.is_error:
                 return error_reply(r, r.json().get("error"))
+            if r.status_code == 207:  # served; some items refused one by one
+                errors = r.json()["errors"]
+                refused = np.array([sku_index(e["sku"]) for e in errors], np.int64)
+                return Reply(200, value=ItemErrors(refused, errors[0]["error"]))
             return Reply(200)
+
+        return self._task(go)
+
+    def read_inventory(self, skus: Any = None) -> Any:
+        """``GET /inventory`` (``skus``: comma-separated codes; none: every SKU)."""
+        codes = sku_codes(skus)
+
+        def go() -> Reply:
+            params = {} if codes is None else {"skus": ",".join(codes)}
+            r = self.client.get("/inventory", params=params)
+            if r.is_error:
+                return error_reply(r, r.json().get("error"))
+            items = r.json()["items"]
+            page = inventory_page([sku_index(i["sku"]) for i in items],
+                                  [i["available"] for i in items], r)  # fmt: skip
+            return Reply(200, value=page)
 
         return self._task(go)
 

@@ -1,4 +1,5 @@
-"""BigCommerce's connector: v3 absolute inventory adjustments (asynchronous), v2 orders."""
+"""BigCommerce's connector: v3 absolute inventory adjustments (asynchronous), v3 inventory
+items (the read), v2 orders."""
 
 from __future__ import annotations
 
@@ -6,21 +7,24 @@ from typing import Any
 
 import numpy as np
 
-from sim.bridge import sku_code
+from sim.bridge import sku_code, sku_index
 from sim.contract import Reply
 from strategies.connectors.base import (
     ChannelConnector,
     OrdersPageDoc,
     as_of_header,
     error_reply,
+    inventory_page,
     order_doc,
+    sku_codes,
 )
 
 __all__ = ["BigCommerceConnector"]
 
 
 class BigCommerceConnector(ChannelConnector):
-    """BigCommerce v3 absolute inventory adjustments (asynchronous) and v2 orders."""
+    """BigCommerce v3 absolute inventory adjustments (asynchronous), v3 inventory items and v2
+    orders."""
 
     def set_inventory(self, skus: Any, values: Any, as_of: Any, expected: Any = None) -> Any:
         if expected is not None:
@@ -42,6 +46,27 @@ class BigCommerceConnector(ChannelConnector):
             if r.is_error:
                 return error_reply(r, r.json().get("title"))
             return Reply(200, value=r.json()["transaction_id"])
+
+        return self._task(go)
+
+    def read_inventory(self, skus: Any = None) -> Any:
+        """``GET /v3/inventory/items``: what the store sells of ``skus`` (``sku:in``), or of
+        every item."""
+        codes = sku_codes(skus)
+        store = f"/stores/{self._target.name}"
+
+        def go() -> Reply:
+            params = {} if codes is None else {"sku:in": ",".join(codes)}
+            r = self.client.get(f"{store}/v3/inventory/items", params=params)
+            if r.is_error:
+                return error_reply(r, r.json().get("title"))
+            data = r.json()["data"]
+            page = inventory_page(
+                [sku_index(d["identity"]["sku"]) for d in data],
+                [sum(loc["available_to_sell"] for loc in d["locations"]) for d in data],
+                r,
+            )
+            return Reply(200, value=page)
 
         return self._task(go)
 

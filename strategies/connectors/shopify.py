@@ -1,5 +1,5 @@
-"""Shopify's connector: the Admin API (GraphQL inventory mutations or REST), orders and
-fulfillments, as ``mocks.platforms.shopify`` serves them."""
+"""Shopify's connector: the Admin API (GraphQL inventory mutations or REST), the REST
+inventory levels read, orders and fulfillments, as ``mocks.platforms.shopify`` serves them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from mocks.platforms.shopify import SHOPIFY_VERSION
 from sim.bridge import sku_code
-from sim.contract import Reply
+from sim.contract import ItemErrors, Reply
 from strategies.connectors.base import (
     ChannelConnector,
     OrdersPageDoc,
@@ -19,6 +19,7 @@ from strategies.connectors.base import (
     as_of_header,
     by_order,
     error_reply,
+    inventory_page,
     order_doc,
 )
 
@@ -43,7 +44,7 @@ ADJUST_QUANTITIES = """mutation inventoryAdjustQuantities(
 
 class ShopifyConnector(ChannelConnector):
     """Shopify Admin API: GraphQL ``inventorySetQuantities`` (or REST ``inventory_levels/set``
-    one item per request), REST orders and fulfillments."""
+    one item per request), REST inventory levels, orders and fulfillments."""
 
     prefix = f"/admin/api/{SHOPIFY_VERSION}"
 
@@ -114,6 +115,10 @@ class ShopifyConnector(ChannelConnector):
             stale = [skus[int(e["field"][2])] for e in user_errors]
             return Reply(409, value=StaleDoc(np.array(stale, np.int64), np.zeros(0, np.int64)),
                          error="STALE_QUANTITY")  # fmt: skip
+        if user_errors and body["data"][op].get("inventoryAdjustmentGroup") is not None:
+            # served: the items named were refused one by one, the others applied
+            refused = [skus[int(e["field"][2])] for e in user_errors]
+            return Reply(200, value=ItemErrors(np.array(refused, np.int64), user_errors[0]["code"]))
         if user_errors:
             return Reply(400, error=user_errors[0]["code"])
         return Reply(200, value=body["data"][op])
@@ -126,6 +131,10 @@ class ShopifyConnector(ChannelConnector):
         r = self.client.post(
             f"{self.prefix}/inventory_levels/set.json", json=body, headers=as_of_header(aso, 1)
         )
+        if r.status_code == 422:  # the item was refused: served, as a write of one item
+            errors = r.json()["errors"]
+            if isinstance(errors, dict) and "inventory_item_id" in errors:
+                return Reply(200, value=ItemErrors(skus, errors["inventory_item_id"][0]))
         return (
             error_reply(r, "THROTTLED" if r.status_code == 429 else "ERROR")
             if r.is_error
@@ -155,6 +164,25 @@ class ShopifyConnector(ChannelConnector):
                 f"{self.prefix}/graphql.json", json=body, headers=as_of_header(as_of, skus.size)
             )
             return self._graphql_reply(r, "inventoryAdjustQuantities", skus)
+
+        return self._task(go)
+
+    def read_inventory(self, skus: Any = None) -> Any:
+        """REST ``inventory_levels.json``: the available quantity of the inventory items
+        ``skus``, or of every item at the location."""
+        ids = None if skus is None else np.atleast_1d(np.asarray(skus, np.int64)).tolist()
+
+        def go() -> Reply:
+            params: dict[str, Any] = {"location_ids": 1}
+            if ids is not None:
+                params["inventory_item_ids"] = ",".join(str(i) for i in ids)
+            r = self.client.get(f"{self.prefix}/inventory_levels.json", params=params)
+            if r.is_error:
+                return error_reply(r, "THROTTLED" if r.status_code == 429 else "ERROR")
+            levels = r.json()["inventory_levels"]
+            page = inventory_page([lv["inventory_item_id"] for lv in levels],
+                                  [lv["available"] for lv in levels], r)  # fmt: skip
+            return Reply(200, value=page)
 
         return self._task(go)
 
