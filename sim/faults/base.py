@@ -150,6 +150,11 @@ class Fault(SpecModel):
     #: the kind loses bus messages on purpose: liveness allows the loss, and the conformance
     #: checker judges a strategy under it on safety alone
     loses_messages: ClassVar[bool] = False
+    #: the kind corrupts master data (a mapping, a unit, a record) rather than the transport:
+    #: only a strategy that re-reads or fully re-writes undoes its effect after it ends, so
+    #: the conformance checker judges a strategy under it on safety alone
+    #: (docs/data-quality.md measures who finds and repairs what)
+    master_data: ClassVar[bool] = False
     #: scenario settings (dotted paths) the kind needs in order to be valid at all, set when
     #: the conformance checker runs it alone (e.g. a non-durable bus)
     needs: ClassVar[Mapping[str, Any]] = {}

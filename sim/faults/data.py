@@ -66,6 +66,8 @@ class SkuFault(Fault):
         None, min_length=1, description="SKUs affected (catalogue indexes), instead of drawn"
     )
 
+    master_data: ClassVar[bool] = True
+
     chaos_weight: ClassVar[int] = 0
 
     def check(self, scenario: ScenarioView) -> None:
@@ -149,6 +151,7 @@ class _LocationPair(Fault):
     into: str = Field(description="where the code points, or the stock goes")
 
     chaos_weight: ClassVar[int] = 0
+    master_data: ClassVar[bool] = True
     #: run alone by the conformance checker: cycle counts every 10 minutes
     needs: ClassVar[Mapping[str, Any]] = {
         "shrink.enabled": True,
