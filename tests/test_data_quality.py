@@ -2,9 +2,9 @@
 
 Direction, not motion: an unmapped SKU is never written while the fault is on, and only the
 middleware's channel audit finds it; a case/each mismatch shows case-size times the
-affected SKUs and oversells them, and leaves the others as they were; a wrong location map puts the ERP's record off until cycle
-counts correct it; a stale product-location record oversells at the source's channels; a
-table that does not fit is refused in one line.
+affected SKUs and oversells them, and leaves the others as they were; a wrong location map
+puts the ERP's record off until cycle counts correct it; a stale product-location record
+oversells at the source's channels; a table that does not fit is refused in one line.
 """
 
 from __future__ import annotations
