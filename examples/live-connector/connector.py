@@ -547,6 +547,7 @@ class Connector:
         self.stop.set()
 
     def run(self) -> int:
+        log.info("connector for %s at %s", self.cfg.channel, self.cfg.base_url)
         try:
             index = self._index()
         except Unreachable as exc:
