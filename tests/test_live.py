@@ -288,6 +288,11 @@ def test_shopify_order_webhook_is_delivered_signed() -> None:
                 headers={"X-Shopify-Access-Token": TOKEN},
                 timeout=10,
             )
+            orders = requests.get(
+                lv.url("shop-main", f"{SHOPIFY}/orders.json"),
+                headers={"X-Shopify-Access-Token": TOKEN},
+                timeout=10,
+            )
             bad = requests.post(
                 lv.url("shop-main", f"{SHOPIFY}/webhooks.json"),
                 json={"webhook": {"topic": "orders/paid", "address": address}},
@@ -302,6 +307,8 @@ def test_shopify_order_webhook_is_delivered_signed() -> None:
     assert r.status_code == 201
     assert r.json()["webhook"]["address"] == address
     assert bad.status_code == 422
+    # the next page's link points at the live server, not at the facade's own address
+    assert orders.links["next"]["url"].startswith(lv.url("shop-main", f"{SHOPIFY}/orders.json?"))
     assert len(sink.got) >= 5  # about 30 orders in the night's first hour
     assert stats["delivered"] == len(sink.got)
     for headers, body in sink.got:

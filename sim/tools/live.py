@@ -16,13 +16,15 @@ inbox; a pump process, every ``TICK`` wall seconds, starts each waiting request 
 simulated time, capacity and faults it would take offline (an outage answers 503, throttling
 429 with ``Retry-After``, a timeout holds the connection and then answers 504); the response
 goes back to the server thread, its ``Retry-After`` scaled to wall seconds (the connector
-waits on the wall clock; times in bodies stay simulated). A request still being served when
-the run ends is answered 503 "the run has ended", as one that arrives after. A connector
-that registers an order webhook (Shopify's ``webhooks.json``, the generic channel's
-``/webhooks``) gets each handed-off order POSTed to its address by a delivery thread, signed
-with HMAC-SHA256 of the body (Shopify's ``X-Shopify-Hmac-Sha256``), and retried on the
-platform's schedule, scaled to wall time. ``GET /`` (no token) lists the systems: platform,
-base URL and locations (a channel's, those it sells from; the ERP's, its export's rows).
+waits on the wall clock; times in bodies stay simulated) and the facade's own URLs in it
+(Shopify's ``Link``, Amazon's feed upload URL) pointing at the live server. A request still
+being served when the run ends is answered 503 "the run has ended", as one that arrives
+after. A connector that registers an order webhook (Shopify's ``webhooks.json``, the generic
+channel's ``/webhooks``) gets each handed-off order POSTed to its address by a delivery
+thread, signed with HMAC-SHA256 of the body (Shopify's ``X-Shopify-Hmac-Sha256``), and
+retried on the platform's schedule, scaled to wall time. ``GET /`` (no token) lists the
+systems: platform, base URL and locations (a channel's, those it sells from; the ERP's, its
+export's rows).
 
 Falling behind. When the simulation cannot keep up with ``speed`` (its own work or the
 requests), the clock runs late; the pump measures by how much, counts each episode, and
@@ -298,8 +300,15 @@ class LiveServer:
         self.inbox.put(job)
         self.first.set()
         resp = await asyncio.wrap_future(job.done)
-        out = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP}
-        return Response(resp.content, resp.status_code, headers=self._wall_headers(out))
+        # links the facade gives (Shopify's Link header, Amazon's upload URL) point here
+        here, base = self.url(system.name), system.base
+        content = resp.content.replace(base.encode(), here.encode()) if base else resp.content
+        out = {
+            k: v.replace(base, here) if base else v
+            for k, v in resp.headers.items()
+            if k.lower() not in _HOP
+        }
+        return Response(content, resp.status_code, headers=self._wall_headers(out))
 
     def _wall_headers(self, headers: dict[str, str]) -> dict[str, str]:
         """``Retry-After`` in wall seconds: the facades say when to come back in simulated
