@@ -113,6 +113,32 @@ def example(name: str) -> ModuleType:
     return sys.modules[key]
 
 
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _wait_for(path: Path, text: str, proc: subprocess.Popen[bytes], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = path.read_text() if path.exists() else ""
+        if text in out:
+            return out
+        if proc.poll() is not None:
+            raise AssertionError(f"syncsim serve exited {proc.returncode}:\n{out}")
+        time.sleep(0.05)
+    raise AssertionError(f"no {text!r} after {timeout} s:\n{path.read_text()}")
+
+
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+    if proc is not None:
+        proc.wait(10)
+
+
 # -- (a) the server, in-process ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def peak() -> Iterator[Live]:
@@ -369,6 +395,31 @@ def test_connector_exits_on_sigterm_and_when_syncsim_is_unreachable(tmp_path: Pa
     assert b"stopped before starting" in err
 
 
+def test_serve_stops_on_sigterm_and_writes_what_ran(tmp_path: Path) -> None:
+    """SIGTERM ends ``syncsim serve`` as Ctrl-C does: the results of what ran, marked
+    stopped."""
+    out, log = tmp_path / "results", tmp_path / "serve.log"
+    serve = None
+    try:
+        with log.open("wb") as so:
+            serve = subprocess.Popen(
+                [sys.executable, "-m", "sim.cli", "serve", "smoke", "--port", "0",
+                 "--speed", "60", "--horizon", "10h", "--token", TOKEN, "--start-now",
+                 "--no-offline", "--no-report", "--out", str(out)],
+                stdout=so, stderr=subprocess.STDOUT, env=_env(), cwd=tmp_path,
+            )  # fmt: skip
+        _wait_for(log, "clock started", serve, 60)
+        time.sleep(0.5)
+        serve.terminate()
+        assert serve.wait(60) == 0, log.read_text()
+    finally:
+        _stop(serve)
+    assert "syncsim: stopped at t=" in log.read_text()
+    facts = json.loads((out / "live.json").read_text())
+    assert 0 < facts["stopped_at_s"] < 10 * 3600
+    assert bool(pd.read_parquet(out / "runs.parquet").iloc[0]["ok"])
+
+
 # -- (b) end to end: syncsim serve and the example connector, two processes --------------------
 HORIZON_H = 3
 SPEED = 600.0  # 3 simulated hours in 18 wall seconds
@@ -385,32 +436,6 @@ SEEDS = (1, 2, 3, 4, 5)
 LOW, HIGH = 0.5, 1.5
 #: oversold lines: the twin's max plus one line (a race the live timing may lose once)
 OVERSOLD_SLACK = 1
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _wait_for(path: Path, text: str, proc: subprocess.Popen[bytes], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = path.read_text() if path.exists() else ""
-        if text in out:
-            return out
-        if proc.poll() is not None:
-            raise AssertionError(f"syncsim serve exited {proc.returncode}:\n{out}")
-        time.sleep(0.05)
-    raise AssertionError(f"no {text!r} after {timeout} s:\n{path.read_text()}")
-
-
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.kill()
-    if proc is not None:
-        proc.wait(10)
 
 
 @pytest.fixture(scope="module")
