@@ -19,10 +19,16 @@ knows nothing of syncsim's internals and talks to the platforms' HTTP APIs only,
   writes every SKU to Shopify: GraphQL ``inventorySetQuantities`` with at most
   ``--bulk`` (250) quantities per mutation, or REST ``inventory_levels/set.json`` one
   item per request (``--shopify-api rest``).
+- **The other channels' orders**: on the same schedule, each other channel's order list
+  (Shopify ``orders.json``, Adobe Commerce ``/rest/V1/orders``, Amazon ``getOrders``, the
+  generic ``/orders``) is read from a cursor, page by page, into the ERP (``--no-sweep``
+  to skip): an ERP that never hears of an order never commits its stock, so its export
+  would overstate what the channel can sell, and syncsim counts the order lost.
 - **Limits and faults**: a 429 (or a GraphQL ``THROTTLED`` error) waits ``Retry-After``
-  (syncsim gives it in wall seconds); a 5xx or a connection error waits a full-jitter
-  exponential backoff (``--backoff`` doubling up to ``--backoff-cap``); an export or a
-  write page that still fails after ``--retries`` is left for the next poll.
+  (syncsim gives it in wall seconds); a 5xx waits its ``Retry-After`` if it has one (a
+  maintenance window), else, as a timeout, a full-jitter exponential backoff
+  (``--backoff`` doubling up to ``--backoff-cap``); an export or a write page that still
+  fails after ``--retries`` is left for the next poll.
 - **The end**: a 503 whose body says ``the run has ended``, the connection refused for
   ``--give-up`` seconds, or SIGTERM / SIGINT: it stops its threads and exits 0 (2 if
   syncsim was never reachable).
