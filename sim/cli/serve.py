@@ -3,12 +3,16 @@ connector process (``sim.tools.live``; docs/live-testing.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import simpy.rt
 import typer
@@ -131,31 +135,32 @@ def serve_cmd(
                 f"speed {speed:g} (episode {len(late)}); lower --speed to keep up")  # fmt: skip
 
         connector = LiveConnector(server, name, on_behind=behind)
-        try:
-            server.start(host, port)
-        except LiveError as exc:
-            raise InputError(f"--port {port}: {exc}") from None
-        _announce(server, sc.id, seed, speed, sc.duration)
-        if not start_now:
-            say("waiting for your connector's first request (Ctrl-C to give up)")
+        with _sigterm_as_ctrl_c():
             try:
-                while not server.first.wait(0.2):
-                    pass
-            except KeyboardInterrupt:
-                server.stop()
-                say("syncsim: stopped before the run started; nothing written")
-                raise typer.Exit(130) from None
-        say("clock started")
-        shown = [0]
+                server.start(host, port)
+            except LiveError as exc:
+                raise InputError(f"--port {port}: {exc}") from None
+            _announce(server, sc.id, seed, speed, sc.duration)
+            if not start_now:
+                say("waiting for your connector's first request (Ctrl-C to give up)")
+                try:
+                    while not server.first.wait(0.2):
+                        pass
+                except KeyboardInterrupt:
+                    server.stop()
+                    say("syncsim: stopped before the run started; nothing written")
+                    raise typer.Exit(130) from None
+            say("clock started")
+            shown = [0]
 
-        def step(fraction: float) -> None:
-            if fraction * 10 >= shown[0] + 1:
-                shown[0] = int(fraction * 10)
-                say(f"  {shown[0] * 10}%: t={env.now / 3600:.1f} h, "
-                    f"{sum(server.requests.values())} requests served")  # fmt: skip
+            def step(fraction: float) -> None:
+                if fraction * 10 >= shown[0] + 1:
+                    shown[0] = int(fraction * 10)
+                    say(f"  {shown[0] * 10}%: t={env.now / 3600:.1f} h, "
+                        f"{sum(server.requests.values())} requests served")  # fmt: skip
 
-        wall0 = time.perf_counter()
-        reached = run_live(world, server, connector, sc.duration, step)
+            wall0 = time.perf_counter()
+            reached = run_live(world, server, connector, sc.duration, step)
         wall = time.perf_counter() - wall0
         stopped = reached < sc.duration - 1e-6
         if stopped:
@@ -195,6 +200,24 @@ def serve_cmd(
             out_console.print(line, highlight=False, markup=False)
     out_console.print(NOT_DETERMINISTIC, highlight=False, markup=False)
     out_console.print(f"results: {target}")
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a launcher or CI stopping the run) ends it as Ctrl-C does: the results of
+    what ran are written. Only in the main thread (signals cannot be set elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _announce(server: LiveServer, sc: str, seed: int, speed: float, duration: float) -> None:

@@ -15,10 +15,16 @@ inbox; a pump process, every ``TICK`` wall seconds, starts each waiting request 
 (``sim.bridge.SimRuntime``) at the simulated instant it is picked up, so the call takes the
 simulated time, capacity and faults it would take offline (an outage answers 503, throttling
 429 with ``Retry-After``, a timeout holds the connection and then answers 504); the response
-goes back to the server thread. A connector that registers an order webhook (Shopify's
-``webhooks.json``, the generic channel's ``/webhooks``) gets each handed-off order POSTed
-to its address by a delivery thread, signed with HMAC-SHA256 of the body (Shopify's
-``X-Shopify-Hmac-Sha256``), and retried on the platform's schedule, scaled to wall time.
+goes back to the server thread, its ``Retry-After`` scaled to wall seconds (the connector
+waits on the wall clock; times in bodies stay simulated) and the facade's own URLs in it
+(Shopify's ``Link``, Amazon's feed upload URL) pointing at the live server. A request still
+being served when the run ends is answered 503 "the run has ended", as one that arrives
+after. A connector that registers an order webhook (Shopify's ``webhooks.json``, the generic
+channel's ``/webhooks``) gets each handed-off order POSTed to its address by a delivery
+thread, signed with HMAC-SHA256 of the body (Shopify's ``X-Shopify-Hmac-Sha256``), and
+retried on the platform's schedule, scaled to wall time. ``GET /`` (no token) lists the
+systems: platform, base URL and locations (a channel's, those it sells from; the ERP's, its
+export's rows).
 
 Falling behind. When the simulation cannot keep up with ``speed`` (its own work or the
 requests), the clock runs late; the pump measures by how much, counts each episode, and
@@ -71,6 +77,7 @@ from sim.ledger import Order
 from sim.loop import Loop
 
 __all__ = [
+    "RETRY_AFTER_SIM",
     "TICK",
     "LiveConnector",
     "LiveError",
@@ -85,6 +92,9 @@ __all__ = [
 TICK = 0.005
 #: wall seconds late before the clock counts as behind
 BEHIND = 0.25
+#: the header keeping a ``Retry-After``'s simulated seconds (``Retry-After`` itself is scaled
+#: to wall seconds)
+RETRY_AFTER_SIM = "X-Syncsim-Retry-After-Sim"
 #: hop-by-hop and framing headers not copied between the server and the facades
 _HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "content-encoding"})
 
@@ -221,6 +231,7 @@ class LiveServer:
         self.closed = False
         self.requests: Counter[int] = Counter()  # answered requests by status
         self.unauthorized = 0
+        self._serving: dict[int, _Job] = {}  # started in the simulation, not yet answered
         self.systems: dict[str, LiveSystem] = {}
         for ch in world.channels:
             self.systems[ch.name] = LiveSystem(
@@ -250,12 +261,21 @@ class LiveServer:
         return f"http://{self.host}:{self.port}/{system}"
 
     async def _index(self, request: Request) -> Response:
+        """Every system's platform and base URL, and its locations: a channel's, the ones
+        it sells from (in priority order); the ERP's, its export's rows in order."""
         return JSONResponse(
             {
-                name: {"platform": s.platform.name, "base_url": self.url(name)}
+                name: {"platform": s.platform.name, "base_url": self.url(name),
+                       "locations": self._locations(s)}
                 for name, s in self.systems.items()
             }
-        )
+        )  # fmt: skip
+
+    def _locations(self, system: LiveSystem) -> list[str]:
+        names = list(self.world.systems.locations)
+        if system.channel is None:
+            return names
+        return [names[i] for i in self.world.systems.serve(system.channel.index)]
 
     async def _handle(self, request: Request) -> Response:
         system = self.systems.get(request.path_params["system"])
@@ -280,8 +300,31 @@ class LiveServer:
         self.inbox.put(job)
         self.first.set()
         resp = await asyncio.wrap_future(job.done)
-        out = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP}
-        return Response(resp.content, resp.status_code, headers=out)
+        # links the facade gives (Shopify's Link header, Amazon's upload URL) point here
+        here, base = self.url(system.name), system.base
+        content = resp.content.replace(base.encode(), here.encode()) if base else resp.content
+        out = {
+            k: v.replace(base, here) if base else v
+            for k, v in resp.headers.items()
+            if k.lower() not in _HOP
+        }
+        return Response(content, resp.status_code, headers=self._wall_headers(out))
+
+    def _wall_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """``Retry-After`` in wall seconds: the facades say when to come back in simulated
+        seconds, and the connector waits on the wall clock; the simulated value stays in
+        ``X-Syncsim-Retry-After-Sim``."""
+        key = next((k for k in headers if k.lower() == "retry-after"), None)
+        if key is None:
+            return headers
+        try:
+            simulated = float(headers[key])
+        except ValueError:  # an HTTP date: not one the facades write
+            return headers
+        out = {k: v for k, v in headers.items() if k != key}
+        out["Retry-After"] = repr(simulated / self.speed)
+        out[RETRY_AFTER_SIM] = repr(simulated)
+        return out
 
     def start(self, host: str, port: int) -> None:
         """Listen on ``host:port`` (0: a free port) in a thread; ``LiveError`` if it cannot."""
@@ -301,9 +344,15 @@ class LiveServer:
         self.host, self.port = host, port
 
     def stop(self) -> None:
-        """Stop answering: pending requests get 503, the server and deliveries stop."""
+        """Stop answering: pending requests, and those still being served in the
+        simulation, get 503; the server and deliveries stop."""
         self.closed = True
-        self._drain(answer=_json(503, {"error": "the run has ended"}))
+        ended = _json(503, {"error": "the run has ended"})
+        self._drain(answer=ended)
+        for job in list(self._serving.values()):
+            if not job.done.done():
+                job.done.set_result(ended)
+        self._serving.clear()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -334,6 +383,9 @@ class LiveServer:
                                             f"{job.request.url.path}"})  # fmt: skip
 
         def answered(ev: Any) -> None:
+            self._serving.pop(id(job), None)
+            if job.done.done():  # answered 503 at the end of the run
+                return
             if ev.ok:
                 resp = ev.value
             else:
@@ -342,6 +394,7 @@ class LiveServer:
             self.requests[resp.status_code] += 1
             job.done.set_result(resp)
 
+        self._serving[id(job)] = job
         self.runtime.spawn(serve).callbacks.append(answered)
 
     def _webhooks(self, system: LiveSystem, request: httpx.Request) -> httpx.Response:
