@@ -355,6 +355,60 @@ def test_shopify_order_webhook_is_delivered_signed() -> None:
         receiver.server_close()
 
 
+def test_wms_stock_and_signed_movement_webhooks() -> None:
+    """The WMS over live HTTP: ``GET /wms/stock`` is the WMS record; a ``movements`` webhook
+    gets every movement the WMS publishes after it is registered (the test imports the
+    webshop's orders into the ERP, so the warehouse releases and ships), signed like the
+    others, each carrying the record of its (location, SKU) right after it."""
+    sink = _Sink()
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    seen: list[Any] = []
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        with live("smoke", 3600.0, {"scenario.duration": 3 * 3600.0}) as lv:
+            lv.world.wms.subscribe(seen.append)  # what the WMS publishes, in process
+            lv.go(3 * 3600.0)
+            address = f"http://127.0.0.1:{sink.server_address[1]}/mv"
+            reg = requests.post(lv.url("wms", "/wms/webhooks"), timeout=10, headers=auth,
+                                json={"topic": "movements", "address": address})  # fmt: skip
+            wrong = requests.post(lv.url("wms", "/wms/webhooks"), timeout=10, headers=auth,
+                                  json={"topic": "orders/create", "address": address})  # fmt: skip
+            cursor = 0
+            stock = requests.get(lv.url("wms", "/wms/stock?skus=SKU-000001,SKU-000002"),
+                                 headers=auth, timeout=10)  # fmt: skip
+            with contextlib.suppress(requests.ConnectionError):  # the run ends meanwhile
+                while lv.thread is not None and lv.thread.is_alive():  # a minimal connector
+                    page = requests.get(lv.url("webshop", f"/orders?cursor={cursor}"),
+                                        headers=auth, timeout=10)  # fmt: skip
+                    if page.status_code != 200:
+                        break
+                    cursor = page.json()["cursor"]
+                    ids = [{"id": o["id"]} for o in page.json()["orders"]]
+                    if ids:
+                        requests.post(lv.url("erp", "/erp/orders"), json={"orders": ids},
+                                      headers=auth, timeout=10)  # fmt: skip
+                    time.sleep(0.05)
+            lv.wait()
+            time.sleep(0.5)  # the last deliveries
+    finally:
+        sink.shutdown()
+        sink.server_close()
+    assert reg.status_code == 201 and wrong.status_code == 422
+    body = stock.json()
+    assert body["skus"] == ["SKU-000001", "SKU-000002"]
+    assert len(body["on_hand"]) == len(lv.world.scenario.locations)
+    got = [json.loads(b) for _, b in sink.got]
+    assert sum(m.kind == "ship" for m in seen) >= 5
+    # every movement published, each as the WMS published it (the registration came first)
+    assert sorted((g["kind"], g["sku"], g["version"], g["on_hand"]) for g in got) == sorted(
+        (m.kind, f"SKU-{m.sku:06d}", m.version, m.on_hand) for m in seen
+    )
+    for headers, raw in sink.got:
+        digest = base64.b64encode(hmac.new(SECRET.encode(), raw, hashlib.sha256).digest())
+        assert headers["X-Syncsim-Hmac-Sha256"] == digest.decode()
+        assert headers["X-Syncsim-Topic"] == "movements"
+
+
 def test_channel_levels_match_the_twins() -> None:
     """The connector's arithmetic on an export is the twin's: the sum over the channel's
     locations of max(0, on_hand - committed - hold), less safety stock, never below 0."""

@@ -104,7 +104,7 @@ class Platform:
     """
 
     name: str
-    kind: Literal["channel", "erp"]
+    kind: Literal["channel", "erp", "wms"]
     preset: type[PresetModel] | None
     routes: Routes
     base_url: str

@@ -13,7 +13,11 @@ table. Their HTTP shape, for connectors written against a generic integration AP
 - ERP: ``POST /erp/availability`` (a stock export, of ``skus`` or of all),
   ``GET /erp/changes?since=`` (the change feed: SKUs, their change stamps, the ERP's clock),
   ``POST /erp/atp`` (available to promise of ``skus`` for ``channel``, an index),
-  ``POST /erp/orders`` (import orders by id).
+  ``POST /erp/orders`` (import orders by id);
+- WMS (served live by ``syncsim serve`` only; ``WMS``): ``GET /wms/stock?skus=`` (the WMS
+  stock record, of the comma-separated SKU codes or of all, shaped as the ERP's export),
+  and movement webhooks (``POST /wms/webhooks`` with ``{"topic": "movements", "address"}``:
+  every stock movement POSTed there as ``movement_json``).
 
 Errors are ``{"error": CODE}`` with the mock's status and ``Retry-After`` when it has one.
 """
@@ -44,10 +48,22 @@ from mocks.http import (
     wait,
 )
 from mocks.platforms.base import Platform
+from mocks.wms import Wms
 from sim.bridge import SimRuntime, sku_code
+from sim.contract import Movement
 from sim.ledger import Order
 
-__all__ = ["CHANNEL", "ERP", "channel_routes", "erp_routes", "error", "order_json"]
+__all__ = [
+    "CHANNEL",
+    "ERP",
+    "WMS",
+    "channel_routes",
+    "erp_routes",
+    "error",
+    "movement_json",
+    "order_json",
+    "wms_routes",
+]
 
 
 def order_json(order: Order) -> dict[str, Any]:
@@ -158,6 +174,36 @@ def erp_routes(router: respx.Router, erp: Erp, rt: SimRuntime) -> None:
     router.post("/erp/orders", name="orders").mock(side_effect=orders)
 
 
+def movement_json(mv: Movement) -> dict[str, Any]:
+    """A WMS stock movement as its webhook carries it: the record of (location, SKU) right
+    after it (``on_hand``, ``hold``, ``released``, ``version``)."""
+    return {
+        "kind": mv.kind,
+        "location": mv.loc,
+        "sku": sku_code(mv.sku),
+        "qty": mv.qty,
+        "t": mv.t,
+        "version": mv.version,
+        "on_hand": mv.on_hand,
+        "hold": mv.hold,
+        "released": mv.released,
+        "dst": mv.dst,
+        "eta": mv.eta,
+    }
+
+
+def wms_routes(router: respx.Router, wms: Wms, rt: SimRuntime) -> None:
+    """The generic WMS JSON API (see the module docstring)."""
+
+    def stock(request: httpx.Request) -> httpx.Response:
+        codes = request.url.params.get("skus")
+        skus = None if not codes else skus_of(codes.split(","))
+        reply = wait(rt, wms.read_stock(skus))
+        return httpx.Response(200, json=snapshot_json(reply.value)) if reply.ok else error(reply)
+
+    router.get("/wms/stock", name="stock").mock(side_effect=stock)
+
+
 CHANNEL = Platform(
     name="channel",
     kind="channel",
@@ -177,3 +223,13 @@ ERP = Platform(
     base_url="https://erp.syncsim.test",
 )
 """An ERP without a preset."""
+
+WMS = Platform(
+    name="wms",
+    kind="wms",
+    preset=None,
+    routes=wms_routes,
+    base_url="https://wms.syncsim.test",
+    webhook_path="/wms/webhooks",
+)
+"""The WMS (no preset, not registered: ``syncsim serve`` serves it live)."""

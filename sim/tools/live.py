@@ -2,9 +2,11 @@
 
 ``syncsim serve`` runs the world in SimPy's real-time environment (one wall second is
 ``speed`` simulated seconds) and serves every channel's and the ERP's facade (``mocks.http``:
-the platforms' own paths, payloads, status codes, rate-limit headers and errors) with a real
-ASGI server (Starlette on uvicorn) on loopback, at ``http://HOST:PORT/<system>/<path>``,
-where ``<system>`` is the channel's name or ``erp`` and ``<path>`` the platform's own path
+the platforms' own paths, payloads, status codes, rate-limit headers and errors), and the
+WMS's generic API (``mocks.platforms.generic.WMS``: its stock record and its movements as
+webhooks), with a real ASGI server (Starlette on uvicorn) on loopback, at
+``http://HOST:PORT/<system>/<path>``, where ``<system>`` is the channel's name, ``erp`` or
+``wms`` and ``<path>`` the platform's own path
 (``/admin/api/2024-10/graphql.json`` for Shopify). A team's own connector, in any language,
 calls those URLs with the token printed at start, in the header its platform uses
 (``mocks.platforms.base.Auth``); a missing or wrong token gets the platform's 401.
@@ -71,8 +73,10 @@ from mocks.http import facade_for, router_base
 from mocks.platforms import generic, shopify
 from mocks.platforms.base import Platform
 from mocks.platforms.registry import platform_for
+from mocks.wms import Wms
 from sim.assembly.world import World
 from sim.bridge import SimRuntime
+from sim.contract import Movement
 from sim.ledger import Order
 from sim.loop import Loop
 
@@ -118,6 +122,7 @@ class LiveSystem:
     platform: Platform
     router: respx.Router
     channel: Channel | None = None
+    wms: Wms | None = None
     webhooks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -150,6 +155,7 @@ class _Deliveries:
         self.closed = False
         self.n = 0
         self.stats: Counter[str] = Counter()
+        self.movements = 0
         self.pool = cf.ThreadPoolExecutor(4, thread_name_prefix="syncsim-webhook")
         self.thread = threading.Thread(target=self._run, name="syncsim-webhooks", daemon=True)
         self.thread.start()
@@ -159,15 +165,31 @@ class _Deliveries:
         if system.platform.name == "shopify":
             body = shopify.webhook_body(order)
             headers = shopify.webhook_headers(system.name, order, body, self.secret)
+            self._send(address, body, headers, gaps)
         else:
-            body = json.dumps(generic.order_json(order), sort_keys=True).encode()
-            sig = base64.b64encode(hmac.new(self.secret, body, hashlib.sha256).digest())
-            headers = {
-                "Content-Type": "application/json",
-                "X-Syncsim-Topic": "orders/create",
-                "X-Syncsim-Webhook-Id": f"wh-{order.id}",
-                "X-Syncsim-Hmac-Sha256": sig.decode(),
-            }
+            self._signed(address, generic.order_json(order), "orders/create",
+                         f"wh-{order.id}", gaps)  # fmt: skip
+
+    def deliver_movement(self, address: str, mv: Movement, gaps: list[float]) -> None:
+        """Deliver a WMS stock movement to ``address`` (only queues)."""
+        self.movements += 1
+        self._signed(address, generic.movement_json(mv), "movements",
+                     f"mv-{self.movements}", gaps)  # fmt: skip
+
+    def _signed(
+        self, address: str, payload: Any, topic: str, webhook_id: str, gaps: list[float]
+    ) -> None:
+        body = json.dumps(payload, sort_keys=True).encode()
+        sig = base64.b64encode(hmac.new(self.secret, body, hashlib.sha256).digest())
+        headers = {
+            "Content-Type": "application/json",
+            "X-Syncsim-Topic": topic,
+            "X-Syncsim-Webhook-Id": webhook_id,
+            "X-Syncsim-Hmac-Sha256": sig.decode(),
+        }
+        self._send(address, body, headers, gaps)
+
+    def _send(self, address: str, body: bytes, headers: dict[str, str], gaps: list[float]) -> None:
         self.stats["queued"] += 1
         self._at(0.0, lambda: self._attempt(address, body, headers, gaps, 0))
 
@@ -240,6 +262,11 @@ class LiveServer:
         self.systems["erp"] = LiveSystem(
             "erp", platform_for(world.erp.spec), facade_for(world.erp, self.runtime)
         )
+        wms = respx.Router(base_url=generic.WMS.base_url, assert_all_called=False,
+                           assert_all_mocked=True)  # fmt: skip
+        wms.syncsim_base = generic.WMS.base_url  # type: ignore[attr-defined]
+        generic.WMS.routes(wms, world.wms, self.runtime)
+        self.systems["wms"] = LiveSystem("wms", generic.WMS, wms, wms=world.wms)
         self.deliveries = _Deliveries(speed, secret.encode())
         self.app = Starlette(
             routes=[
@@ -374,7 +401,7 @@ class LiveServer:
     def _start(self, job: _Job) -> None:
         def serve() -> httpx.Response:
             webhook = job.system.platform.webhook_path
-            if webhook and job.request.url.path == webhook and job.system.channel is not None:
+            if webhook and job.request.url.path == webhook:
                 return self._webhooks(job.system, job.request)
             try:
                 return job.system.router.handler(job.request)
@@ -398,7 +425,8 @@ class LiveServer:
         self.runtime.spawn(serve).callbacks.append(answered)
 
     def _webhooks(self, system: LiveSystem, request: httpx.Request) -> httpx.Response:
-        """Register (POST) or list (GET) order webhooks of a channel."""
+        """Register (POST) or list (GET) the order webhooks of a channel, or the WMS's
+        movement webhooks."""
         shopify_shape = system.platform.name == "shopify"
         if request.method == "GET":
             key = "webhooks" if shopify_shape else "items"
@@ -411,15 +439,24 @@ class LiveServer:
             topic, address = str(spec["topic"]), str(spec["address"])
         except (ValueError, KeyError, TypeError):
             return _json(422, {"errors": {"webhook": ["topic and address are required"]}})
-        if topic != "orders/create":
-            return _json(422, {"errors": {"topic": [f"{topic!r}: only orders/create is served"]}})
+        served = "movements" if system.wms is not None else "orders/create"
+        if topic != served:
+            return _json(422, {"errors": {"topic": [f"{topic!r}: only {served} is served"]}})
         if not address.startswith(("http://", "https://")):
             return _json(422, {"errors": {"address": ["must be an http(s) URL"]}})
-        ch = system.channel
-        assert ch is not None
         hook = {"id": len(system.webhooks) + 1, "topic": topic, "address": address,
                 "format": "json", "created_at": self.world.env.now}  # fmt: skip
         system.webhooks.append(hook)
+        if system.wms is not None:
+            gaps = _gaps(None)
+
+            def on_movement(mv: Movement) -> None:
+                self.deliveries.deliver_movement(address, mv, gaps)
+
+            system.wms.subscribe(on_movement)
+            return _json(201, hook)
+        ch = system.channel
+        assert ch is not None
         gaps = _gaps(ch)
 
         def on_order(order: Order) -> bool:
@@ -430,10 +467,10 @@ class LiveServer:
         return _json(201, {"webhook": hook} if shopify_shape else hook)
 
 
-def _gaps(ch: Channel) -> list[float]:
-    """The retry gaps (simulated seconds) of a channel's webhooks."""
-    schedule = list(getattr(ch.webhooks, "schedule", []) or [])
-    if not schedule:  # the generic channel: Shopify's default, 8 retries over 4 hours
+def _gaps(ch: Channel | None) -> list[float]:
+    """The retry gaps (simulated seconds) of a channel's webhooks (None: the WMS's)."""
+    schedule = list(getattr(ch.webhooks, "schedule", []) or []) if ch is not None else []
+    if not schedule:  # generic channel and WMS: Shopify's default, 8 retries over 4 hours
         n, window = 8, 4 * 3600.0
         first = window / (2**n - 1)
         schedule = [first * (2 ** (i + 1) - 1) for i in range(n)]
