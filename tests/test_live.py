@@ -409,6 +409,33 @@ def test_wms_stock_and_signed_movement_webhooks() -> None:
         assert headers["X-Syncsim-Topic"] == "movements"
 
 
+def test_serve_scores_against_the_builtins_offline_and_names_failed_checks(
+    tmp_path: Path,
+) -> None:
+    """No connector at all: the live run syncs nothing, so it diverges more than batch on
+    the same seed, fails liveness (orders never reach the ERP), is left out of the verdict
+    and the command says why; the manifest says the run is not deterministic."""
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "sim.cli", "serve", "smoke", "--port", "0", "--start-now",
+         "--speed", "7200", "--horizon", "2h", "--against", "batch", "--no-report",
+         "--token", TOKEN, "--out", str(out)],
+        env=_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    runs = pd.read_parquet(out / "runs.parquet").set_index("strategy")
+    assert list(runs.index) == ["live", "batch"]
+    assert runs.loc["batch", "seed"] == runs.loc["live", "seed"] == 1
+    assert runs.loc["live", "divergence_mean_abs"] > 2 * runs.loc["batch", "divergence_mean_abs"]
+    assert not runs.loc["live", "ok"] and runs.loc["batch", "ok"]
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert "live" in verdict["excluded"] and verdict["candidates"] == ["batch"]
+    said = " ".join(done.stdout.split())  # rich wraps long lines
+    assert "'live' failed its checks" in said and "never reached the ERP" in said
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["live"]["deterministic"] is False and manifest["live"]["speed"] == 7200
+
+
 def test_channel_levels_match_the_twins() -> None:
     """The connector's arithmetic on an export is the twin's: the sum over the channel's
     locations of max(0, on_hand - committed - hold), less safety stock, never below 0."""

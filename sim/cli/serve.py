@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,7 +39,7 @@ from sim.tools.live import LiveConnector, LiveError, LiveServer, new_token, run_
 from sim.tools.outdir import check_out
 from sim.tools.results import new_run_dir, write_results
 
-__all__ = ["serve_cmd"]
+__all__ = ["failed_checks", "serve_cmd"]
 
 NOT_DETERMINISTIC = (
     "live run: not bit-for-bit deterministic (when each request arrives, in simulated time, "
@@ -198,8 +198,32 @@ def serve_cmd(
         out_console.print("[bold]Verdict[/bold] (" + verdict.method + ")")
         for line in verdict.lines():
             out_console.print(line, highlight=False, markup=False)
+    failed = failed_checks(live.checks)
+    if failed:
+        out_console.print(
+            f"'{name}' failed its checks, so no verdict includes it: {'; '.join(failed)}",
+            highlight=False,
+            markup=False,
+        )
     out_console.print(NOT_DETERMINISTIC, highlight=False, markup=False)
     out_console.print(f"results: {target}")
+
+
+def _wall(seconds: float) -> str:
+    return f"{seconds:.1f} wall s" if seconds < 120 else f"{seconds / 60:.1f} wall min"
+
+
+def failed_checks(checks: Mapping[str, Any]) -> list[str]:
+    """``name: detail`` of each failed check of a run (a group's failed members too)."""
+    out = []
+    for key, value in checks.items():
+        if not isinstance(value, Mapping) or value.get("ok", True):
+            continue
+        members = [f"{key}.{k}" for k, v in value.items() if isinstance(v, Mapping)
+                   and not v.get("ok", True)]  # fmt: skip
+        detail = value.get("detail")
+        out.append(f"{key}: {detail}" if detail else ", ".join(members) or key)
+    return out
 
 
 @contextlib.contextmanager
@@ -224,7 +248,7 @@ def _announce(server: LiveServer, sc: str, seed: int, speed: float, duration: fl
     """The base URL, platform and credentials of every system (stdout, one line each)."""
     lines = [
         f"syncsim serve: {sc} seed {seed}, {speed:g} simulated s per wall s: "
-        f"{duration / 3600:g} h in {duration / speed / 60:.1f} wall min",
+        f"{duration / 3600:g} h in {_wall(duration / speed)}",
     ]
     for sname, s in server.systems.items():
         a = s.platform.auth
