@@ -414,11 +414,12 @@ def test_serve_scores_against_the_builtins_offline_and_names_failed_checks(
 ) -> None:
     """No connector at all: the live run syncs nothing, so it diverges more than batch on
     the same seed, fails liveness (orders never reach the ERP), is left out of the verdict
-    and the command says why; the manifest says the run is not deterministic."""
+    and the command says why; the manifest and the report say the run is not
+    deterministic."""
     out = tmp_path / "out"
     done = subprocess.run(
         [sys.executable, "-m", "sim.cli", "serve", "smoke", "--port", "0", "--start-now",
-         "--speed", "7200", "--horizon", "2h", "--against", "batch", "--no-report",
+         "--speed", "7200", "--horizon", "2h", "--against", "batch",
          "--token", TOKEN, "--out", str(out)],
         env=_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -434,6 +435,7 @@ def test_serve_scores_against_the_builtins_offline_and_names_failed_checks(
     assert "'live' failed its checks" in said and "never reached the ERP" in said
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["live"]["deterministic"] is False and manifest["live"]["speed"] == 7200
+    assert "not bit-for-bit deterministic" in (out / "report.html").read_text()
 
 
 def test_channel_levels_match_the_twins() -> None:

@@ -545,6 +545,14 @@ def _html(data: ResultsData, pngs: dict[str, tuple[bytes, int]], skipped: dict[s
     seeds = sorted(runs["seed"].unique().tolist())
     title = esc(", ".join(map(str, runs["scenario"].unique())))
     per_channel = _per_channel_table(data)
+    live = m.get("live")
+    live_txt = (
+        f"<p><b>Live run</b> (<code>syncsim serve</code>, {live.get('speed', 0):g} simulated "
+        f"s per wall s, {live.get('behind_episodes', 0)} falling-behind episode(s)): "
+        f"{esc(str(live.get('note', '')).removeprefix('live run: '))}.</p>"
+        if isinstance(live, dict)
+        else ""
+    )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>syncsim report: {title}</title>
 <style>
@@ -562,6 +570,7 @@ img {{ max-width: 100%; }} figure {{ margin: 1.5em 0; }} figcaption {{ color: #5
 faults: {esc(fault_txt)}.<br>
 Command: <code>{esc(" ".join(map(str, m.get("command", []))))}</code>;
 git commit {esc(str(m.get("git_commit")))}; created {esc(str(m.get("created")))}.</p>
+{live_txt}
 {bottom}
 {per_channel}
 <h2>Every metric</h2>
