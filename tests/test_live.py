@@ -195,6 +195,31 @@ def test_missing_or_wrong_token_gets_the_platforms_error(
     assert not peak.server.first.is_set()  # an unauthenticated request starts no clock
 
 
+def test_each_platform_reads_its_token_where_the_platform_puts_it() -> None:
+    """``Auth.token_of``: NetSuite's token is the ``oauth_token`` parameter of an OAuth
+    header, a bearer token needs its scheme, a Shopify token is the whole header value;
+    the example header a connector is told to send carries the token back."""
+    from mocks.platforms.registry import platform
+
+    for name in ("shopify", "bigcommerce", "amazon", "adobe_commerce", "dynamics", "netsuite"):
+        auth = platform(name).auth
+        assert auth.token_of({auth.header.upper(): auth.example("s3cret")}) == "s3cret", name
+        assert auth.token_of({}) is None
+    netsuite = platform("netsuite").auth
+    header = 'OAuth realm="123", oauth_consumer_key="k", oauth_token="abc", oauth_nonce="n"'
+    assert netsuite.token_of({"Authorization": header}) == "abc"
+    assert netsuite.token_of({"Authorization": "Bearer abc"}) is None
+    assert platform("dynamics").auth.token_of({"Authorization": "abc"}) is None
+    assert platform("dynamics").auth.token_of({"Authorization": "OAuth abc"}) is None
+
+
+def test_only_loopback_addresses_are_served_without_a_warning() -> None:
+    from sim.cli.serve import _loopback
+
+    assert _loopback("127.0.0.1") and _loopback("::1") and _loopback("localhost")
+    assert not _loopback("0.0.0.0") and not _loopback("192.168.1.4")
+
+
 def test_unknown_system_is_404_and_the_index_lists_systems(peak: Live) -> None:
     r = requests.get(peak.url("nope", "/anything"), timeout=10)
     assert r.status_code == 404
