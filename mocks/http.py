@@ -94,9 +94,12 @@ def codes_of(value: str | None) -> list[str] | None:
     return None if value is None else [c for c in value.split(",") if c]
 
 
-def channel_inventory(ch: Channel, rt: SimRuntime, skus: np.ndarray | None) -> Reply:
-    """What a channel shows now (an ``InventoryPage``) of ``skus``, or of every SKU: one call
-    of the mock's API, as a direct ``read_inventory`` is."""
+def channel_inventory(ch: Channel, rt: SimRuntime, skus: np.ndarray | list[str] | None) -> Reply:
+    """What a channel shows now (an ``InventoryPage``) of ``skus`` (indexes, or SKU codes
+    as a request names them), or of every SKU: one call of the mock's API, as a direct
+    ``read_inventory`` is."""
+    if isinstance(skus, list):
+        skus = skus_of(skus)
     return wait(rt, ch.read_inventory(skus))
 
 

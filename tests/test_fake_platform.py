@@ -92,7 +92,7 @@ def fakeshop_routes(router: respx.Router, ch: FakeshopChannel, rt: SimRuntime) -
 
     def stock_read(request: httpx.Request) -> httpx.Response:
         codes = codes_of(request.url.params.get("codes"))
-        reply = channel_inventory(ch, rt, None if codes is None else skus_of(codes))
+        reply = channel_inventory(ch, rt, codes)
         if not reply.ok:
             return error(reply)
         page = reply.value

@@ -145,7 +145,7 @@ def routes(router: respx.Router, ch: AdobeChannel, rt: SimRuntime) -> None:
         q = request.url.params
         by_sku = q.get(f"{SKU_FILTER}[field]") == "sku"
         codes = codes_of(q.get(f"{SKU_FILTER}[value]")) if by_sku else None
-        reply = channel_inventory(ch, rt, None if codes is None else skus_of(codes))
+        reply = channel_inventory(ch, rt, codes)
         if not reply.ok:
             return error(reply)
         page = reply.value

@@ -220,7 +220,7 @@ def routes(router: respx.Router, ch: AmazonChannel, rt: SimRuntime) -> None:
         q = request.url.params
         by_sku = q.get("identifiersType", "SKU") == "SKU"
         codes = codes_of(q.get("identifiers")) if by_sku else None
-        reply = channel_inventory(ch, rt, None if codes is None else skus_of(codes))
+        reply = channel_inventory(ch, rt, codes)
         if not reply.ok:
             return error(reply)
         page = reply.value

@@ -146,7 +146,7 @@ def routes(router: respx.Router, ch: BigCommerceChannel, rt: SimRuntime) -> None
 
     def items(request: httpx.Request) -> httpx.Response:
         codes = codes_of(request.url.params.get("sku:in"))
-        reply = channel_inventory(ch, rt, None if codes is None else skus_of(codes))
+        reply = channel_inventory(ch, rt, codes)
         if not reply.ok:
             return error(reply)
         page = reply.value

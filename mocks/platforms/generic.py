@@ -115,7 +115,7 @@ def channel_routes(router: respx.Router, ch: Channel, rt: SimRuntime) -> None:
 
     def get_inventory(request: httpx.Request) -> httpx.Response:
         codes = codes_of(request.url.params.get("skus"))
-        reply = channel_inventory(ch, rt, None if codes is None else skus_of(codes))
+        reply = channel_inventory(ch, rt, codes)
         if not reply.ok:
             return error(reply)
         page = reply.value
@@ -196,9 +196,8 @@ def wms_routes(router: respx.Router, wms: Wms, rt: SimRuntime) -> None:
     """The generic WMS JSON API (see the module docstring)."""
 
     def stock(request: httpx.Request) -> httpx.Response:
-        codes = request.url.params.get("skus")
-        skus = None if not codes else skus_of(codes.split(","))
-        reply = wait(rt, wms.read_stock(skus))
+        codes = codes_of(request.url.params.get("skus"))
+        reply = wait(rt, wms.read_stock(None if codes is None else skus_of(codes)))
         return httpx.Response(200, json=snapshot_json(reply.value)) if reply.ok else error(reply)
 
     router.get("/wms/stock", name="stock").mock(side_effect=stock)
